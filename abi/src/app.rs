@@ -1,0 +1,1 @@
+//! The app SDK (placeholder while it is written).

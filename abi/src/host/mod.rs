@@ -1,0 +1,1 @@
+//! Host SDK (being written).
