@@ -1,0 +1,378 @@
+//! The host API table handed to apps: the `extern "C"` functions behind `nsgi_host_api`.
+//!
+//! Each function checks its arguments and the request's phase, records rule breaches on the
+//! request, and catches its own panics (answering `NSGI_E_INTERNAL`), so nothing an app passes in
+//! can unwind into it or make the host misbehave beyond refusing the call.
+
+use super::exchange::{HeaderSpan, Phase, RequestState, Violation};
+use super::validate::{check_header, check_status, parse_content_length};
+use crate::sys::{
+    NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_E_HEADERS_SENT, NSGI_E_INTERNAL, NSGI_E_INVAL, NSGI_E_IO,
+    NSGI_E_NOT_FOUND, NSGI_E_STATE, NSGI_E_UNSUPPORTED, NSGI_EXC_INFO_V1_0_SIZE, NSGI_HOST_API_V1_0_SIZE,
+    NSGI_LOG_DEBUG, NSGI_LOG_ERROR, NSGI_LOG_INFO, NSGI_LOG_WARN, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_exc_info,
+    nsgi_header, nsgi_host_api, nsgi_request, nsgi_status,
+};
+use core::ffi::{c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+
+/// Per-instance host data behind `host_data`: the mount name for log lines, and the messages an
+/// app logs during `init` (so an init failure can say why).
+pub(crate) struct HostShared {
+    pub(crate) mount: String,
+    pub(crate) init_log: Mutex<Option<Vec<String>>>,
+}
+
+/// Borrows the bytes of an `nsgi_bytes`, mapping `{NULL, 0}` (and any NULL) to `&[]`.
+pub(crate) fn bytes_of(bytes: &nsgi_bytes) -> &[u8] {
+    if bytes.ptr.is_null() || bytes.len == 0 {
+        return &[];
+    }
+    // SAFETY: by the ABI, a non-NULL `ptr` points to `len` readable bytes for as long as the
+    // struct that holds it is valid, which covers this borrow.
+    unsafe { core::slice::from_raw_parts(bytes.ptr, bytes.len) }
+}
+
+/// The host table for one app instance.
+pub(crate) fn host_api(shared: *const HostShared, file_body: bool) -> nsgi_host_api {
+    nsgi_host_api {
+        struct_size: NSGI_HOST_API_V1_0_SIZE,
+        abi_major: NSGI_ABI_MAJOR,
+        abi_minor: NSGI_ABI_MINOR,
+        host_data: shared.cast_mut().cast::<c_void>(),
+        log: Some(host_log),
+        environ_get: Some(environ_get),
+        input_read: Some(input_read),
+        input_readline: Some(input_readline),
+        errors_write: Some(errors_write),
+        errors_flush: Some(errors_flush),
+        start_response: Some(start_response),
+        write: Some(write),
+        file_body: if file_body { Some(file_body_fn) } else { None },
+        get_extension: Some(get_extension),
+    }
+}
+
+/// Runs a callback body, turning a panic into `fallback`.
+fn guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// The request state behind `req`, if the request is live.
+///
+/// # Safety
+/// `req` must be NULL or a pointer the host passed to the app for a request whose exchange has
+/// not ended (the ABI forbids using it after `close`).
+unsafe fn request<'r>(req: *mut nsgi_request) -> Option<&'r mut RequestState> {
+    if req.is_null() {
+        return None;
+    }
+    // SAFETY: per this function's contract, `req` is the `RequestState` of a live exchange, which
+    // is not otherwise accessed while the app runs.
+    let state = unsafe { &mut *req.cast::<RequestState>() };
+    (state.phase != Phase::Idle).then_some(state)
+}
+
+unsafe extern "C" fn host_log(host_data: *mut c_void, _req: *mut nsgi_request, level: i32, msg: nsgi_bytes) {
+    guard((), || {
+        if host_data.is_null() {
+            return;
+        }
+        // SAFETY: host_data is the `HostShared` this table was built with; it lives as long as
+        // the app instance, which is longer than any call the app may make.
+        let shared = unsafe { &*host_data.cast::<HostShared>() };
+        let text = String::from_utf8_lossy(bytes_of(&msg));
+        let level = match level {
+            i32::MIN..=NSGI_LOG_ERROR => log::Level::Error,
+            NSGI_LOG_WARN => log::Level::Warn,
+            NSGI_LOG_INFO => log::Level::Info,
+            NSGI_LOG_DEBUG => log::Level::Debug,
+            _ => log::Level::Trace,
+        };
+        if let Ok(mut capture) = shared.init_log.lock()
+            && let Some(lines) = capture.as_mut()
+        {
+            lines.push(text.clone().into_owned());
+        }
+        log::log!(target: "nsgi::app", level, "[{}] {}", shared.mount, text);
+    })
+}
+
+unsafe extern "C" fn environ_get(req: *mut nsgi_request, key: nsgi_bytes, value_out: *mut nsgi_bytes) -> nsgi_status {
+    guard(NSGI_E_INTERNAL, || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        if value_out.is_null() || state.environ.is_null() {
+            return NSGI_E_INVAL;
+        }
+        // SAFETY: set by the exchange to the environ it borrows for the request's whole life.
+        let environ = unsafe { &*state.environ };
+        match environ.get(bytes_of(&key)) {
+            Some(value) => {
+                // SAFETY: value_out is non-NULL and the app passed it for us to write.
+                unsafe { value_out.write(nsgi_bytes::from_slice(value)) };
+                NSGI_OK
+            }
+            None => NSGI_E_NOT_FOUND,
+        }
+    })
+}
+
+/// Checks an app-provided output buffer and returns it as a slice.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn out_buffer<'b>(buf: *mut u8, cap: usize) -> Option<&'b mut [u8]> {
+    if cap == 0 {
+        return Some(&mut []);
+    }
+    if buf.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract, `buf` points to `cap` writable bytes.
+    Some(unsafe { core::slice::from_raw_parts_mut(buf, cap) })
+}
+
+unsafe extern "C" fn input_read(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
+    guard(i64::from(NSGI_E_INTERNAL), || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return i64::from(NSGI_E_STATE) };
+        // SAFETY: contract of the ABI: `buf` holds `cap` writable bytes.
+        let Some(out) = (unsafe { out_buffer(buf, cap) }) else { return i64::from(NSGI_E_INVAL) };
+        let Some(input) = state.input else { return i64::from(NSGI_E_STATE) };
+        // SAFETY: the exchange keeps the input alive while the request is live.
+        let input = unsafe { &mut *input };
+        loop {
+            match input.read(out) {
+                Ok(n) => return n as i64,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return i64::from(NSGI_E_IO),
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn input_readline(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
+    guard(i64::from(NSGI_E_INTERNAL), || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return i64::from(NSGI_E_STATE) };
+        // SAFETY: contract of the ABI: `buf` holds `cap` writable bytes.
+        let Some(out) = (unsafe { out_buffer(buf, cap) }) else { return i64::from(NSGI_E_INVAL) };
+        let Some(input) = state.input else { return i64::from(NSGI_E_STATE) };
+        // SAFETY: the exchange keeps the input alive while the request is live.
+        let input = unsafe { &mut *input };
+        let mut filled = 0;
+        while filled < out.len() {
+            let available = match input.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return i64::from(NSGI_E_IO),
+            };
+            if available.is_empty() {
+                break;
+            }
+            let room = (out.len() - filled).min(available.len());
+            let (take, line_done) = match available[..room].iter().position(|&b| b == b'\n') {
+                Some(newline) => (newline + 1, true),
+                None => (room, false),
+            };
+            out[filled..filled + take].copy_from_slice(&available[..take]);
+            input.consume(take);
+            filled += take;
+            if line_done {
+                break;
+            }
+        }
+        filled as i64
+    })
+}
+
+unsafe extern "C" fn errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
+    guard(NSGI_E_INTERNAL, || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        let Some(errors) = state.errors else { return NSGI_E_STATE };
+        // SAFETY: the exchange keeps the error stream alive while the request is live.
+        match unsafe { &mut *errors }.write_all(bytes_of(&data)) {
+            Ok(()) => NSGI_OK,
+            Err(_) => NSGI_E_IO,
+        }
+    })
+}
+
+unsafe extern "C" fn errors_flush(req: *mut nsgi_request) -> nsgi_status {
+    guard(NSGI_E_INTERNAL, || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        let Some(errors) = state.errors else { return NSGI_E_STATE };
+        // SAFETY: the exchange keeps the error stream alive while the request is live.
+        match unsafe { &mut *errors }.flush() {
+            Ok(()) => NSGI_OK,
+            Err(_) => NSGI_E_IO,
+        }
+    })
+}
+
+unsafe extern "C" fn start_response(
+    req: *mut nsgi_request,
+    status: nsgi_bytes,
+    headers: *const nsgi_header,
+    n_headers: usize,
+    exc_info: *const nsgi_exc_info,
+) -> nsgi_status {
+    guard(NSGI_E_INTERNAL, || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        if !matches!(state.phase, Phase::InCall | Phase::InNext) {
+            state.violate(Violation::StartResponseOutOfTurn);
+            return NSGI_E_STATE;
+        }
+        if exc_info.is_null() {
+            if state.head_stored {
+                state.violate(Violation::StartResponseTwice);
+                return NSGI_E_STATE;
+            }
+        } else {
+            // SAFETY: non-NULL exc_info provided by the app for the duration of this call; read
+            // only within the v1.0 layout, which every exc_info has.
+            let info = unsafe { &*exc_info };
+            if state.headers_sent {
+                state.aborted = true;
+                if let Some(errors) = state.errors {
+                    let size_ok = info.struct_size >= NSGI_EXC_INFO_V1_0_SIZE;
+                    // SAFETY: the exchange keeps the error stream alive while the request is live.
+                    let errors = unsafe { &mut *errors };
+                    let _ = if size_ok {
+                        writeln!(
+                            errors,
+                            "start_response with exc_info after headers were sent: {}: {} (code {})",
+                            String::from_utf8_lossy(bytes_of(&info.type_name)),
+                            String::from_utf8_lossy(bytes_of(&info.message)),
+                            info.code
+                        )
+                    } else {
+                        writeln!(errors, "start_response with exc_info after headers were sent")
+                    };
+                }
+                return NSGI_E_HEADERS_SENT;
+            }
+        }
+        let status = bytes_of(&status);
+        let code = match check_status(status) {
+            Ok(code) => code,
+            Err(problem) => {
+                state.violate(Violation::InvalidStatus(problem));
+                return NSGI_E_INVAL;
+            }
+        };
+        if headers.is_null() && n_headers != 0 {
+            state.violate(Violation::NullArgument("header array"));
+            return NSGI_E_INVAL;
+        }
+        let headers: &[nsgi_header] = if n_headers == 0 {
+            &[]
+        } else {
+            // SAFETY: non-NULL array of `n_headers` entries, provided for the duration of the call.
+            unsafe { core::slice::from_raw_parts(headers, n_headers) }
+        };
+        let mut content_length = None;
+        for header in headers {
+            let (name, value) = (bytes_of(&header.name), bytes_of(&header.value));
+            if let Err(problem) = check_header(name, value) {
+                state.violate(Violation::InvalidHeader { name: String::from_utf8_lossy(name).into_owned(), problem });
+                return NSGI_E_INVAL;
+            }
+            if name.eq_ignore_ascii_case(b"content-length") {
+                match parse_content_length(value) {
+                    Some(length) if content_length.is_none_or(|seen| seen == length) => content_length = Some(length),
+                    _ => {
+                        state.violate(Violation::InvalidContentLength);
+                        return NSGI_E_INVAL;
+                    }
+                }
+            }
+        }
+        // Everything checks out: store a copy (replacing an earlier head on the exc_info path).
+        state.status.clear();
+        state.status.extend_from_slice(status);
+        state.status_code = code;
+        state.header_data.clear();
+        state.headers.clear();
+        for header in headers {
+            let offset = |data: &Vec<u8>| data.len() as u32;
+            let name_start = offset(&state.header_data);
+            state.header_data.extend_from_slice(bytes_of(&header.name));
+            let name_end = offset(&state.header_data);
+            state.header_data.extend_from_slice(bytes_of(&header.value));
+            let value_end = offset(&state.header_data);
+            state.headers.push(HeaderSpan { name: (name_start, name_end), value: (name_end, value_end) });
+        }
+        state.content_length = content_length;
+        state.head_stored = true;
+        NSGI_OK
+    })
+}
+
+unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
+    guard(NSGI_E_INTERNAL, || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        if state.phase == Phase::InNext {
+            state.violate(Violation::WriteInsideNext);
+            return NSGI_E_STATE;
+        }
+        if state.phase != Phase::InCall {
+            return NSGI_E_STATE;
+        }
+        if !state.head_stored {
+            state.violate(Violation::WriteBeforeStart);
+            return NSGI_E_STATE;
+        }
+        if state.aborted {
+            state.violate(Violation::ContinuedAfterHeadersSent);
+            return NSGI_E_STATE;
+        }
+        if data.ptr.is_null() && data.len != 0 {
+            return NSGI_E_INVAL;
+        }
+        let data = bytes_of(&data);
+        if !data.is_empty() {
+            state.headers_sent = true;
+            state.pending.extend_from_slice(data);
+        }
+        NSGI_OK
+    })
+}
+
+unsafe extern "C" fn file_body_fn(
+    req: *mut nsgi_request,
+    fd: i32,
+    offset: u64,
+    length: u64,
+    flags: u32,
+    body_out: *mut nsgi_body,
+) -> nsgi_status {
+    guard(NSGI_E_INTERNAL, || {
+        // SAFETY: contract of the ABI: `req` is a live request.
+        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        if !state.file_body_supported {
+            return NSGI_E_UNSUPPORTED;
+        }
+        if body_out.is_null() || fd < 0 {
+            return NSGI_E_INVAL;
+        }
+        match super::file_body::make(fd, offset, length, flags) {
+            Ok(body) => {
+                // SAFETY: non-NULL out-pointer the app passed for us to fill.
+                unsafe { body_out.write(body) };
+                NSGI_OK
+            }
+            Err(status) => status,
+        }
+    })
+}
+
+unsafe extern "C" fn get_extension(_host_data: *mut c_void, _id: *const c_char) -> *const c_void {
+    // ABI v1.0 defines no extensions.
+    core::ptr::null()
+}

@@ -1,0 +1,695 @@
+//! One request's life cycle on the host side: call → start_response → next … → close.
+//!
+//! [`RequestSlot`] is the reusable per-request state the app sees as its opaque `nsgi_request`
+//! (status and headers it started, bytes it wrote, the rules it broke). [`Exchange`] drives one
+//! request through it and hands the response out as [`Step`]s; it enforces the PEP 3333 rules at
+//! run time (a C app can break any of them), turns every breach into a [`Violation`], and calls
+//! the body's `close` exactly once on every path — including when it is dropped early.
+//! It never touches the network.
+
+use super::callbacks::HostShared;
+use super::environ::Environ;
+use super::instance::AppInstance;
+use super::validate::Problem;
+use crate::sys::{
+    NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_request, nsgi_status,
+};
+use core::fmt;
+use std::io::{BufRead, Write};
+
+/// A rule of the ABI that the app broke (or, for [`Violation::AppError`], an error it reported).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// The body produced data, or ended, before any successful start_response.
+    NoStartResponse,
+    /// start_response was called again without exc_info.
+    StartResponseTwice,
+    /// start_response was called outside `call`/`next`.
+    StartResponseOutOfTurn,
+    /// The status line was refused.
+    InvalidStatus(Problem),
+    /// A header was refused.
+    InvalidHeader {
+        /// The header name, lossily decoded.
+        name: String,
+        /// What is wrong with it.
+        problem: Problem,
+    },
+    /// The app's Content-Length header is not a number.
+    InvalidContentLength,
+    /// start_response got a NULL pointer where it needs data.
+    NullArgument(&'static str),
+    /// write() was called before start_response.
+    WriteBeforeStart,
+    /// write() was called from inside the body's `next` (write is for `call` only).
+    WriteInsideNext,
+    /// The app went on producing data after start_response reported NSGI_E_HEADERS_SENT.
+    ContinuedAfterHeadersSent,
+    /// The app aborted the response after an error once the headers were out (exc_info path).
+    AbortedAfterHeadersSent,
+    /// `call` returned this error status.
+    CallFailed(nsgi_status),
+    /// `call` returned NSGI_OK without a usable body (NULL vtable, `next` or `close`).
+    InvalidBody(&'static str),
+    /// `next` returned a chunk with a NULL pointer and a non-zero length.
+    NullChunk,
+    /// `next` returned this error status.
+    NextFailed(nsgi_status),
+    /// `next` returned a positive status this host does not know.
+    NextUnknownStatus(nsgi_status),
+    /// The body ended before the declared Content-Length was sent.
+    BodyTooShort {
+        /// Declared length.
+        declared: u64,
+        /// Bytes produced.
+        sent: u64,
+    },
+    /// The body produced more than the declared Content-Length; the excess was dropped
+    /// (a warning: the response itself is intact).
+    BodyTooLong {
+        /// Declared length.
+        declared: u64,
+    },
+}
+
+impl Violation {
+    /// False only for breaches the host repairs without harm to the response.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Violation::BodyTooLong { .. })
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::NoStartResponse => f.write_str("the body produced data or ended before start_response was called"),
+            Violation::StartResponseTwice => f.write_str("start_response called a second time without exc_info"),
+            Violation::StartResponseOutOfTurn => f.write_str("start_response called outside call/next"),
+            Violation::InvalidStatus(problem) => write!(f, "invalid status: {problem}"),
+            Violation::InvalidHeader { name, problem } => write!(f, "invalid header {name:?}: {problem}"),
+            Violation::InvalidContentLength => f.write_str("Content-Length header is not a decimal number"),
+            Violation::NullArgument(what) => write!(f, "start_response got a NULL {what}"),
+            Violation::WriteBeforeStart => f.write_str("write() called before start_response"),
+            Violation::WriteInsideNext => f.write_str("write() called from inside the body's next()"),
+            Violation::ContinuedAfterHeadersSent => {
+                f.write_str("app went on after start_response with exc_info returned NSGI_E_HEADERS_SENT")
+            }
+            Violation::AbortedAfterHeadersSent => f.write_str("app aborted the response after its headers were sent"),
+            Violation::CallFailed(NSGI_E_PANIC) => f.write_str("app panicked in call (NSGI_E_PANIC)"),
+            Violation::CallFailed(code) => write!(f, "call returned error {code}"),
+            Violation::InvalidBody(what) => write!(f, "call returned NSGI_OK with an invalid body: {what}"),
+            Violation::NullChunk => f.write_str("next returned a chunk with a NULL pointer and a non-zero length"),
+            Violation::NextFailed(NSGI_E_PANIC) => f.write_str("app panicked in next (NSGI_E_PANIC)"),
+            Violation::NextFailed(code) => write!(f, "next returned error {code}"),
+            Violation::NextUnknownStatus(code) => write!(f, "next returned unknown status {code}"),
+            Violation::BodyTooShort { declared, sent } => {
+                write!(f, "body ended after {sent} bytes but Content-Length declared {declared}")
+            }
+            Violation::BodyTooLong { declared } => {
+                write!(f, "body went past its Content-Length of {declared} bytes; the excess was dropped")
+            }
+        }
+    }
+}
+
+/// Why a response could not be completed. When `head_emitted` is false nothing reached the
+/// client yet and a server answers 500; otherwise it must abort the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseFailure {
+    /// The first fatal violation.
+    pub violation: Violation,
+    /// Whether a [`Step::Head`] was already handed out.
+    pub head_emitted: bool,
+}
+
+impl fmt::Display for ResponseFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.violation)?;
+        if self.head_emitted {
+            f.write_str(" (after the response headers were sent)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ResponseFailure {}
+
+/// Where the request is in its life cycle, as host callbacks see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// No request, or closed: every request function answers NSGI_E_STATE.
+    Idle,
+    /// Inside the app's `call`.
+    InCall,
+    /// Between two calls into the app (the host is sending).
+    Between,
+    /// Inside the body's `next`.
+    InNext,
+    /// Inside the body's `close`.
+    InClose,
+}
+
+/// A stored response header: ranges into [`RequestState::header_data`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeaderSpan {
+    pub(crate) name: (u32, u32),
+    pub(crate) value: (u32, u32),
+}
+
+/// The state behind the app's `nsgi_request` pointer.
+pub(crate) struct RequestState {
+    pub(crate) phase: Phase,
+    pub(crate) status: Vec<u8>,
+    pub(crate) status_code: u16,
+    pub(crate) header_data: Vec<u8>,
+    pub(crate) headers: Vec<HeaderSpan>,
+    pub(crate) content_length: Option<u64>,
+    /// A start_response succeeded.
+    pub(crate) head_stored: bool,
+    /// The app's view: a non-empty write() or chunk went out, so headers are committed.
+    pub(crate) headers_sent: bool,
+    /// start_response with exc_info came after the headers were sent.
+    pub(crate) aborted: bool,
+    /// Bytes from write() not yet handed out.
+    pub(crate) pending: Vec<u8>,
+    pub(crate) violations: Vec<Violation>,
+    pub(crate) input: Option<*mut (dyn BufRead + 'static)>,
+    pub(crate) errors: Option<*mut (dyn Write + 'static)>,
+    pub(crate) environ: *const Environ,
+    pub(crate) shared: *const HostShared,
+    pub(crate) file_body_supported: bool,
+}
+
+impl RequestState {
+    pub(crate) fn violate(&mut self, violation: Violation) {
+        self.violations.push(violation);
+    }
+
+    fn first_fatal(&self) -> Option<&Violation> {
+        self.violations.iter().find(|v| v.is_fatal())
+    }
+
+    pub(crate) fn head(&self) -> ResponseHead<'_> {
+        ResponseHead {
+            status: &self.status,
+            status_code: self.status_code,
+            data: &self.header_data,
+            spans: &self.headers,
+            content_length: self.content_length,
+        }
+    }
+}
+
+/// Reusable storage for one request at a time. Keep one per connection or per thread: its
+/// buffers keep their capacity, so steady-state requests do not allocate here.
+pub struct RequestSlot {
+    pub(crate) state: RequestState,
+}
+
+// SAFETY: the raw pointers inside are set only while an `Exchange` borrows the slot (and point to
+// values that outlive that borrow); between requests they are cleared, and the slot is only ever
+// used by one thread at a time through `&mut`.
+unsafe impl Send for RequestSlot {}
+
+impl Default for RequestSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestSlot {
+    /// An empty slot.
+    pub fn new() -> RequestSlot {
+        RequestSlot {
+            state: RequestState {
+                phase: Phase::Idle,
+                status: Vec::with_capacity(64),
+                status_code: 0,
+                header_data: Vec::with_capacity(512),
+                headers: Vec::with_capacity(16),
+                content_length: None,
+                head_stored: false,
+                headers_sent: false,
+                aborted: false,
+                pending: Vec::new(),
+                violations: Vec::new(),
+                input: None,
+                errors: None,
+                environ: core::ptr::null(),
+                shared: core::ptr::null(),
+                file_body_supported: true,
+            },
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        let s = &mut self.state;
+        s.phase = Phase::Idle;
+        s.status.clear();
+        s.status_code = 0;
+        s.header_data.clear();
+        s.headers.clear();
+        s.content_length = None;
+        s.head_stored = false;
+        s.headers_sent = false;
+        s.aborted = false;
+        s.pending.clear();
+        s.violations.clear();
+        s.input = None;
+        s.errors = None;
+        s.environ = core::ptr::null();
+        s.shared = core::ptr::null();
+    }
+}
+
+/// The response head an app started: status and headers, validated and copied.
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseHead<'s> {
+    status: &'s [u8],
+    status_code: u16,
+    data: &'s [u8],
+    spans: &'s [HeaderSpan],
+    content_length: Option<u64>,
+}
+
+impl<'s> ResponseHead<'s> {
+    /// The status line as the app gave it, e.g. `200 OK`.
+    pub fn status(&self) -> &'s [u8] {
+        self.status
+    }
+
+    /// The status line as text (it was validated, so it is ASCII apart from the reason phrase).
+    pub fn status_str(&self) -> std::borrow::Cow<'s, str> {
+        String::from_utf8_lossy(self.status)
+    }
+
+    /// The numeric status code.
+    pub fn status_code(&self) -> u16 {
+        self.status_code
+    }
+
+    /// The headers in the order the app gave them.
+    pub fn headers(&self) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + Clone + 's {
+        let data = self.data;
+        self.spans.iter().map(move |span| {
+            (&data[span.name.0 as usize..span.name.1 as usize], &data[span.value.0 as usize..span.value.1 as usize])
+        })
+    }
+
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The first header with this name (ASCII case-insensitive).
+    pub fn header(&self, name: &[u8]) -> Option<&'s [u8]> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// The app's Content-Length, if it declared one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+}
+
+/// What the response does next, pulled by [`Exchange::next_step`].
+#[derive(Debug)]
+pub enum Step<'s> {
+    /// The head, always first, with the first data. `data` is empty and `end` true when the body
+    /// ended without data.
+    Head {
+        /// Status and headers.
+        head: ResponseHead<'s>,
+        /// The first body bytes (never empty unless `end`).
+        data: &'s [u8],
+        /// True when the body is complete.
+        end: bool,
+    },
+    /// More body bytes (never empty), valid until the next call.
+    Data(&'s [u8]),
+    /// The response is complete and the body is closed.
+    End,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Data may follow.
+    Open,
+    /// The body is closed; only `End` (or the stored failure) remains.
+    Finished,
+}
+
+/// One request being answered by an app. Dropping it closes the body (a client that went away).
+pub struct Exchange<'a> {
+    instance: &'a AppInstance,
+    slot: &'a mut RequestSlot,
+    body: nsgi_body,
+    closed: bool,
+    stage: Stage,
+    head_emitted: bool,
+    /// Bytes handed out so far.
+    sent: u64,
+    /// `pending` was handed out and must be cleared on the next step.
+    pending_out: bool,
+    failure: Option<ResponseFailure>,
+}
+
+impl<'a> Exchange<'a> {
+    pub(crate) fn begin(
+        instance: &'a AppInstance,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+    ) -> Exchange<'a> {
+        slot.reset();
+        let raw_environ = environ.seal();
+        let state = &mut slot.state;
+        // SAFETY (lifetime erasure): the pointers are cleared in `close_body` or in the next
+        // reset(), both of which happen before `'a` ends — the exchange borrows them for `'a` and
+        // closes on drop. Between those points only host callbacks for this request use them.
+        state.input = Some(unsafe {
+            core::mem::transmute::<*mut (dyn BufRead + 'a), *mut (dyn BufRead + 'static)>(input as *mut _)
+        });
+        // SAFETY: as above.
+        state.errors = Some(unsafe {
+            core::mem::transmute::<*mut (dyn Write + 'a), *mut (dyn Write + 'static)>(errors as *mut _)
+        });
+        state.environ = environ as *const Environ;
+        state.shared = instance.shared();
+        state.phase = Phase::InCall;
+        let mut body = nsgi_body { vtable: core::ptr::null(), state: core::ptr::null_mut() };
+        let req = (&mut slot.state as *mut RequestState).cast::<nsgi_request>();
+        let status = instance.invoke_call(req, raw_environ, &mut body);
+        slot.state.phase = Phase::Between;
+
+        let mut exchange = Exchange {
+            instance,
+            slot,
+            body,
+            closed: true,
+            stage: Stage::Open,
+            head_emitted: false,
+            sent: 0,
+            pending_out: false,
+            failure: None,
+        };
+        if status != NSGI_OK {
+            // The app released its own state; a body it may have left behind is not ours to close.
+            exchange.body.vtable = core::ptr::null();
+            exchange.slot.state.violate(if exchange.slot.state.aborted {
+                Violation::AbortedAfterHeadersSent
+            } else {
+                Violation::CallFailed(status)
+            });
+        } else if let Some(problem) = exchange.body_problem() {
+            exchange.slot.state.violate(Violation::InvalidBody(problem));
+            // Close what can be closed.
+            exchange.closed = exchange.close_fn().is_none();
+        } else {
+            exchange.closed = false;
+        }
+        exchange
+    }
+
+    fn body_problem(&self) -> Option<&'static str> {
+        if self.body.vtable.is_null() {
+            return Some("NULL vtable");
+        }
+        // SAFETY: non-NULL vtable pointer handed over by the app with a successful call; it must
+        // stay valid until close (usually it is a static).
+        let vtable = unsafe { &*self.body.vtable };
+        if vtable.struct_size < NSGI_BODY_VTABLE_V1_0_SIZE {
+            return Some("vtable struct_size smaller than v1.0");
+        }
+        if vtable.close.is_none() {
+            return Some("NULL close");
+        }
+        if vtable.next.is_none() {
+            return Some("NULL next");
+        }
+        None
+    }
+
+    fn close_fn(&self) -> Option<crate::sys::nsgi_body_close_fn> {
+        if self.body.vtable.is_null() {
+            return None;
+        }
+        // SAFETY: see body_problem; the size check passed or close is read within the v1.0 layout
+        // that every vtable has.
+        unsafe { (*self.body.vtable).close }
+    }
+
+    fn req(&mut self) -> *mut nsgi_request {
+        (&mut self.slot.state as *mut RequestState).cast::<nsgi_request>()
+    }
+
+    /// The response head, once the app has started it.
+    pub fn head(&self) -> Option<ResponseHead<'_>> {
+        self.slot.state.head_stored.then(|| self.slot.state.head())
+    }
+
+    /// Every violation recorded so far, fatal or not.
+    pub fn violations(&self) -> &[Violation] {
+        &self.slot.state.violations
+    }
+
+    /// True once a [`Step::Head`] was handed out.
+    pub fn head_emitted(&self) -> bool {
+        self.head_emitted
+    }
+
+    /// Pulls the response forward: the head with the first data, then data, then [`Step::End`].
+    /// After an `Err`, every later call returns the same `Err`; the body is already closed.
+    pub fn next_step(&mut self) -> Result<Step<'_>, ResponseFailure> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        if self.pending_out {
+            self.slot.state.pending.clear();
+            self.pending_out = false;
+        }
+        if self.stage == Stage::Finished {
+            return Ok(Step::End);
+        }
+        if let Some(failure) = self.check_fatal() {
+            return Err(failure);
+        }
+        // Stop pulling once the declared length has gone out.
+        if let Some(declared) = self.slot.state.content_length
+            && self.head_emitted
+            && self.sent >= declared
+        {
+            self.close_body();
+            self.stage = Stage::Finished;
+            return Ok(Step::End);
+        }
+        loop {
+            if !self.slot.state.pending.is_empty() {
+                self.pending_out = true;
+                return self.emit_pending();
+            }
+            match self.pull_chunk() {
+                Pulled::Chunk(ptr, len) => {
+                    if let Some(failure) = self.check_fatal() {
+                        return Err(failure);
+                    }
+                    if !self.slot.state.pending.is_empty() {
+                        // Data written before this chunk goes first; keep the chunk for later.
+                        // (Only reachable through the WriteInsideNext violation, which is fatal.)
+                        continue;
+                    }
+                    if len == 0 {
+                        continue;
+                    }
+                    // SAFETY: the app returned a non-NULL pointer to `len` bytes it owns, valid
+                    // until the next call into this body (which happens only after the caller has
+                    // finished with the returned step).
+                    let data = unsafe { core::slice::from_raw_parts(ptr, len) };
+                    return self.emit(data);
+                }
+                Pulled::Done => return self.finish(),
+                Pulled::Failed => {
+                    return Err(self.check_fatal().unwrap_or_else(|| self.fail(Violation::NextFailed(0))));
+                }
+            }
+        }
+    }
+
+    fn emit_pending(&mut self) -> Result<Step<'_>, ResponseFailure> {
+        // Split borrows: take the pending bytes out through a raw view of the slot's buffer.
+        let pending: *const [u8] = self.slot.state.pending.as_slice();
+        // SAFETY: `pending` is not touched again until the next call to next_step (pending_out is
+        // set, and the app is not called before then), so the slice stays valid for the returned
+        // borrow of `self`.
+        let data = unsafe { &*pending };
+        self.emit(data)
+    }
+
+    fn emit<'s>(&'s mut self, data: &'s [u8]) -> Result<Step<'s>, ResponseFailure> {
+        let state = &mut self.slot.state;
+        if !state.head_stored {
+            return Err(self.fail(Violation::NoStartResponse));
+        }
+        if state.aborted {
+            return Err(self.fail(Violation::ContinuedAfterHeadersSent));
+        }
+        state.headers_sent = true;
+        let mut data = data;
+        if let Some(declared) = state.content_length {
+            let room = declared.saturating_sub(self.sent);
+            if (data.len() as u64) > room {
+                state.violate(Violation::BodyTooLong { declared });
+                data = &data[..room as usize];
+            }
+        }
+        self.sent += data.len() as u64;
+        if self.head_emitted {
+            if data.is_empty() {
+                // Everything past the declared length was dropped.
+                self.close_body();
+                self.stage = Stage::Finished;
+                return Ok(Step::End);
+            }
+            return Ok(Step::Data(data));
+        }
+        self.head_emitted = true;
+        let end = data.is_empty();
+        if end {
+            self.close_body();
+            self.stage = Stage::Finished;
+        }
+        Ok(Step::Head { head: self.slot.state.head(), data, end })
+    }
+
+    fn finish(&mut self) -> Result<Step<'_>, ResponseFailure> {
+        self.close_body();
+        self.stage = Stage::Finished;
+        if let Some(failure) = self.check_fatal() {
+            return Err(failure);
+        }
+        let state = &self.slot.state;
+        if !state.head_stored {
+            return Err(self.fail(Violation::NoStartResponse));
+        }
+        if let Some(declared) = state.content_length
+            && self.sent < declared
+            && !(declared > 0 && self.sent == 0 && self.is_bodiless_status())
+        {
+            return Err(self.fail(Violation::BodyTooShort { declared, sent: self.sent }));
+        }
+        if self.head_emitted {
+            return Ok(Step::End);
+        }
+        self.head_emitted = true;
+        Ok(Step::Head { head: self.slot.state.head(), data: &[], end: true })
+    }
+
+    /// 1xx, 204 and 304 responses carry no body whatever their Content-Length says.
+    fn is_bodiless_status(&self) -> bool {
+        let code = self.slot.state.status_code;
+        (100..200).contains(&code) || code == 204 || code == 304
+    }
+
+    fn pull_chunk(&mut self) -> Pulled {
+        if self.closed {
+            return Pulled::Done;
+        }
+        // SAFETY: the body passed body_problem(), so the vtable is valid with a non-NULL next.
+        let next = unsafe { (*self.body.vtable).next };
+        let Some(next) = next else { return Pulled::Failed };
+        let mut chunk = nsgi_bytes::EMPTY;
+        let req = self.req();
+        self.slot.state.phase = Phase::InNext;
+        let state_ptr = self.body.state;
+        let status = self.instance.serialized(|| {
+            // SAFETY: the app's own next function with the state and request it was made for.
+            unsafe { next(state_ptr, req, &mut chunk) }
+        });
+        self.slot.state.phase = Phase::Between;
+        match status {
+            NSGI_OK => {
+                if chunk.ptr.is_null() && chunk.len != 0 {
+                    self.fail(Violation::NullChunk);
+                    return Pulled::Failed;
+                }
+                Pulled::Chunk(chunk.ptr, chunk.len)
+            }
+            NSGI_DONE => Pulled::Done,
+            code if code < 0 => {
+                let violation = if self.slot.state.aborted && self.slot.state.headers_sent {
+                    Violation::AbortedAfterHeadersSent
+                } else {
+                    Violation::NextFailed(code)
+                };
+                self.fail(violation);
+                Pulled::Failed
+            }
+            code => {
+                self.fail(Violation::NextUnknownStatus(code));
+                Pulled::Failed
+            }
+        }
+    }
+
+    fn check_fatal(&mut self) -> Option<ResponseFailure> {
+        let violation = self.slot.state.first_fatal()?.clone();
+        Some(self.seal_failure(violation))
+    }
+
+    fn fail(&mut self, violation: Violation) -> ResponseFailure {
+        self.slot.state.violate(violation.clone());
+        self.seal_failure(violation)
+    }
+
+    fn seal_failure(&mut self, violation: Violation) -> ResponseFailure {
+        self.close_body();
+        self.stage = Stage::Finished;
+        let failure = ResponseFailure { violation, head_emitted: self.head_emitted };
+        self.failure = Some(failure.clone());
+        failure
+    }
+
+    fn close_body(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            if let Some(close) = self.close_fn() {
+                let req = self.req();
+                self.slot.state.phase = Phase::InClose;
+                let state_ptr = self.body.state;
+                self.instance.serialized(|| {
+                    // SAFETY: the app's own close, called exactly once with its own state.
+                    unsafe { close(state_ptr, req) }
+                });
+            }
+        }
+        let state = &mut self.slot.state;
+        state.phase = Phase::Idle;
+        state.input = None;
+        state.errors = None;
+        state.environ = core::ptr::null();
+    }
+
+    /// Logs every violation recorded so far through the app's error stream tag (for hosts that
+    /// want the messages without formatting them themselves).
+    pub fn describe_violations(&self) -> impl Iterator<Item = String> + '_ {
+        self.slot.state.violations.iter().map(|v| v.to_string())
+    }
+
+    /// The name the instance was mounted under.
+    pub fn mount_name(&self) -> &str {
+        self.instance.mount_name()
+    }
+}
+
+enum Pulled {
+    Chunk(*const u8, usize),
+    Done,
+    Failed,
+}
+
+impl Drop for Exchange<'_> {
+    fn drop(&mut self) {
+        self.close_body();
+    }
+}

@@ -1,0 +1,217 @@
+//! An initialised app: `init` at creation, `call` per request, `shutdown` at the end.
+//!
+//! Owns the host table and host data given to the app, and the rule that an app without
+//! `NSGI_APP_THREAD_SAFE` is never entered by two threads at once (every call into it takes one
+//! lock). It does not know about HTTP.
+
+use super::callbacks::{HostShared, host_api};
+use super::environ::Environ;
+use super::exchange::{Exchange, RequestSlot};
+use super::load::AppModule;
+use crate::sys::{
+    NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, NSGI_E_PANIC, nsgi_body,
+    nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
+};
+use core::ffi::c_void;
+use core::fmt;
+use std::io::{BufRead, Write};
+use std::sync::{Mutex, MutexGuard};
+
+/// How an app instance is set up.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Name of this instance (for logs and `init_args.mount_name`).
+    pub mount_name: String,
+    /// Mount prefix, becomes SCRIPT_NAME; empty for the root.
+    pub script_name: String,
+    /// The app's own configuration (opaque to the host; JSON text by convention).
+    pub config: Vec<u8>,
+    /// Flat key/value options.
+    pub options: Vec<(String, String)>,
+    /// The host may call the app from several threads at once.
+    pub multithread: bool,
+    /// Other processes serve the same app.
+    pub multiprocess: bool,
+    /// The most calls the host will make at once.
+    pub max_concurrency: u32,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            mount_name: "app".to_owned(),
+            script_name: String::new(),
+            config: Vec::new(),
+            options: Vec::new(),
+            multithread: false,
+            multiprocess: false,
+            max_concurrency: 1,
+        }
+    }
+}
+
+/// `init` refused to create the instance.
+#[derive(Debug)]
+pub struct InitError {
+    /// The app (library path or built-in name).
+    pub origin: String,
+    /// The status `init` returned.
+    pub status: nsgi_status,
+    /// What the app logged during `init`.
+    pub messages: Vec<String>,
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.status == NSGI_E_PANIC { "panicked".to_owned() } else { format!("failed ({})", self.status) };
+        write!(f, "{}: app init {what}", self.origin)?;
+        if let Some(last) = self.messages.last() {
+            write!(f, ": {last}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// A live app instance.
+pub struct AppInstance {
+    module: AppModule,
+    app: *mut c_void,
+    shared: Box<HostShared>,
+    api: Box<nsgi_host_api>,
+    serial: Option<Mutex<()>>,
+    env_flags: u32,
+    shut_down: bool,
+}
+
+// SAFETY: an app is either declared thread-safe (NSGI_APP_THREAD_SAFE: its `call`/`next`/`close`
+// may run concurrently) or every call into it takes `serial`, so sharing the instance between
+// threads never runs the app concurrently against its declaration. The host table and shared data
+// are immutable apart from the init-log mutex.
+unsafe impl Send for AppInstance {}
+// SAFETY: see above.
+unsafe impl Sync for AppInstance {}
+
+impl AppInstance {
+    /// Calls the app's `init`.
+    pub fn init(module: &AppModule, options: &InitOptions) -> Result<AppInstance, InitError> {
+        let shared = Box::new(HostShared { mount: options.mount_name.clone(), init_log: Mutex::new(Some(Vec::new())) });
+        let api = Box::new(host_api(&*shared, true));
+        let thread_safe = module.thread_safe();
+        let env_flags = if options.multithread && thread_safe { NSGI_ENV_MULTITHREAD } else { 0 }
+            | if options.multiprocess { NSGI_ENV_MULTIPROCESS } else { 0 };
+        let option_pairs: Vec<nsgi_header> = options
+            .options
+            .iter()
+            .map(|(k, v)| nsgi_header { name: nsgi_bytes::from_slice(k.as_bytes()), value: nsgi_bytes::from_slice(v.as_bytes()) })
+            .collect();
+        let args = nsgi_init_args {
+            struct_size: NSGI_INIT_ARGS_V1_0_SIZE,
+            flags: env_flags,
+            mount_name: nsgi_bytes::from_slice(options.mount_name.as_bytes()),
+            script_name: nsgi_bytes::from_slice(options.script_name.as_bytes()),
+            config: nsgi_bytes::from_slice(&options.config),
+            options: if option_pairs.is_empty() { core::ptr::null() } else { option_pairs.as_ptr() },
+            n_options: option_pairs.len(),
+            max_concurrency: options.max_concurrency.max(1),
+        };
+        let mut app: *mut c_void = core::ptr::null_mut();
+        let descriptor = module.descriptor();
+        let status = match descriptor.init {
+            // SAFETY: the app's own init with a host table and args that outlive the call, and an
+            // out-pointer for its instance.
+            Some(init) => unsafe { init(&*api, &args, &mut app) },
+            None => crate::sys::NSGI_E_UNSUPPORTED,
+        };
+        let messages = shared.init_log.lock().map(|mut log| log.take().unwrap_or_default()).unwrap_or_default();
+        if status != NSGI_OK {
+            return Err(InitError { origin: module.origin().display().to_string(), status, messages });
+        }
+        Ok(AppInstance {
+            module: *module,
+            app,
+            shared,
+            api,
+            serial: (!thread_safe).then(|| Mutex::new(())),
+            env_flags,
+            shut_down: false,
+        })
+    }
+
+    /// The module this instance runs.
+    pub fn module(&self) -> &AppModule {
+        &self.module
+    }
+
+    /// The `NSGI_ENV_*` flags every request of this instance carries.
+    pub fn env_flags(&self) -> u32 {
+        self.env_flags
+    }
+
+    /// The instance's mount name.
+    pub fn mount_name(&self) -> &str {
+        &self.shared.mount
+    }
+
+    pub(crate) fn shared(&self) -> *const HostShared {
+        &*self.shared
+    }
+
+    /// Starts answering one request: calls the app and returns the exchange that pulls its
+    /// response. The environ gets this instance's flags; `input` is the request body
+    /// (`wsgi.input`), `errors` receives `wsgi.errors`.
+    pub fn call<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+    ) -> Exchange<'a> {
+        environ.set_flags(self.env_flags);
+        Exchange::begin(self, slot, environ, input, errors)
+    }
+
+    pub(crate) fn invoke_call(&self, req: *mut nsgi_request, environ: *const nsgi_environ, body: &mut nsgi_body) -> nsgi_status {
+        let Some(call) = self.module.descriptor().call else { return crate::sys::NSGI_E_UNSUPPORTED };
+        let app = self.app;
+        self.serialized(|| {
+            // SAFETY: the app's own call with its instance, a live request, a sealed environ that
+            // outlives the request, and an out-pointer for the body.
+            unsafe { call(app, req, environ, body) }
+        })
+    }
+
+    /// Runs `f` holding the serialisation lock when the app is not thread-safe.
+    pub(crate) fn serialized<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _guard: Option<MutexGuard<'_, ()>> =
+            self.serial.as_ref().map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        f()
+    }
+
+    /// Calls the app's `shutdown`. Every exchange must have ended (the borrow checker sees to it).
+    pub fn shutdown(mut self) {
+        self.shutdown_once();
+    }
+
+    fn shutdown_once(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        self.shut_down = true;
+        if let Some(shutdown) = self.module.descriptor().shutdown {
+            let app = self.app;
+            // SAFETY: the app's own shutdown with its instance; no request is in flight because
+            // exchanges borrow the instance.
+            self.serialized(|| unsafe { shutdown(app) });
+        }
+        // Keep the table alive until here: the app may use it during shutdown.
+        let _ = &self.api;
+    }
+}
+
+impl Drop for AppInstance {
+    fn drop(&mut self) {
+        self.shutdown_once();
+    }
+}

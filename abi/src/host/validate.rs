@@ -1,0 +1,171 @@
+//! Validation of what an app hands to `start_response`: the status line and the header list.
+//!
+//! Pure functions, shared by the host SDK (which refuses bad input with `NSGI_E_INVAL`) and by the
+//! conformance checker (which reports it). The rules are those of PEP 3333 ("Status" must be
+//! `NNN reason`, no hop-by-hop headers), RFC 9110 §5.1 (field names are tokens) and §5.5 (field
+//! values carry no CR, LF or NUL).
+
+use core::fmt;
+
+/// Why a status line or a header was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The status is not three digits, a space and a reason phrase.
+    StatusFormat,
+    /// The status code is outside 100..=599 (RFC 9110 §15).
+    StatusCodeRange(u16),
+    /// The reason phrase holds a control character.
+    StatusReasonControl,
+    /// A header name is empty.
+    EmptyHeaderName,
+    /// A header name holds a byte that is not a token character.
+    HeaderNameNotToken(u8),
+    /// A header value holds CR, LF, NUL or another control character.
+    HeaderValueControl(u8),
+    /// A header value starts or ends with whitespace.
+    HeaderValueWhitespace,
+    /// A hop-by-hop header, which only the server may set (PEP 3333 §Other HTTP Features).
+    HopByHop,
+    /// A `Status` header: CGI's way to set the status, forbidden in WSGI.
+    StatusHeader,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::StatusFormat => f.write_str("status must be three digits, a space and a reason phrase"),
+            Problem::StatusCodeRange(code) => write!(f, "status code {code} is outside 100..=599"),
+            Problem::StatusReasonControl => f.write_str("reason phrase contains a control character"),
+            Problem::EmptyHeaderName => f.write_str("header name is empty"),
+            Problem::HeaderNameNotToken(byte) => write!(f, "header name contains byte 0x{byte:02x}, not a token character"),
+            Problem::HeaderValueControl(byte) => write!(f, "header value contains control byte 0x{byte:02x}"),
+            Problem::HeaderValueWhitespace => f.write_str("header value has leading or trailing whitespace"),
+            Problem::HopByHop => f.write_str("hop-by-hop header is reserved to the server"),
+            Problem::StatusHeader => f.write_str("a `Status` header is not allowed; pass the status to start_response"),
+        }
+    }
+}
+
+/// Headers that describe one connection, not the message; only the server sets them
+/// (RFC 9110 §7.6.1; PEP 3333 forbids apps to send them).
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// True for the RFC 9110 §5.6.2 `tchar` set.
+pub const fn is_token_byte(byte: u8) -> bool {
+    matches!(byte,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+/// Checks a status line such as `200 OK` and returns its code.
+///
+/// ```
+/// use nsgi::host::validate::{check_status, Problem};
+/// assert_eq!(check_status(b"404 Not Found"), Ok(404));
+/// assert_eq!(check_status(b"200"), Err(Problem::StatusFormat));
+/// ```
+pub fn check_status(status: &[u8]) -> Result<u16, Problem> {
+    if status.len() < 5 || status[3] != b' ' || !status[..3].iter().all(u8::is_ascii_digit) {
+        return Err(Problem::StatusFormat);
+    }
+    let code = u16::from(status[0] - b'0') * 100 + u16::from(status[1] - b'0') * 10 + u16::from(status[2] - b'0');
+    if !(100..=599).contains(&code) {
+        return Err(Problem::StatusCodeRange(code));
+    }
+    let reason = &status[4..];
+    if reason.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(Problem::StatusReasonControl);
+    }
+    Ok(code)
+}
+
+/// Checks one response header.
+///
+/// ```
+/// use nsgi::host::validate::{check_header, Problem};
+/// assert!(check_header(b"Content-Type", b"text/plain").is_ok());
+/// assert_eq!(check_header(b"Connection", b"close"), Err(Problem::HopByHop));
+/// assert_eq!(check_header(b"X-A", b"1\r\nX-B: 2"), Err(Problem::HeaderValueControl(b'\r')));
+/// ```
+pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Problem> {
+    if name.is_empty() {
+        return Err(Problem::EmptyHeaderName);
+    }
+    if let Some(&bad) = name.iter().find(|&&b| !is_token_byte(b)) {
+        return Err(Problem::HeaderNameNotToken(bad));
+    }
+    if let Some(&bad) = value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(Problem::HeaderValueControl(bad));
+    }
+    if value.first().is_some_and(|b| *b == b' ' || *b == b'\t') || value.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
+        return Err(Problem::HeaderValueWhitespace);
+    }
+    if name.eq_ignore_ascii_case(b"status") {
+        return Err(Problem::StatusHeader);
+    }
+    if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop.as_bytes())) {
+        return Err(Problem::HopByHop);
+    }
+    Ok(())
+}
+
+/// Parses a Content-Length value: ASCII digits only, no sign, no spaces, no overflow.
+pub fn parse_content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(check_status(b"200 OK"), Ok(200));
+        assert_eq!(check_status(b"599 x"), Ok(599));
+        assert_eq!(check_status(b"099 x"), Err(Problem::StatusCodeRange(99)));
+        assert_eq!(check_status(b"200OK"), Err(Problem::StatusFormat));
+        assert_eq!(check_status(b"2000 OK"), Err(Problem::StatusFormat));
+        assert_eq!(check_status(b"20x OK"), Err(Problem::StatusFormat));
+        assert_eq!(check_status(b"200 "), Err(Problem::StatusFormat));
+        assert_eq!(check_status(b"200 O\nK"), Err(Problem::StatusReasonControl));
+    }
+
+    #[test]
+    fn headers() {
+        assert!(check_header(b"X-Ok", b"").is_ok());
+        assert!(check_header(b"X-Tab", b"a\tb").is_ok());
+        assert_eq!(check_header(b"", b"v"), Err(Problem::EmptyHeaderName));
+        assert_eq!(check_header(b"Bad Name", b"v"), Err(Problem::HeaderNameNotToken(b' ')));
+        assert_eq!(check_header(b"Bad:Name", b"v"), Err(Problem::HeaderNameNotToken(b':')));
+        assert_eq!(check_header(b"X", b"a\0b"), Err(Problem::HeaderValueControl(0)));
+        assert_eq!(check_header(b"X", b"a\nb"), Err(Problem::HeaderValueControl(b'\n')));
+        assert_eq!(check_header(b"X", b" a"), Err(Problem::HeaderValueWhitespace));
+        assert_eq!(check_header(b"status", b"200 OK"), Err(Problem::StatusHeader));
+        assert_eq!(check_header(b"Transfer-Encoding", b"chunked"), Err(Problem::HopByHop));
+        assert_eq!(check_header(b"KEEP-ALIVE", b"1"), Err(Problem::HopByHop));
+    }
+
+    #[test]
+    fn content_length() {
+        assert_eq!(parse_content_length(b"0"), Some(0));
+        assert_eq!(parse_content_length(b"13"), Some(13));
+        assert_eq!(parse_content_length(b"18446744073709551615"), None);
+        assert_eq!(parse_content_length(b"1999999999999999999"), Some(1_999_999_999_999_999_999));
+        assert_eq!(parse_content_length(b"+1"), None);
+        assert_eq!(parse_content_length(b" 1"), None);
+        assert_eq!(parse_content_length(b""), None);
+    }
+}
