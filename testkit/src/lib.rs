@@ -1,1 +1,367 @@
-//! placeholder
+//! Test support for NSGI's end-to-end tests: build the sample app libraries, start a real
+//! `nsgi-gateway` process on an ephemeral loopback port, and speak raw HTTP/1.1 to it.
+//!
+//! Everything here fails loudly (panics with a message naming the problem): it is only used from
+//! tests. Nothing here talks to any address but 127.0.0.1.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a socket read or for the gateway to start.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The sample app packages and the library file each builds.
+pub const SAMPLES: &[(&str, &str)] = &[
+    ("hello", "libhello.so"),
+    ("html", "libhtml.so"),
+    ("environ", "libenviron.so"),
+    ("echo", "libecho.so"),
+    ("hello-c", "libhello_c.so"),
+];
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit lives one level below the workspace root").to_path_buf()
+}
+
+/// The profile directory the running test binary was built into (`target/debug` or
+/// `target/release`), where cargo also puts the sample libraries.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // <target>/<profile>/deps/<test-binary>
+    exe.parent().and_then(Path::parent).expect("test binary is in <target>/<profile>/deps").to_path_buf()
+}
+
+fn is_release() -> bool {
+    profile_dir().file_name() == Some(OsStr::new("release"))
+}
+
+/// Builds every sample app (once per test process) and returns the profile directory.
+pub fn build_samples() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile = profile_dir();
+        let target = profile.parent().expect("profile dir has a parent").to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace_root()).arg("build").arg("--quiet").arg("--target-dir").arg(&target);
+        if is_release() {
+            command.arg("--release");
+        }
+        for (package, _) in SAMPLES {
+            command.args(["-p", package]);
+        }
+        let status = command.status().expect("run cargo build for the sample apps");
+        assert!(status.success(), "building the sample apps failed: {status}");
+        profile
+    })
+}
+
+/// The path of a sample app's library, built if needed.
+pub fn sample_library(package: &str) -> PathBuf {
+    let file = SAMPLES
+        .iter()
+        .find(|(name, _)| *name == package)
+        .map(|(_, file)| *file)
+        .unwrap_or_else(|| panic!("{package} is not a sample app"));
+    let path = build_samples().join(file);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A running `nsgi-gateway` process, killed when dropped.
+pub struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    /// Starts the gateway binary at `binary` with `args`, listening on a free loopback port, and
+    /// waits for its "Listening on" line.
+    pub fn start<I, S>(binary: &Path, args: I) -> Gateway
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut child = Command::new(binary)
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let child_stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(child_stderr).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("NSGI_TEST_VERBOSE").is_some() {
+                    eprintln!("gateway: {line}");
+                }
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the gateway never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(IO_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                std::thread::sleep(Duration::from_millis(100));
+                let log = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                panic!("gateway did not report listening (exit: {status:?}); stderr:\n{log}");
+            }
+        };
+        let addr = line
+            .strip_prefix("Listening on http://")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from the gateway: {line:?}"));
+        Gateway { child, addr, stderr }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A new connection with read and write timeouts.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).unwrap_or_else(|e| panic!("connect to {}: {e}", self.addr));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("set_read_timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("set_write_timeout");
+        stream
+    }
+
+    /// Sends `raw` on a new connection and reads one response.
+    pub fn request(&self, raw: &[u8]) -> Response {
+        let mut stream = self.connect();
+        stream.write_all(raw).expect("send request");
+        read_response(&mut BufReader::new(stream), false)
+    }
+
+    /// Sends `raw` on a new connection and returns every byte until the server closes it.
+    pub fn exchange_until_close(&self, raw: &[u8]) -> Vec<u8> {
+        let mut stream = self.connect();
+        stream.write_all(raw).expect("send request");
+        let mut all = Vec::new();
+        let _ = stream.read_to_end(&mut all);
+        all
+    }
+
+    /// What the gateway wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits until stderr contains `needle`, or panics after the timeout.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let log = self.stderr();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "gateway never logged {needle:?}; stderr:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (e.g. "TERM", "INT") to the gateway.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, or panics after the timeout.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "gateway did not exit; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The gateway binary's result when run to completion (for start-up failures).
+pub fn run_to_exit(binary: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+    let output = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A parsed HTTP response.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The status line, e.g. `HTTP/1.1 200 OK`.
+    pub status_line: String,
+    /// The status code.
+    pub status: u16,
+    /// Headers in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+    /// The raw head bytes, up to and including the empty line.
+    pub raw_head: Vec<u8>,
+    /// True when the body was sent with chunked coding.
+    pub chunked: bool,
+}
+
+impl Response {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// How many times a header appears.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
+    }
+
+    /// Headers as a map of lower-case names (last wins).
+    pub fn header_map(&self) -> HashMap<String, String> {
+        self.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect()
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response from `reader`. With `head_request`, no body is read.
+pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> Response {
+    let mut raw_head = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = reader.read_until(b'\n', &mut line).expect("read response head");
+        assert!(n > 0, "connection closed before a complete response head; got {:?}", String::from_utf8_lossy(&raw_head));
+        raw_head.extend_from_slice(&line);
+        if line == b"\r\n" {
+            if raw_head.starts_with(b"HTTP/1.1 1") && !raw_head.starts_with(b"HTTP/1.1 101") {
+                // An interim response: skip it.
+                raw_head.clear();
+                continue;
+            }
+            break;
+        }
+    }
+    let head = String::from_utf8(raw_head.clone()).expect("response head is UTF-8");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line").to_owned();
+    let status: u16 = status_line.get(9..12).and_then(|s| s.parse().ok()).expect("status code");
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.split_once(':').unwrap_or_else(|| panic!("malformed header line {l:?}"));
+            (name.to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    let find = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let chunked = find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let mut body = Vec::new();
+    let bodiless = head_request || status == 204 || status == 304 || (100..200).contains(&status);
+    if !bodiless {
+        if chunked {
+            loop {
+                let mut size_line = String::new();
+                reader.read_line(&mut size_line).expect("chunk size line");
+                let size = usize::from_str_radix(size_line.trim_end().split(';').next().unwrap_or(""), 16)
+                    .unwrap_or_else(|_| panic!("bad chunk size line {size_line:?}"));
+                if size == 0 {
+                    let mut trailer = String::new();
+                    loop {
+                        trailer.clear();
+                        reader.read_line(&mut trailer).expect("trailer");
+                        if trailer == "\r\n" || trailer.is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                let start = body.len();
+                body.resize(start + size, 0);
+                reader.read_exact(&mut body[start..]).expect("chunk data");
+                let mut crlf = [0u8; 2];
+                reader.read_exact(&mut crlf).expect("chunk CRLF");
+                assert_eq!(&crlf, b"\r\n", "chunk data not followed by CRLF");
+            }
+        } else if let Some(length) = find("content-length") {
+            let length: usize = length.parse().expect("numeric Content-Length");
+            body.resize(length, 0);
+            reader.read_exact(&mut body).expect("body of Content-Length bytes");
+        } else {
+            reader.read_to_end(&mut body).expect("close-delimited body");
+        }
+    }
+    Response { status_line, status, headers, body, raw_head, chunked }
+}
+
+/// Compiles a C app from `source` against `abi/include/nsgi.h` alone into a shared library in a
+/// directory of the target dir, and returns its path. Needs a C compiler (`$CC` or `cc`).
+pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
+    let out_dir = profile_dir().join("nsgi-test-c-apps");
+    std::fs::create_dir_all(&out_dir).expect("create the C test app directory");
+    let output = out_dir.join(format!("lib{name}.so"));
+    let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let include = workspace_root().join("abi/include");
+    let result = Command::new(&compiler)
+        .args(["-shared", "-fPIC", "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(&include)
+        .arg(source)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler:?} (a C compiler is required for these tests): {e}"));
+    assert!(
+        result.status.success(),
+        "compiling {} failed:\n{}",
+        source.display(),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    output
+}

@@ -48,7 +48,7 @@ impl fmt::Display for Problem {
 
 /// Headers that describe one connection, not the message; only the server sets them
 /// (RFC 9110 §7.6.1; PEP 3333 forbids apps to send them).
-pub const HOP_BY_HOP: [&str; 9] = [
+pub const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -56,6 +56,7 @@ pub const HOP_BY_HOP: [&str; 9] = [
     "proxy-connection",
     "te",
     "trailer",
+    "trailers",
     "transfer-encoding",
     "upgrade",
 ];

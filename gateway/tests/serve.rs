@@ -1,0 +1,324 @@
+//! End-to-end: a real `nsgi-gateway` process serving the sample apps, spoken to over raw TCP.
+
+use nsgi_testkit::{Gateway, compile_c_app, read_response, run_to_exit, sample_library, workspace_root};
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+fn gateway_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_nsgi-gateway"))
+}
+
+fn serve(package: &str) -> Gateway {
+    Gateway::start(gateway_binary(), [sample_library(package)])
+}
+
+/// The hello app's response, byte for byte apart from the Date value: the app's headers in its
+/// order, then the gateway's Date and Server, then the framing header.
+fn assert_hello(response: &nsgi_testkit::Response) {
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    let head = String::from_utf8_lossy(&response.raw_head);
+    let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Content-Type", "Date", "Server", "Content-Length"], "unexpected head:\n{head}");
+    assert_eq!(response.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(response.header("Content-Length"), Some("13"));
+    assert_eq!(response.header("Server"), Some("nsgi-gateway"));
+    let date = response.header("Date").expect("a Date header");
+    assert!(date.ends_with(" GMT") && date.len() == 29, "Date is an IMF-fixdate: {date:?}");
+    assert!(response.header("Transfer-Encoding").is_none());
+    assert_eq!(response.body, b"Hello, World!");
+}
+
+#[test]
+fn hello_answers_any_path_byte_for_byte() {
+    let gateway = serve("hello");
+    for path in ["/", "/some/where?x=1", "/%20"] {
+        let response = gateway.request(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        assert_hello(&response);
+    }
+}
+
+#[test]
+fn hello_in_c_matches_hello_in_rust() {
+    let gateway = serve("hello-c");
+    let response = gateway.request(b"GET /anything HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_hello(&response);
+}
+
+#[test]
+fn html_page() {
+    let gateway = serve("html");
+    let response = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("Content-Type"), Some("text/html; charset=utf-8"));
+    let text = response.text();
+    assert!(text.starts_with("<!DOCTYPE html>"), "{text}");
+    assert!(text.contains("Hello, World!"), "{text}");
+    assert_eq!(response.header("Content-Length"), Some(response.body.len().to_string().as_str()));
+}
+
+#[test]
+fn environ_lists_sorted_cgi_variables() {
+    let gateway = serve("environ");
+    let response = gateway.request(
+        b"GET /a%20b/c?q=1&r=%20 HTTP/1.1\r\nHost: example.test:8080\r\nUser-Agent: raw-test\r\nX-Repeat: 1\r\nX-Repeat: 2\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted, "lines are sorted");
+    for expected in [
+        "REQUEST_METHOD=GET",
+        "PATH_INFO=/a b/c",
+        "QUERY_STRING=q=1&r=%20",
+        "SCRIPT_NAME=",
+        "SERVER_NAME=example.test",
+        "SERVER_PORT=8080",
+        "SERVER_PROTOCOL=HTTP/1.1",
+        "REMOTE_ADDR=127.0.0.1",
+        "HTTP_USER_AGENT=raw-test",
+        "HTTP_X_REPEAT=1, 2",
+        "wsgi.url_scheme=http",
+    ] {
+        assert!(lines.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("CONTENT_LENGTH="), "no body, no CONTENT_LENGTH:\n{text}");
+}
+
+#[test]
+fn echo_get_post_and_headers() {
+    let gateway = serve("echo");
+    let get = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(get.status, 200);
+    assert!(get.text().starts_with("echo:"), "{}", get.text());
+
+    let post = gateway.request(
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-test\r\nContent-Length: 11\r\n\r\nhello there",
+    );
+    assert_eq!(post.status, 200);
+    assert_eq!(post.header("Content-Type"), Some("application/x-test"));
+    assert_eq!(post.body, b"hello there");
+
+    let headers = gateway.request(b"GET /echo HTTP/1.1\r\nHost: t\r\nX-Custom-Thing: 42\r\n\r\n");
+    assert_eq!(headers.status, 200);
+    let text = headers.text();
+    assert!(text.contains("X-Custom-Thing: 42"), "{text}");
+    assert!(text.contains("Host: t"), "{text}");
+}
+
+#[test]
+fn two_requests_on_one_connection() {
+    let gateway = serve("hello");
+    let stream = gateway.connect();
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(stream);
+    for _ in 0..2 {
+        writer.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").expect("send");
+        let response = read_response(&mut reader, false);
+        assert_hello(&response);
+        assert!(response.header("Connection").is_none(), "keep-alive is the HTTP/1.1 default");
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let gateway = serve("echo");
+    let stream = gateway.connect();
+    let mut writer = stream.try_clone().expect("clone stream");
+    writer
+        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nonePOST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwoGET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    let mut reader = BufReader::new(stream);
+    assert_eq!(read_response(&mut reader, false).body, b"one");
+    assert_eq!(read_response(&mut reader, false).body, b"two");
+    assert_eq!(read_response(&mut reader, false).status, 404);
+}
+
+#[test]
+fn http_1_0_closes_unless_keep_alive() {
+    let gateway = serve("hello");
+    let raw = gateway.exchange_until_close(b"GET / HTTP/1.0\r\n\r\n");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nHello, World!"), "{text}");
+
+    let stream = gateway.connect();
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    for _ in 0..2 {
+        writer.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").expect("send");
+        let response = read_response(&mut reader, false);
+        assert_eq!(response.body, b"Hello, World!");
+        assert_eq!(response.header("Connection"), Some("keep-alive"));
+    }
+}
+
+#[test]
+fn head_sends_headers_without_body() {
+    let gateway = serve("hello");
+    let stream = gateway.connect();
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n").expect("send");
+    let head = read_response(&mut reader, true);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some("13"));
+    assert!(head.body.is_empty());
+    // The next response on the same connection starts right after the head: no body leaked.
+    writer.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").expect("send");
+    assert_hello(&read_response(&mut reader, false));
+}
+
+#[test]
+fn chunked_request_body_is_echoed() {
+    let gateway = serve("echo");
+    let response = gateway.request(
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: x\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"hello world");
+    assert_eq!(response.header("Content-Length"), Some("11"));
+}
+
+#[test]
+fn body_arriving_in_pieces_with_expect_continue() {
+    let gateway = serve("echo");
+    let mut stream = gateway.connect();
+    stream
+        .write_all(b"PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n")
+        .expect("send head");
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).expect("100 Continue");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"01234").expect("send part 1");
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(b"56789").expect("send part 2");
+    let response = read_response(&mut BufReader::new(stream), false);
+    assert_eq!(response.body, b"0123456789");
+}
+
+#[test]
+fn garbage_gets_400_and_close() {
+    let gateway = serve("hello");
+    for garbage in [&b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"[..], b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx"] {
+        let raw = gateway.exchange_until_close(garbage);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("Connection: close\r\n"), "{text}");
+    }
+    // And the server still serves.
+    assert_hello(&gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+}
+
+#[test]
+fn missing_host_on_http_1_1_is_400() {
+    let gateway = serve("hello");
+    let raw = gateway.exchange_until_close(b"GET / HTTP/1.1\r\n\r\n");
+    assert!(raw.starts_with(b"HTTP/1.1 400 "), "{}", String::from_utf8_lossy(&raw));
+}
+
+#[test]
+fn bad_library_path_is_a_clear_error() {
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", "/nonexistent/libnothing.so"]);
+    assert!(!status.success());
+    assert!(stderr.contains("/nonexistent/libnothing.so: no such file"), "{stderr}");
+
+    let not_a_library = workspace_root().join("README.md");
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", &not_a_library.to_string_lossy()]);
+    assert!(!status.success());
+    assert!(stderr.contains("not a loadable shared library"), "{stderr}");
+}
+
+#[test]
+fn welcome_app_without_a_library() {
+    let gateway = Gateway::start(gateway_binary(), std::iter::empty::<&str>());
+    let response = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("Content-Type"), Some("text/html; charset=utf-8"));
+    assert!(response.text().contains("It works"), "{}", response.text());
+    assert_eq!(gateway.request(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n").status, 404);
+}
+
+fn misbehaving_gateway() -> Gateway {
+    let library = compile_c_app("misbehave", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/misbehave.c"));
+    Gateway::start(gateway_binary(), [library])
+}
+
+#[test]
+fn misbehaving_app_gets_500_and_the_server_goes_on() {
+    let gateway = misbehaving_gateway();
+    let cases = [
+        ("/no-start", "before start_response"),
+        ("/twice", "second time without exc_info"),
+        ("/bad-status", "invalid status"),
+        ("/bad-header", "invalid header \"X-Injected\""),
+        ("/call-error", "call returned error -10"),
+        ("/panic", "panicked in call"),
+        ("/next-error", "next returned error -10"),
+        ("/null-chunk", "NULL pointer and a non-zero length"),
+    ];
+    for (path, logged) in cases {
+        let response = gateway.request(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        assert_eq!(response.status, 500, "{path}");
+        assert!(!response.text().contains("evil"), "{path}");
+        gateway.wait_for_log(logged);
+        let ok = gateway.request(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!((ok.status, ok.body.as_slice()), (200, &b"ok"[..]), "served after {path}");
+    }
+}
+
+#[test]
+fn failure_after_headers_aborts_the_connection() {
+    let gateway = misbehaving_gateway();
+    // Chunked: the terminating chunk never comes, the connection closes.
+    let raw = gateway.exchange_until_close(b"GET /error-after-data HTTP/1.1\r\nHost: t\r\n\r\n");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+    assert!(text.ends_with("8\r\npartial \r\n"), "no last chunk: {text:?}");
+    gateway.wait_for_log("after the response headers were sent");
+
+    // Content-Length: 100 promised, 5 bytes sent, then the connection closes.
+    let raw = gateway.exchange_until_close(b"GET /short HTTP/1.1\r\nHost: t\r\n\r\n");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("Content-Length: 100\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nshort"), "{text:?}");
+    gateway.wait_for_log("body ended after 5 bytes but Content-Length declared 100");
+
+    assert_eq!(gateway.request(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+}
+
+#[test]
+fn sigterm_finishes_the_in_flight_request_then_exits() {
+    let mut gateway = serve("echo");
+    let idle = gateway.connect();
+    let mut busy = gateway.connect();
+    busy.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234").expect("send half");
+    // Make sure the gateway has read the head before the signal.
+    std::thread::sleep(Duration::from_millis(200));
+    gateway.signal("TERM");
+    gateway.wait_for_log("received stop signal");
+    busy.write_all(b"56789").expect("send the rest");
+    let response = read_response(&mut BufReader::new(busy), false);
+    assert_eq!(response.body, b"0123456789");
+    assert_eq!(response.header("Connection"), Some("close"));
+    let status = gateway.wait_exit();
+    assert!(status.success(), "clean exit: {status}");
+    // The idle connection was closed by the server.
+    let mut buf = [0u8; 1];
+    let mut idle = idle;
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
+}
+
+#[test]
+fn ctrl_c_stops_an_idle_server_cleanly() {
+    let mut gateway = serve("hello");
+    let response = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!((response.body.as_slice(), response.header("Connection")), (&b"Hello, World!"[..], Some("close")));
+    gateway.signal("INT");
+    let status = gateway.wait_exit();
+    assert!(status.success(), "clean exit: {status}");
+    assert!(gateway.stderr().contains("stopped"), "{}", gateway.stderr());
+}
