@@ -1,0 +1,134 @@
+//! The HTTP/1.1 protocol layer: bytes in, decisions and bytes out.
+//!
+//! This module owns the *syntax* of HTTP/1.1 messages (RFC 9112) and the few semantic rules of
+//! RFC 9110 that decide how a message is framed. It is split by concern, one file each:
+//!
+//! | file        | owns                                                                    |
+//! |-------------|-------------------------------------------------------------------------|
+//! | `parse.rs`  | the request head: request line, header checks, framing, keep-alive      |
+//! | `decode.rs` | request bodies: by `Content-Length` and `chunked`                       |
+//! | `encode.rs` | the response head, chunk framing and the canned error responses         |
+//! | `date.rs`   | the cached IMF-fixdate for the `Date` header                            |
+//! | `syntax.rs` | RFC 9110 §5.6 character classes and list splitting shared by the above  |
+//!
+//! It must never touch a socket, a clock other than through [`DateCache`], or an app, and it
+//! must never allocate per request on the happy path: every buffer it writes to is passed in by
+//! the caller and reused across requests. Everything here is a pure function of its inputs,
+//! which is what lets the unit tests beside each file cover the smuggling cases byte by byte.
+//!
+//! Every error this layer reports means "answer with `status()` and close the connection": a
+//! parser that has seen a malformed message no longer knows where the next message starts.
+
+mod date;
+mod decode;
+mod encode;
+mod parse;
+mod syntax;
+
+pub use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate};
+pub use decode::{BodyDecoder, ChunkedDecoder, DecodeError, DecodeProgress, LengthDecoder};
+pub use encode::{
+    BodyKind, CHUNK_END, CONTINUE_100, LAST_CHUNK, ResponseHead, framing_for, reason_phrase, status_code, write_chunk,
+    write_chunk_size_line, write_error_response, write_head, write_last_chunk,
+};
+pub use parse::{Framing, ParseError, Parsed, RequestHead, parse_content_length, parse_head};
+
+/// The HTTP version of a request, as read from its request line.
+///
+/// Only HTTP/1.0 and HTTP/1.1 are spoken; any other version is refused by
+/// [`parse_head`] with `505 HTTP Version Not Supported`. Responses are always labelled
+/// `HTTP/1.1` (RFC 9110 §6.2); the request version only changes what the response may use
+/// (chunked coding, persistent connections by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// `HTTP/1.0`: connections close by default, no chunked coding.
+    Http10,
+    /// `HTTP/1.1`: persistent connections by default, chunked coding allowed.
+    Http11,
+}
+
+impl Version {
+    /// The version as it appears on the wire, e.g. `b"HTTP/1.1"` (also the CGI
+    /// `SERVER_PROTOCOL` value).
+    pub const fn as_bytes(self) -> &'static [u8] {
+        match self {
+            Version::Http10 => b"HTTP/1.0",
+            Version::Http11 => b"HTTP/1.1",
+        }
+    }
+}
+
+/// Default [`Limits::max_request_line`], in bytes (the request line without its CRLF).
+/// The same as Apache's `LimitRequestLine`.
+pub const MAX_REQUEST_LINE_BYTES: usize = 8190;
+/// Default [`Limits::max_header_bytes`], in bytes (the whole head, request line included).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Default [`Limits::max_headers`], a count of header field lines.
+pub const MAX_HEADERS: usize = 100;
+/// Default [`Limits::max_body`], in bytes of decoded request content.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default [`Limits::max_chunk_ext`], in bytes of chunk extensions over a whole body.
+pub const MAX_CHUNK_EXT_BYTES: usize = 4096;
+/// Default [`Limits::max_trailer_bytes`], in bytes of the trailer section.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+
+/// Size limits applied while parsing a request. Exceeding one is an error whose status
+/// names the limit (414, 431 or 413).
+///
+/// ```
+/// use nsgi_gateway::http::Limits;
+/// let limits = Limits { max_body: 1 << 20, ..Limits::default() };
+/// assert_eq!(limits.max_headers, 100);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request line accepted, in bytes without the CRLF; longer → 414.
+    pub max_request_line: usize,
+    /// Longest request head accepted (request line, header lines and the empty line),
+    /// in bytes; longer → 431.
+    pub max_header_bytes: usize,
+    /// Most header field lines accepted; more → 431.
+    pub max_headers: usize,
+    /// Largest request content accepted, in decoded bytes; larger → 413. Checked against
+    /// `Content-Length` up front and against the running total of a chunked body.
+    pub max_body: u64,
+    /// Most bytes of chunk extensions accepted over one chunked body; more → 400.
+    pub max_chunk_ext: usize,
+    /// Largest trailer section accepted, in bytes; larger → 431.
+    pub max_trailer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: MAX_REQUEST_LINE_BYTES,
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_headers: MAX_HEADERS,
+            max_body: MAX_BODY_BYTES,
+            max_chunk_ext: MAX_CHUNK_EXT_BYTES,
+            max_trailer_bytes: MAX_TRAILER_BYTES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits_match_the_named_constants() {
+        let l = Limits::default();
+        assert_eq!(l.max_request_line, 8190);
+        assert_eq!(l.max_header_bytes, 65536);
+        assert_eq!(l.max_headers, 100);
+        assert_eq!(l.max_body, 64 << 20);
+        assert_eq!(l.max_chunk_ext, 4096);
+        assert_eq!(l.max_trailer_bytes, 16384);
+    }
+
+    #[test]
+    fn version_bytes() {
+        assert_eq!(Version::Http10.as_bytes(), b"HTTP/1.0");
+        assert_eq!(Version::Http11.as_bytes(), b"HTTP/1.1");
+    }
+}

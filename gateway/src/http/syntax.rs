@@ -1,0 +1,122 @@
+//! The shared grammar of RFC 9110 §5.6: character classes (`tchar`, `OWS`, `field-vchar`,
+//! `qdtext`) and the splitting of comma-separated lists (`#rule`).
+//!
+//! It owns nothing but these predicates; it must never decide what a header *means* (that is
+//! `parse.rs`) and never allocate.
+
+/// `tchar` (RFC 9110 §5.6.2): the bytes of a `token`, i.e. methods, field names, codings.
+static TCHAR: [bool; 256] = {
+    let mut map = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        map[i] = matches!(b,
+            b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z'
+            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+            | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        i += 1;
+    }
+    map
+};
+
+/// Is `b` a `tchar` (RFC 9110 §5.6.2)?
+#[inline]
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[b as usize]
+}
+
+/// Is `b` optional whitespace (`SP / HTAB`, RFC 9110 §5.6.3)?
+#[inline]
+pub(crate) fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Is `b` allowed inside a field value (`field-vchar / SP / HTAB`, RFC 9110 §5.5)?
+/// Excludes every control byte (NUL, CR, LF, DEL, ...) but admits `obs-text`.
+#[inline]
+pub(crate) fn is_field_value_byte(b: u8) -> bool {
+    matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff)
+}
+
+/// Is `b` a `qdtext` byte of a `quoted-string` (RFC 9110 §5.6.4)?
+#[inline]
+pub(crate) fn is_qdtext(b: u8) -> bool {
+    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff)
+}
+
+/// May `b` follow a backslash in a `quoted-pair` (`HTAB / SP / VCHAR / obs-text`)?
+#[inline]
+pub(crate) fn is_quoted_pair_byte(b: u8) -> bool {
+    matches!(b, b'\t' | b' '..=b'~' | 0x80..=0xff)
+}
+
+/// `s` without leading and trailing `OWS`.
+#[inline]
+pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_ows(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| !is_ows(b)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// The elements of a comma-separated list field value (`#element`, RFC 9110 §5.6.1), each
+/// trimmed of `OWS`. Empty elements are yielded (as empty slices) so that callers can decide
+/// whether to ignore or reject them. Commas inside quoted strings are not special-cased:
+/// none of the fields this layer reads carries one in a valid message.
+#[inline]
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim_ows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tchar_is_exactly_the_rfc_set() {
+        let delimiters = b"\"(),/:;<=>?@[\\]{}";
+        for b in 0u8..=255 {
+            let expected = b.is_ascii_graphic() && !delimiters.contains(&b);
+            assert_eq!(is_tchar(b), expected, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn field_value_bytes_exclude_controls() {
+        for b in [0u8, 0x01, 0x0b, 0x0c, b'\r', b'\n', 0x1f, 0x7f] {
+            assert!(!is_field_value_byte(b), "{b:#04x}");
+        }
+        for b in [b'\t', b' ', b'a', b'~', 0x80, 0xa0, 0xff] {
+            assert!(is_field_value_byte(b), "{b:#04x}");
+        }
+    }
+
+    #[test]
+    fn qdtext_excludes_quote_and_backslash() {
+        assert!(!is_qdtext(b'"'));
+        assert!(!is_qdtext(b'\\'));
+        assert!(!is_qdtext(0x7f));
+        assert!(!is_qdtext(b'\r'));
+        assert!(is_qdtext(b' '));
+        assert!(is_qdtext(b'!'));
+        assert!(is_quoted_pair_byte(b'"'));
+        assert!(!is_quoted_pair_byte(b'\n'));
+    }
+
+    #[test]
+    fn trim_ows_trims_only_space_and_tab() {
+        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+        assert_eq!(trim_ows(b""), b"");
+        assert_eq!(trim_ows(b"\x0bx\x0c"), b"\x0bx\x0c");
+    }
+
+    #[test]
+    fn list_elements_split_and_trim() {
+        let v: Vec<&[u8]> = list_elements(b"gzip , chunked").collect();
+        assert_eq!(v, [&b"gzip"[..], b"chunked"]);
+        let v: Vec<&[u8]> = list_elements(b",a,, b ,").collect();
+        assert_eq!(v, [&b""[..], b"a", b"", b"b", b""]);
+        let v: Vec<&[u8]> = list_elements(b"").collect();
+        assert_eq!(v, [&b""[..]]);
+    }
+}
