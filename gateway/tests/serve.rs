@@ -322,3 +322,12 @@ fn ctrl_c_stops_an_idle_server_cleanly() {
     assert!(status.success(), "clean exit: {status}");
     assert!(gateway.stderr().contains("stopped"), "{}", gateway.stderr());
 }
+
+#[test]
+fn a_library_for_another_major_is_refused() {
+    let library = compile_c_app("abi2", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/abi2.c"));
+    let (status, stdout, stderr) = run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", &library.to_string_lossy()]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+    assert!(stderr.contains("built for NSGI ABI 2, this host speaks ABI 1"), "{stderr}");
+}
