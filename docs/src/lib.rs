@@ -8,3 +8,11 @@
 /// The NSGI v1 ABI specification (`docs/abi.md`).
 #[doc = include_str!("../abi.md")]
 pub mod abi {}
+
+/// The tutorial (`docs/tutorial.md`).
+#[doc = include_str!("../tutorial.md")]
+pub mod tutorial {}
+
+/// The README at the repository root.
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
