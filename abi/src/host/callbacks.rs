@@ -5,12 +5,13 @@
 //! can unwind into it or make the host misbehave beyond refusing the call.
 
 use super::exchange::{HeaderSpan, Phase, RequestState, Violation};
+use super::observe::{ErrorsWrite, InputRead, StartResponseCall, WriteCall};
 use super::validate::{check_header, check_status, parse_content_length};
 use crate::sys::{
-    NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_E_HEADERS_SENT, NSGI_E_INTERNAL, NSGI_E_INVAL, NSGI_E_IO,
-    NSGI_E_NOT_FOUND, NSGI_E_STATE, NSGI_E_UNSUPPORTED, NSGI_EXC_INFO_V1_0_SIZE, NSGI_HOST_API_V1_0_SIZE,
-    NSGI_LOG_DEBUG, NSGI_LOG_ERROR, NSGI_LOG_INFO, NSGI_LOG_WARN, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_exc_info,
-    nsgi_header, nsgi_host_api, nsgi_request, nsgi_status,
+    NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_E_HEADERS_SENT, NSGI_E_INTERNAL, NSGI_E_INVAL, NSGI_E_IO, NSGI_E_NOT_FOUND,
+    NSGI_E_STATE, NSGI_E_UNSUPPORTED, NSGI_EXC_INFO_V1_0_SIZE, NSGI_HOST_API_V1_0_SIZE, NSGI_LOG_DEBUG, NSGI_LOG_ERROR,
+    NSGI_LOG_INFO, NSGI_LOG_WARN, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_exc_info, nsgi_header, nsgi_host_api,
+    nsgi_request, nsgi_status,
 };
 use core::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -101,13 +102,20 @@ unsafe extern "C" fn host_log(host_data: *mut c_void, _req: *mut nsgi_request, l
 unsafe extern "C" fn environ_get(req: *mut nsgi_request, key: nsgi_bytes, value_out: *mut nsgi_bytes) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        let Some(state) = (unsafe { request(req) }) else {
+            return NSGI_E_STATE;
+        };
         if value_out.is_null() || state.environ.is_null() {
             return NSGI_E_INVAL;
         }
         // SAFETY: set by the exchange to the environ it borrows for the request's whole life.
         let environ = unsafe { &*state.environ };
-        match environ.get(bytes_of(&key)) {
+        let key = bytes_of(&key);
+        let value = environ.get(key);
+        if let Some(observer) = state.observer() {
+            observer.environ_get(state.id, key, value.is_some());
+        }
+        match value {
             Some(value) => {
                 // SAFETY: value_out is non-NULL and the app passed it for us to write.
                 unsafe { value_out.write(nsgi_bytes::from_slice(value)) };
@@ -133,13 +141,40 @@ unsafe fn out_buffer<'b>(buf: *mut u8, cap: usize) -> Option<&'b mut [u8]> {
     Some(unsafe { core::slice::from_raw_parts_mut(buf, cap) })
 }
 
+/// Tells the observer, if any, about an input read and passes its result through.
+fn observe_input(state: &RequestState, line: bool, buf: *mut u8, cap: usize, returned: i64) -> i64 {
+    if let Some(observer) = state.observer() {
+        let read = InputRead { line, requested: cap, buf_null: buf.is_null() && cap != 0, returned };
+        observer.input_read(state.id, &read);
+    }
+    returned
+}
+
 unsafe extern "C" fn input_read(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
     guard(i64::from(NSGI_E_INTERNAL), || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return i64::from(NSGI_E_STATE) };
+        let Some(state) = (unsafe { request(req) }) else {
+            return i64::from(NSGI_E_STATE);
+        };
         // SAFETY: contract of the ABI: `buf` holds `cap` writable bytes.
-        let Some(out) = (unsafe { out_buffer(buf, cap) }) else { return i64::from(NSGI_E_INVAL) };
-        let Some(input) = state.input else { return i64::from(NSGI_E_STATE) };
+        let returned = unsafe { read_input(state, buf, cap) };
+        observe_input(state, false, buf, cap, returned)
+    })
+}
+
+/// `input_read` proper.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn read_input(state: &mut RequestState, buf: *mut u8, cap: usize) -> i64 {
+    {
+        // SAFETY: per this function's contract.
+        let Some(out) = (unsafe { out_buffer(buf, cap) }) else {
+            return i64::from(NSGI_E_INVAL);
+        };
+        let Some(input) = state.input else {
+            return i64::from(NSGI_E_STATE);
+        };
         // SAFETY: the exchange keeps the input alive while the request is live.
         let input = unsafe { &mut *input };
         loop {
@@ -149,16 +184,34 @@ unsafe extern "C" fn input_read(req: *mut nsgi_request, buf: *mut u8, cap: usize
                 Err(_) => return i64::from(NSGI_E_IO),
             }
         }
-    })
+    }
 }
 
 unsafe extern "C" fn input_readline(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
     guard(i64::from(NSGI_E_INTERNAL), || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return i64::from(NSGI_E_STATE) };
+        let Some(state) = (unsafe { request(req) }) else {
+            return i64::from(NSGI_E_STATE);
+        };
         // SAFETY: contract of the ABI: `buf` holds `cap` writable bytes.
-        let Some(out) = (unsafe { out_buffer(buf, cap) }) else { return i64::from(NSGI_E_INVAL) };
-        let Some(input) = state.input else { return i64::from(NSGI_E_STATE) };
+        let returned = unsafe { read_line(state, buf, cap) };
+        observe_input(state, true, buf, cap, returned)
+    })
+}
+
+/// `input_readline` proper.
+///
+/// # Safety
+/// `buf` must be NULL or point to `cap` writable bytes.
+unsafe fn read_line(state: &mut RequestState, buf: *mut u8, cap: usize) -> i64 {
+    {
+        // SAFETY: per this function's contract.
+        let Some(out) = (unsafe { out_buffer(buf, cap) }) else {
+            return i64::from(NSGI_E_INVAL);
+        };
+        let Some(input) = state.input else {
+            return i64::from(NSGI_E_STATE);
+        };
         // SAFETY: the exchange keeps the input alive while the request is live.
         let input = unsafe { &mut *input };
         let mut filled = 0;
@@ -184,32 +237,50 @@ unsafe extern "C" fn input_readline(req: *mut nsgi_request, buf: *mut u8, cap: u
             }
         }
         filled as i64
-    })
+    }
 }
 
 unsafe extern "C" fn errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
-        let Some(errors) = state.errors else { return NSGI_E_STATE };
+        let Some(state) = (unsafe { request(req) }) else {
+            return NSGI_E_STATE;
+        };
+        let Some(errors) = state.errors else {
+            return NSGI_E_STATE;
+        };
+        let bytes = bytes_of(&data);
         // SAFETY: the exchange keeps the error stream alive while the request is live.
-        match unsafe { &mut *errors }.write_all(bytes_of(&data)) {
+        let result = match unsafe { &mut *errors }.write_all(bytes) {
             Ok(()) => NSGI_OK,
             Err(_) => NSGI_E_IO,
+        };
+        if let Some(observer) = state.observer() {
+            let write = ErrorsWrite { data: bytes, data_null: data.ptr.is_null() && data.len != 0, result };
+            observer.errors_write(state.id, &write);
         }
+        result
     })
 }
 
 unsafe extern "C" fn errors_flush(req: *mut nsgi_request) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
-        let Some(errors) = state.errors else { return NSGI_E_STATE };
+        let Some(state) = (unsafe { request(req) }) else {
+            return NSGI_E_STATE;
+        };
+        let Some(errors) = state.errors else {
+            return NSGI_E_STATE;
+        };
         // SAFETY: the exchange keeps the error stream alive while the request is live.
-        match unsafe { &mut *errors }.flush() {
+        let result = match unsafe { &mut *errors }.flush() {
             Ok(()) => NSGI_OK,
             Err(_) => NSGI_E_IO,
+        };
+        if let Some(observer) = state.observer() {
+            observer.errors_flush(state.id, result);
         }
+        result
     })
 }
 
@@ -222,7 +293,53 @@ unsafe extern "C" fn start_response(
 ) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        let Some(state) = (unsafe { request(req) }) else {
+            return NSGI_E_STATE;
+        };
+        let (phase, head_stored_before, headers_sent_before) =
+            (state.call_phase(), state.head_stored, state.headers_sent);
+        // SAFETY: contract of the ABI: the arguments are valid for the duration of the call.
+        let result = unsafe { store_response(state, status, headers, n_headers, exc_info) };
+        if let Some(observer) = state.observer() {
+            let headers_null = headers.is_null() && n_headers != 0;
+            let header_slice: &[nsgi_header] = if headers.is_null() || n_headers == 0 {
+                &[]
+            } else {
+                // SAFETY: non-NULL array of `n_headers` entries, provided for the duration of the call.
+                unsafe { core::slice::from_raw_parts(headers, n_headers) }
+            };
+            // SAFETY: a non-NULL exc_info points to a struct that starts with its `struct_size`.
+            let exc_info_size = (!exc_info.is_null()).then(|| unsafe { (*exc_info).struct_size });
+            let call = StartResponseCall {
+                phase,
+                status: bytes_of(&status),
+                headers: header_slice,
+                n_headers,
+                headers_null,
+                exc_info_size,
+                head_stored_before,
+                headers_sent_before,
+                result,
+            };
+            observer.start_response(state.id, &call);
+        }
+        result
+    })
+}
+
+/// `start_response` proper: checks the call and stores a copy of the head.
+///
+/// # Safety
+/// `headers` must be NULL or point to `n_headers` headers, and `exc_info` must be NULL or point to
+/// an `nsgi_exc_info`, all valid for the duration of the call.
+unsafe fn store_response(
+    state: &mut RequestState,
+    status: nsgi_bytes,
+    headers: *const nsgi_header,
+    n_headers: usize,
+    exc_info: *const nsgi_exc_info,
+) -> nsgi_status {
+    {
         if !matches!(state.phase, Phase::InCall | Phase::InNext) {
             state.violate(Violation::StartResponseOutOfTurn);
             return NSGI_E_STATE;
@@ -310,13 +427,29 @@ unsafe extern "C" fn start_response(
         state.content_length = content_length;
         state.head_stored = true;
         NSGI_OK
-    })
+    }
 }
 
 unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        let Some(state) = (unsafe { request(req) }) else {
+            return NSGI_E_STATE;
+        };
+        let (phase, head_stored) = (state.call_phase(), state.head_stored);
+        let result = write_data(state, data);
+        if let Some(observer) = state.observer() {
+            let call =
+                WriteCall { phase, len: data.len, data_null: data.ptr.is_null() && data.len != 0, head_stored, result };
+            observer.write(state.id, &call);
+        }
+        result
+    })
+}
+
+/// `write` proper: checks the call and queues the bytes.
+fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
+    {
         if state.phase == Phase::InNext {
             state.violate(Violation::WriteInsideNext);
             return NSGI_E_STATE;
@@ -341,7 +474,7 @@ unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_sta
             state.pending.extend_from_slice(data);
         }
         NSGI_OK
-    })
+    }
 }
 
 unsafe extern "C" fn file_body_fn(
@@ -354,7 +487,9 @@ unsafe extern "C" fn file_body_fn(
 ) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else { return NSGI_E_STATE };
+        let Some(state) = (unsafe { request(req) }) else {
+            return NSGI_E_STATE;
+        };
         if !state.file_body_supported {
             return NSGI_E_UNSUPPORTED;
         }

@@ -10,12 +10,14 @@
 use super::callbacks::HostShared;
 use super::environ::Environ;
 use super::instance::AppInstance;
+use super::observe::{CallPhase, NextResult, Observer, RequestEnd, RequestId};
 use super::validate::Problem;
 use crate::sys::{
     NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_request, nsgi_status,
 };
 use core::fmt;
 use std::io::{BufRead, Write};
+use std::sync::Arc;
 
 /// A rule of the ABI that the app broke (or, for [`Violation::AppError`], an error it reported).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +84,9 @@ impl Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::NoStartResponse => f.write_str("the body produced data or ended before start_response was called"),
+            Violation::NoStartResponse => {
+                f.write_str("the body produced data or ended before start_response was called")
+            }
             Violation::StartResponseTwice => f.write_str("start_response called a second time without exc_info"),
             Violation::StartResponseOutOfTurn => f.write_str("start_response called outside call/next"),
             Violation::InvalidStatus(problem) => write!(f, "invalid status: {problem}"),
@@ -178,11 +182,33 @@ pub(crate) struct RequestState {
     pub(crate) environ: *const Environ,
     pub(crate) shared: *const HostShared,
     pub(crate) file_body_supported: bool,
+    /// This request's id within its instance.
+    pub(crate) id: RequestId,
+    /// The instance's observer, if any (set for the request's life only).
+    pub(crate) observer: Option<Arc<dyn Observer>>,
 }
 
 impl RequestState {
     pub(crate) fn violate(&mut self, violation: Violation) {
+        if let Some(observer) = &self.observer {
+            observer.violation(self.id, &violation);
+        }
         self.violations.push(violation);
+    }
+
+    /// The observer, if one watches this request.
+    pub(crate) fn observer(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref()
+    }
+
+    /// The current phase as observers see it.
+    pub(crate) fn call_phase(&self) -> CallPhase {
+        match self.phase {
+            Phase::InCall => CallPhase::Call,
+            Phase::InNext => CallPhase::Next,
+            Phase::InClose => CallPhase::Close,
+            Phase::Idle | Phase::Between => CallPhase::Outside,
+        }
     }
 
     fn first_fatal(&self) -> Option<&Violation> {
@@ -238,6 +264,8 @@ impl RequestSlot {
                 environ: core::ptr::null(),
                 shared: core::ptr::null(),
                 file_body_supported: true,
+                id: RequestId(0),
+                observer: None,
             },
         }
     }
@@ -259,6 +287,7 @@ impl RequestSlot {
         s.errors = None;
         s.environ = core::ptr::null();
         s.shared = core::ptr::null();
+        s.observer = None;
     }
 }
 
@@ -352,6 +381,16 @@ pub struct Exchange<'a> {
     /// `pending` was handed out and must be cleared on the next step.
     pending_out: bool,
     failure: Option<ResponseFailure>,
+    /// `call` succeeded with a body whose `close` is owed.
+    close_owed: bool,
+    /// Times the body's `close` was called (1 at most; observers check it).
+    close_calls: u32,
+    /// `next` returned `NSGI_DONE`.
+    body_done: bool,
+    /// The host stopped pulling at the declared Content-Length.
+    stopped_at_length: bool,
+    /// Keep calling `next` past the declared Content-Length (discarding the excess).
+    drain_past_length: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -377,6 +416,11 @@ impl<'a> Exchange<'a> {
         });
         state.environ = environ as *const Environ;
         state.shared = instance.shared();
+        state.id = instance.next_request_id();
+        state.observer = instance.observer().cloned();
+        if let Some(observer) = state.observer() {
+            observer.call_started(state.id, environ);
+        }
         state.phase = Phase::InCall;
         let mut body = nsgi_body { vtable: core::ptr::null(), state: core::ptr::null_mut() };
         let req = (&mut slot.state as *mut RequestState).cast::<nsgi_request>();
@@ -393,7 +437,16 @@ impl<'a> Exchange<'a> {
             sent: 0,
             pending_out: false,
             failure: None,
+            close_owed: false,
+            close_calls: 0,
+            body_done: false,
+            stopped_at_length: false,
+            drain_past_length: false,
         };
+        let body_problem = if status == NSGI_OK { exchange.body_problem() } else { None };
+        if let Some(observer) = exchange.slot.state.observer() {
+            observer.call_returned(exchange.slot.state.id, status, body_problem);
+        }
         if status != NSGI_OK {
             // The app released its own state; a body it may have left behind is not ours to close.
             exchange.body.vtable = core::ptr::null();
@@ -402,12 +455,14 @@ impl<'a> Exchange<'a> {
             } else {
                 Violation::CallFailed(status)
             });
-        } else if let Some(problem) = exchange.body_problem() {
+        } else if let Some(problem) = body_problem {
             exchange.slot.state.violate(Violation::InvalidBody(problem));
             // Close what can be closed.
             exchange.closed = exchange.close_fn().is_none();
+            exchange.close_owed = !exchange.closed;
         } else {
             exchange.closed = false;
+            exchange.close_owed = true;
         }
         exchange
     }
@@ -449,6 +504,20 @@ impl<'a> Exchange<'a> {
         self.slot.state.head_stored.then(|| self.slot.state.head())
     }
 
+    /// This request's id within its app instance (the id observers see).
+    pub fn request_id(&self) -> RequestId {
+        self.slot.state.id
+    }
+
+    /// With `drain`, the exchange keeps calling `next` after the declared Content-Length has gone
+    /// out, until the body ends, discarding the excess (and recording
+    /// [`Violation::BodyTooLong`] if there is any). Off by default: a server stops pulling at the
+    /// declared length. Conformance checkers turn it on to see a body that is too long even when
+    /// the excess comes in a separate chunk.
+    pub fn drain_past_content_length(&mut self, drain: bool) {
+        self.drain_past_length = drain;
+    }
+
     /// Every violation recorded so far, fatal or not.
     pub fn violations(&self) -> &[Violation] {
         &self.slot.state.violations
@@ -480,9 +549,7 @@ impl<'a> Exchange<'a> {
             && self.head_emitted
             && self.sent >= declared
         {
-            self.close_body();
-            self.stage = Stage::Finished;
-            return Ok(Step::End);
+            return self.stop_at_length();
         }
         loop {
             if !self.slot.state.pending.is_empty() {
@@ -547,19 +614,55 @@ impl<'a> Exchange<'a> {
         if self.head_emitted {
             if data.is_empty() {
                 // Everything past the declared length was dropped.
-                self.close_body();
-                self.stage = Stage::Finished;
-                return Ok(Step::End);
+                return self.stop_at_length();
             }
             return Ok(Step::Data(data));
         }
-        self.head_emitted = true;
-        let end = data.is_empty();
-        if end {
+        if data.is_empty() {
+            // A declared length of 0 with a non-empty chunk: the body is over.
+            self.drain_excess()?;
+            self.stopped_at_length = true;
             self.close_body();
             self.stage = Stage::Finished;
+            self.head_emitted = true;
+            return Ok(Step::Head { head: self.slot.state.head(), data: &[], end: true });
         }
-        Ok(Step::Head { head: self.slot.state.head(), data, end })
+        self.head_emitted = true;
+        Ok(Step::Head { head: self.slot.state.head(), data, end: false })
+    }
+
+    /// The declared length has gone out: end the response (after draining the rest of the body
+    /// when asked to).
+    fn stop_at_length(&mut self) -> Result<Step<'_>, ResponseFailure> {
+        self.drain_excess()?;
+        self.stopped_at_length = true;
+        self.close_body();
+        self.stage = Stage::Finished;
+        Ok(Step::End)
+    }
+
+    /// In drain mode, pulls the body to its end, dropping every byte and recording the excess.
+    fn drain_excess(&mut self) -> Result<(), ResponseFailure> {
+        if !self.drain_past_length {
+            return Ok(());
+        }
+        loop {
+            match self.pull_chunk() {
+                Pulled::Chunk(_, 0) => {}
+                Pulled::Chunk(..) => {
+                    let state = &mut self.slot.state;
+                    if let Some(declared) = state.content_length
+                        && !state.violations.contains(&Violation::BodyTooLong { declared })
+                    {
+                        state.violate(Violation::BodyTooLong { declared });
+                    }
+                }
+                Pulled::Done => return Ok(()),
+                Pulled::Failed => {
+                    return Err(self.check_fatal().unwrap_or_else(|| self.fail(Violation::NextFailed(0))));
+                }
+            }
+        }
     }
 
     fn finish(&mut self) -> Result<Step<'_>, ResponseFailure> {
@@ -602,11 +705,18 @@ impl<'a> Exchange<'a> {
         let req = self.req();
         self.slot.state.phase = Phase::InNext;
         let state_ptr = self.body.state;
+        if let Some(observer) = self.slot.state.observer() {
+            observer.next_started(self.slot.state.id);
+        }
         let status = self.instance.serialized(|| {
             // SAFETY: the app's own next function with the state and request it was made for.
             unsafe { next(state_ptr, req, &mut chunk) }
         });
         self.slot.state.phase = Phase::Between;
+        if let Some(observer) = self.slot.state.observer() {
+            let result = NextResult { status, chunk_len: chunk.len, chunk_null: chunk.ptr.is_null() };
+            observer.next_returned(self.slot.state.id, &result);
+        }
         match status {
             NSGI_OK => {
                 if chunk.ptr.is_null() && chunk.len != 0 {
@@ -615,7 +725,10 @@ impl<'a> Exchange<'a> {
                 }
                 Pulled::Chunk(chunk.ptr, chunk.len)
             }
-            NSGI_DONE => Pulled::Done,
+            NSGI_DONE => {
+                self.body_done = true;
+                Pulled::Done
+            }
             code if code < 0 => {
                 let violation = if self.slot.state.aborted && self.slot.state.headers_sent {
                     Violation::AbortedAfterHeadersSent
@@ -655,6 +768,10 @@ impl<'a> Exchange<'a> {
             self.closed = true;
             if let Some(close) = self.close_fn() {
                 let req = self.req();
+                self.close_calls += 1;
+                if let Some(observer) = self.slot.state.observer() {
+                    observer.close_called(self.slot.state.id, self.close_calls);
+                }
                 self.slot.state.phase = Phase::InClose;
                 let state_ptr = self.body.state;
                 self.instance.serialized(|| {
@@ -691,5 +808,17 @@ enum Pulled {
 impl Drop for Exchange<'_> {
     fn drop(&mut self) {
         self.close_body();
+        if let Some(observer) = self.slot.state.observer.take() {
+            let end = RequestEnd {
+                close_owed: self.close_owed,
+                close_calls: self.close_calls,
+                body_done: self.body_done,
+                stopped_at_content_length: self.stopped_at_length,
+                head_emitted: self.head_emitted,
+                bytes_emitted: self.sent,
+                failure: self.failure.as_ref(),
+            };
+            observer.request_ended(self.slot.state.id, &end);
+        }
     }
 }

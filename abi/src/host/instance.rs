@@ -8,14 +8,16 @@ use super::callbacks::{HostShared, host_api};
 use super::environ::Environ;
 use super::exchange::{Exchange, RequestSlot};
 use super::load::AppModule;
+use super::observe::{Observer, RequestId};
 use crate::sys::{
-    NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, NSGI_E_PANIC, nsgi_body,
+    NSGI_E_PANIC, NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, nsgi_body,
     nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
 };
 use core::ffi::c_void;
 use core::fmt;
 use std::io::{BufRead, Write};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How an app instance is set up.
 #[derive(Clone, Debug)]
@@ -63,7 +65,8 @@ pub struct InitError {
 
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.status == NSGI_E_PANIC { "panicked".to_owned() } else { format!("failed ({})", self.status) };
+        let what =
+            if self.status == NSGI_E_PANIC { "panicked".to_owned() } else { format!("failed ({})", self.status) };
         write!(f, "{}: app init {what}", self.origin)?;
         if let Some(last) = self.messages.last() {
             write!(f, ": {last}")?;
@@ -83,6 +86,8 @@ pub struct AppInstance {
     serial: Option<Mutex<()>>,
     env_flags: u32,
     shut_down: bool,
+    observer: Option<Arc<dyn Observer>>,
+    last_request_id: AtomicU64,
 }
 
 // SAFETY: an app is either declared thread-safe (NSGI_APP_THREAD_SAFE: its `call`/`next`/`close`
@@ -96,6 +101,24 @@ unsafe impl Sync for AppInstance {}
 impl AppInstance {
     /// Calls the app's `init`.
     pub fn init(module: &AppModule, options: &InitOptions) -> Result<AppInstance, InitError> {
+        Self::init_with(module, options, None)
+    }
+
+    /// Calls the app's `init`, then reports every ABI interaction of every request to `observer`
+    /// (see [`observe`](super::observe)). The observer never changes what the host does.
+    pub fn init_observed(
+        module: &AppModule,
+        options: &InitOptions,
+        observer: Arc<dyn Observer>,
+    ) -> Result<AppInstance, InitError> {
+        Self::init_with(module, options, Some(observer))
+    }
+
+    fn init_with(
+        module: &AppModule,
+        options: &InitOptions,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<AppInstance, InitError> {
         let shared = Box::new(HostShared { mount: options.mount_name.clone(), init_log: Mutex::new(Some(Vec::new())) });
         let api = Box::new(host_api(&*shared, true));
         let thread_safe = module.thread_safe();
@@ -104,7 +127,10 @@ impl AppInstance {
         let option_pairs: Vec<nsgi_header> = options
             .options
             .iter()
-            .map(|(k, v)| nsgi_header { name: nsgi_bytes::from_slice(k.as_bytes()), value: nsgi_bytes::from_slice(v.as_bytes()) })
+            .map(|(k, v)| nsgi_header {
+                name: nsgi_bytes::from_slice(k.as_bytes()),
+                value: nsgi_bytes::from_slice(v.as_bytes()),
+            })
             .collect();
         let args = nsgi_init_args {
             struct_size: NSGI_INIT_ARGS_V1_0_SIZE,
@@ -136,7 +162,19 @@ impl AppInstance {
             serial: (!thread_safe).then(|| Mutex::new(())),
             env_flags,
             shut_down: false,
+            observer,
+            last_request_id: AtomicU64::new(0),
         })
+    }
+
+    /// The observer this instance reports to, if any.
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.as_ref()
+    }
+
+    /// A fresh request id.
+    pub(crate) fn next_request_id(&self) -> RequestId {
+        RequestId(self.last_request_id.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// The module this instance runs.
@@ -172,8 +210,15 @@ impl AppInstance {
         Exchange::begin(self, slot, environ, input, errors)
     }
 
-    pub(crate) fn invoke_call(&self, req: *mut nsgi_request, environ: *const nsgi_environ, body: &mut nsgi_body) -> nsgi_status {
-        let Some(call) = self.module.descriptor().call else { return crate::sys::NSGI_E_UNSUPPORTED };
+    pub(crate) fn invoke_call(
+        &self,
+        req: *mut nsgi_request,
+        environ: *const nsgi_environ,
+        body: &mut nsgi_body,
+    ) -> nsgi_status {
+        let Some(call) = self.module.descriptor().call else {
+            return crate::sys::NSGI_E_UNSUPPORTED;
+        };
         let app = self.app;
         self.serialized(|| {
             // SAFETY: the app's own call with its instance, a live request, a sealed environ that

@@ -35,9 +35,11 @@ mod exchange;
 mod file_body;
 mod instance;
 mod load;
+pub mod observe;
 pub mod validate;
 
 pub use environ::Environ;
-pub use exchange::{Exchange, ResponseFailure, ResponseHead, RequestSlot, Step, Violation};
+pub use exchange::{Exchange, RequestSlot, ResponseFailure, ResponseHead, Step, Violation};
 pub use instance::{AppInstance, InitError, InitOptions};
 pub use load::{AppModule, LoadError};
+pub use observe::{Observer, RequestId};
