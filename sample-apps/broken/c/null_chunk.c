@@ -1,0 +1,142 @@
+/*
+ * null_chunk.c: an NSGI app that is BROKEN ON PURPOSE. Do not copy it.
+ *
+ * Rule broken: next() returns NSGI_OK with a chunk whose pointer is NULL and whose length is 5.
+ * Check:       N3 (NSGI-specific; docs/conformance.md).
+ * Source:      the NSGI ABI (docs/abi.md §1 rule 3, "ptr may be NULL only when len is 0", and
+ *              §9, "a chunk with ptr == NULL and len > 0 is an error"). It is the C form of
+ *              PEP 3333's rule that every yielded item is a bytestring (§Unicode Issues,
+ *              "bytestrings" must be of type bytes), which wsgiref.validate (check_iterator),
+ *              Werkzeug's lint and Rack::Lint enforce by type; only a C ABI can get it wrong.
+ *
+ * What it does: it starts "200 OK" (checked) and its body serves a greeting from a cache lookup
+ * it never checks: the cache is empty, the lookup returns NULL, and the app hands out
+ * {NULL, 5} as its chunk (the bug). No Content-Length is declared, so the failure cannot
+ * cause a second, unrelated finding. close frees the per-request state.
+ *
+ * What a host sees: a chunk it must not read. NSGI hosts never dereference it: they fail the
+ * response (500 here, since nothing was sent yet) and log the violation.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nsgi.h"
+
+#define APP_NAME "broken_c_null_chunk"
+#define BYTES(literal) {(const uint8_t *)(literal), sizeof(literal) - 1}
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* The length the greeting would have: "hello". */
+#define GREETING_LEN 5
+
+typedef struct app {
+    const nsgi_host_api *host;
+} app;
+
+typedef struct body {
+    int sent;
+} body;
+
+static void app_log(const nsgi_host_api *host, nsgi_request *req, int32_t level, const char *msg) {
+    if (host == NULL || !NSGI_HAS(host, nsgi_host_api, log) || host->log == NULL) {
+        return;
+    }
+    nsgi_bytes text = {(const uint8_t *)msg, strlen(msg)};
+    host->log(host->host_data, req, level, text);
+}
+
+/* A cache that is never filled: every lookup misses. */
+static const uint8_t *cached_greeting(void) {
+    return NULL;
+}
+
+static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *args, void **app_out) {
+    (void)args;
+    if (host == NULL || app_out == NULL) {
+        return NSGI_E_INVAL;
+    }
+    if (host->abi_major != NSGI_ABI_MAJOR || !NSGI_HAS(host, nsgi_host_api, start_response) ||
+        host->start_response == NULL) {
+        app_log(host, NULL, NSGI_LOG_ERROR, APP_NAME ": the host does not speak NSGI v1");
+        return NSGI_E_UNSUPPORTED;
+    }
+    app *a = malloc(sizeof *a);
+    if (a == NULL) {
+        return NSGI_E_NOMEM;
+    }
+    a->host = host;
+    *app_out = a;
+    return NSGI_OK;
+}
+
+static void app_shutdown(void *a) {
+    free(a);
+}
+
+static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk_out) {
+    body *b = state;
+    (void)req;
+    if (b->sent) {
+        return NSGI_DONE;
+    }
+    b->sent = 1;
+    /* BUG (deliberate): the lookup result is not checked, so this is {NULL, 5}. */
+    chunk_out->ptr = cached_greeting();
+    chunk_out->len = GREETING_LEN;
+    return NSGI_OK;
+}
+
+static void body_close(void *state, nsgi_request *req) {
+    (void)req;
+    free(state);
+}
+
+static const nsgi_body_vtable body_vtable = {
+    .struct_size = (uint32_t)sizeof(nsgi_body_vtable),
+    .next = body_next,
+    .close = body_close,
+};
+
+static nsgi_status app_call(void *self, nsgi_request *req, const nsgi_environ *env, nsgi_body *body_out) {
+    app *a = self;
+    const nsgi_host_api *host = a->host;
+    (void)env;
+    body_out->vtable = NULL;
+    body_out->state = NULL;
+
+    static const nsgi_header headers[] = {
+        {BYTES("Content-Type"), BYTES("text/plain; charset=utf-8")},
+    };
+    nsgi_status rc = host->start_response(req, (nsgi_bytes)BYTES("200 OK"), headers, COUNT(headers), NULL);
+    if (rc != NSGI_OK) {
+        app_log(host, req, NSGI_LOG_ERROR, APP_NAME ": start_response failed");
+        return rc < 0 ? rc : NSGI_E_APP;
+    }
+
+    body *b = malloc(sizeof *b);
+    if (b == NULL) {
+        app_log(host, req, NSGI_LOG_ERROR, APP_NAME ": out of memory");
+        return NSGI_E_NOMEM;
+    }
+    b->sent = 0;
+    body_out->vtable = &body_vtable;
+    body_out->state = b;
+    return NSGI_OK;
+}
+
+static const nsgi_app_descriptor descriptor = {
+    .magic = NSGI_APP_MAGIC,
+    .abi_major = NSGI_ABI_MAJOR,
+    .abi_minor = NSGI_ABI_MINOR,
+    .struct_size = (uint32_t)sizeof(nsgi_app_descriptor),
+    .flags = NSGI_APP_THREAD_SAFE,
+    .name = BYTES(APP_NAME),
+    .sdk_info = BYTES("C"),
+    .init = app_init,
+    .call = app_call,
+    .shutdown = app_shutdown,
+};
+
+NSGI_EXPORT const nsgi_app_descriptor *nsgi_app_entry_v1(void) {
+    return &descriptor;
+}
