@@ -365,3 +365,30 @@ pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
     );
     output
 }
+
+/// Builds workspace `packages` (each at most once per test process) with the profile of the
+/// running test, so that their libraries land in [`profile_dir`], and returns that directory.
+/// For packages that are not sample apps, such as the deliberately broken apps.
+pub fn build_packages(packages: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !built.iter().any(|b| b == p)).collect();
+    let profile = profile_dir();
+    if !missing.is_empty() {
+        let target = profile.parent().expect("profile dir has a parent").to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace_root()).arg("build").arg("--quiet").arg("--target-dir").arg(&target);
+        if is_release() {
+            command.arg("--release");
+        }
+        for package in &missing {
+            command.args(["-p", package]);
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "building {missing:?} failed: {status}");
+        built.extend(missing.iter().map(|p| (*p).to_owned()));
+    }
+    profile
+}
