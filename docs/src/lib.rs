@@ -16,3 +16,7 @@ pub mod tutorial {}
 /// The README at the repository root.
 #[doc = include_str!("../../README.md")]
 pub mod readme {}
+
+/// What `nsgi-conformance` checks (`docs/conformance.md`).
+#[doc = include_str!("../conformance.md")]
+pub mod conformance {}

@@ -50,7 +50,7 @@ impl Default for Timeouts {
 pub struct Shared<'w> {
     /// The app and request resources.
     pub responder: &'w mut Responder,
-    /// Where reads land first.
+    /// Where reads land first (always at its full length; never empty).
     pub scratch: &'w mut Vec<u8>,
     /// Where responses are written before going to the socket.
     pub out: &'w mut Vec<u8>,
@@ -247,21 +247,19 @@ impl Conn {
     }
 
     fn read_into_scratch(&mut self, shared: &mut Shared<'_>) -> io::Result<usize> {
-        let scratch = std::mem::take(shared.scratch);
-        let mut scratch = scratch;
-        let capacity = scratch.capacity().max(READ_CHUNK_BYTES * 4);
-        scratch.resize(capacity, 0);
-        let result = self.stream.read(&mut scratch);
+        // The scratch buffer keeps its full length between uses, so reading into it costs no
+        // allocation and no zeroing.
+        let mut scratch = std::mem::take(shared.scratch);
+        let result = self.stream.read(&mut scratch[..]);
         if let Ok(n) = result
             && n > 0
         {
             self.note_input(shared.timeouts);
             let consumed = self.process(&scratch[..n], shared);
-            if consumed < n && !matches!(self.closing, Closing::Now | Closing::AfterWrite | Closing::Lingering) {
+            if consumed < n && self.closing == Closing::No {
                 self.rbuf.extend_from_slice(&scratch[consumed..n]);
             }
         }
-        scratch.clear();
         *shared.scratch = scratch;
         result
     }
@@ -517,9 +515,8 @@ impl Conn {
 
     fn drain_input(&mut self, shared: &mut Shared<'_>) {
         let mut scratch = std::mem::take(shared.scratch);
-        scratch.resize(scratch.capacity().max(READ_CHUNK_BYTES), 0);
         loop {
-            match self.stream.read(&mut scratch) {
+            match self.stream.read(&mut scratch[..]) {
                 Ok(0) => {
                     self.closing = Closing::Now;
                     break;
@@ -533,7 +530,6 @@ impl Conn {
                 }
             }
         }
-        scratch.clear();
         *shared.scratch = scratch;
     }
 }

@@ -119,7 +119,7 @@ impl Server {
             signals,
             conns: Slab { entries: Vec::new(), free: Vec::new(), live: 0 },
             responder,
-            scratch: Vec::with_capacity(SCRATCH_BYTES),
+            scratch: vec![0; SCRATCH_BYTES],
             out: Vec::with_capacity(SCRATCH_BYTES),
             options,
             draining_since: None,
