@@ -426,6 +426,7 @@ unsafe fn store_response(
         }
         state.content_length = content_length;
         state.head_stored = true;
+        state.refusal_pending = false;
         NSGI_OK
     }
 }

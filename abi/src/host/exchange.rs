@@ -79,6 +79,19 @@ impl Violation {
     pub fn is_fatal(&self) -> bool {
         !matches!(self, Violation::BodyTooLong { .. })
     }
+
+    /// True for a `start_response` call the host refused without storing anything: the app may
+    /// correct itself with another call (`docs/abi.md` §7.1), and then the refusal no longer fails
+    /// the response.
+    pub fn is_refused_start(&self) -> bool {
+        matches!(
+            self,
+            Violation::InvalidStatus(_)
+                | Violation::InvalidHeader { .. }
+                | Violation::InvalidContentLength
+                | Violation::NullArgument(_)
+        )
+    }
 }
 
 impl fmt::Display for Violation {
@@ -174,6 +187,8 @@ pub(crate) struct RequestState {
     pub(crate) headers_sent: bool,
     /// start_response with exc_info came after the headers were sent.
     pub(crate) aborted: bool,
+    /// The last start_response was refused (its violation stays fatal until a later call succeeds).
+    pub(crate) refusal_pending: bool,
     /// Bytes from write() not yet handed out.
     pub(crate) pending: Vec<u8>,
     pub(crate) violations: Vec<Violation>,
@@ -190,6 +205,9 @@ pub(crate) struct RequestState {
 
 impl RequestState {
     pub(crate) fn violate(&mut self, violation: Violation) {
+        if violation.is_refused_start() {
+            self.refusal_pending = true;
+        }
         if let Some(observer) = &self.observer {
             observer.violation(self.id, &violation);
         }
@@ -212,7 +230,7 @@ impl RequestState {
     }
 
     fn first_fatal(&self) -> Option<&Violation> {
-        self.violations.iter().find(|v| v.is_fatal())
+        self.violations.iter().find(|v| v.is_fatal() && (self.refusal_pending || !v.is_refused_start()))
     }
 
     pub(crate) fn head(&self) -> ResponseHead<'_> {
@@ -257,6 +275,7 @@ impl RequestSlot {
                 head_stored: false,
                 headers_sent: false,
                 aborted: false,
+                refusal_pending: false,
                 pending: Vec::new(),
                 violations: Vec::new(),
                 input: None,
@@ -281,6 +300,7 @@ impl RequestSlot {
         s.head_stored = false;
         s.headers_sent = false;
         s.aborted = false;
+        s.refusal_pending = false;
         s.pending.clear();
         s.violations.clear();
         s.input = None;
