@@ -51,15 +51,19 @@ pub struct Cli {
     /// Most simultaneous client connections.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// Run the app inside the conformance Validator: log every NSGI rule it breaks, with its
+    /// check id (see docs/conformance.md), and answer 500 to requests where it broke a fatal rule
+    /// before its response went out. Slower; meant for development and staging.
+    #[arg(long)]
+    pub validate: bool,
 }
 
 impl Cli {
     /// The address to bind, resolved.
     pub fn bind_addr(&self) -> Result<SocketAddr, String> {
-        let mut addrs = self
-            .bind
-            .to_socket_addrs()
-            .map_err(|e| format!("--bind {}: not a HOST:PORT address ({e})", self.bind))?;
+        let mut addrs =
+            self.bind.to_socket_addrs().map_err(|e| format!("--bind {}: not a HOST:PORT address ({e})", self.bind))?;
         addrs.next().ok_or_else(|| format!("--bind {}: the host resolves to no address", self.bind))
     }
 

@@ -3,15 +3,20 @@
 //! Owns the per-worker request resources (the reused [`RequestSlot`] and [`Environ`], the date
 //! cache) and the translation of an app's [`Step`]s into HTTP/1.1 bytes: framing (Content-Length,
 //! chunked, or close-delimited), HEAD, and what happens when the app breaks the rules — a 500 when
-//! nothing was sent yet, otherwise an aborted connection. Never touches a socket.
+//! nothing was sent yet, otherwise an aborted connection. With a conformance [`Validator`]
+//! (`--validate`) it also logs every finding of each request with its check id, and treats an
+//! error-level finding made before the head went out like a host-detected failure (500). Never
+//! touches a socket.
 
 use crate::environ::{self, ConnInfo};
 use crate::errors_log::ErrorsLog;
 use crate::http::{
-    BodyKind, DateCache, RequestHead, ResponseHead, framing_for, write_chunk, write_error_response,
-    write_head, write_last_chunk,
+    BodyKind, DateCache, RequestHead, ResponseHead, framing_for, write_chunk, write_error_response, write_head,
+    write_last_chunk,
 };
-use nsgi::host::{AppInstance, Environ, RequestSlot, Step};
+use nsgi::host::{AppInstance, Environ, RequestId, RequestSlot, Step};
+use nsgi_conformance::{Severity, Validator};
+use std::sync::Arc;
 
 /// The value of the `Server` header the gateway adds when the app sets none.
 pub const SERVER_HEADER: &[u8] = b"nsgi-gateway";
@@ -35,6 +40,7 @@ pub struct Responder {
     environ: Environ,
     errors_line: Vec<u8>,
     date: DateCache,
+    validator: Option<Arc<Validator>>,
 }
 
 impl Responder {
@@ -46,7 +52,14 @@ impl Responder {
             environ: Environ::new(),
             errors_line: Vec::new(),
             date: DateCache::new(),
+            validator: None,
         }
+    }
+
+    /// A responder for `app`, which was initialised observed by `validator`
+    /// ([`AppInstance::init_observed`]).
+    pub fn with_validator(app: AppInstance, validator: Arc<Validator>) -> Responder {
+        Responder { validator: Some(validator), ..Responder::new(app) }
     }
 
     /// The current `Date` header value.
@@ -77,15 +90,23 @@ impl Responder {
         let mut input: &[u8] = body;
         let mut errors = ErrorsLog::new(&mut self.errors_line, self.app.mount_name());
         let mut exchange = self.app.call(&mut self.slot, &mut self.environ, &mut input, &mut errors);
+        let request_id = exchange.request_id();
+        let validator = self.validator.as_deref();
         let mut framing = BodyKind::None;
+        // Whether response bytes went out: then a failure can only abort the connection.
+        let mut head_written = false;
         let result = loop {
             match exchange.next_step() {
                 Ok(Step::Head { head: response, data, end }) => {
+                    if let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id)) {
+                        break Err(format!("{} {}", finding.check, finding.message));
+                    }
                     let empty = end && data.is_empty();
                     framing =
                         framing_for(head.version, is_head, response.status_code(), response.content_length(), empty);
                     let keep = keep_alive && !matches!(framing, BodyKind::CloseDelimited);
                     let date = self.date.now();
+                    head_written = true;
                     write_head(
                         out,
                         &ResponseHead {
@@ -114,15 +135,25 @@ impl Responder {
                     finish_body(out, framing);
                     break Ok(keep_alive && !matches!(framing, BodyKind::CloseDelimited));
                 }
-                Err(failure) => break Err(failure),
+                Err(failure) => break Err(failure.to_string()),
             }
         };
-        for violation in exchange.violations().iter().filter(|v| !v.is_fatal()) {
-            log::warn!("{} {}: app {}: {violation}", head.method, String::from_utf8_lossy(head.target), exchange.mount_name());
+        // Breaches the host repaired: excess body bytes, and start_response refusals the app
+        // corrected with a later call.
+        let repaired = |v: &&nsgi::host::Violation| !v.is_fatal() || (v.is_refused_start() && result.is_ok());
+        for violation in exchange.violations().iter().filter(repaired) {
+            log::warn!(
+                "{} {}: app {}: {violation}",
+                head.method,
+                String::from_utf8_lossy(head.target),
+                exchange.mount_name()
+            );
         }
-        let head_emitted = exchange.head_emitted();
         drop(exchange);
         errors.finish();
+        if let Some(validator) = validator {
+            log_findings(validator, request_id, head, self.app.mount_name());
+        }
         match result {
             Ok(true) => After::KeepAlive,
             Ok(false) => After::Close,
@@ -133,7 +164,7 @@ impl Responder {
                     String::from_utf8_lossy(head.target),
                     self.app.mount_name()
                 );
-                if head_emitted {
+                if head_written {
                     After::Abort
                 } else {
                     out.truncate(start);
@@ -145,6 +176,11 @@ impl Responder {
         }
     }
 
+    /// The validator watching the app, with `--validate`.
+    pub fn validator(&self) -> Option<&Arc<Validator>> {
+        self.validator.as_ref()
+    }
+
     /// The app instance.
     pub fn app(&self) -> &AppInstance {
         &self.app
@@ -153,6 +189,26 @@ impl Responder {
     /// Takes the app instance out (for shutdown).
     pub fn into_app(self) -> AppInstance {
         self.app
+    }
+}
+
+/// Logs what the validator found in one request: errors and warnings as such, info at debug level.
+fn log_findings(validator: &Validator, request: RequestId, head: &RequestHead<'_, '_>, mount: &str) {
+    for finding in validator.take_findings(request) {
+        let level = match finding.severity {
+            Severity::Error => log::Level::Error,
+            Severity::Warning => log::Level::Warn,
+            Severity::Info => log::Level::Debug,
+        };
+        log::log!(
+            level,
+            "{} {}: app {mount}: {} {}: {}",
+            head.method,
+            String::from_utf8_lossy(head.target),
+            finding.check,
+            finding.severity,
+            finding.message
+        );
     }
 }
 
