@@ -101,6 +101,10 @@ pub fn check_header_field(name: &[u8], value: &[u8]) -> Vec<Breach> {
             other => other.to_string(),
         };
         breaches.push((check, Severity::Error, format!("header {shown}: {detail}")));
+        if name.iter().any(|&b| b == b'\r' || b == b'\n') {
+            let message = format!("header {shown}: header name contains CR or LF (a header injection)");
+            breaches.push((C52, Severity::Error, message));
+        }
         if name.eq_ignore_ascii_case(b"transfer-encoding") {
             breaches.push((
                 C54,
@@ -241,6 +245,7 @@ mod tests {
         assert_eq!(ids(&check_header_field(b"Bad Name", b"x")), ["C51"]);
         assert_eq!(ids(&check_header_field(b"", b"x")), ["C51"]);
         assert_eq!(ids(&check_header_field(b"X-A", b"a\r\nSet-Cookie: x")), ["C52"]);
+        assert_eq!(ids(&check_header_field(b"X-A\r\nSet-Cookie", b"x")), ["C51", "C52"]);
         assert_eq!(ids(&check_header_field(b"X-A", b" padded")), ["C52"]);
         assert_eq!(ids(&check_header_field(b"Connection", b"close")), ["C53"]);
         assert_eq!(ids(&check_header_field(b"Content-Length", b"12x")), ["C67"]);

@@ -91,6 +91,8 @@ fn start_response_rules() {
     assert_eq!(errors("/chunk-before-start"), ["C40", "C41"]);
     assert_eq!(errors("/exc-small"), ["C77"]);
     assert_eq!(errors("/exc-after-carry-on"), ["C80"]);
+    assert_eq!(errors("/exc-then-done"), ["C80"], "NSGI_DONE is not an abort");
+    assert_eq!(errors("/exc-in-call-carry-on"), ["C80"], "call must fail after NSGI_E_HEADERS_SENT");
     assert_eq!(errors("/start-in-close"), ["N8"]);
 }
 
@@ -99,6 +101,7 @@ fn status_rules() {
     assert_eq!(errors("/status-code"), ["C44"]);
     assert_eq!(errors("/status-shape"), ["C45"]);
     assert_eq!(errors("/status-crlf"), ["C46"]);
+    assert_eq!(errors("/status-999"), ["C44"]);
 }
 
 #[test]
@@ -107,6 +110,7 @@ fn header_rules() {
     assert_eq!(errors("/status-header"), ["C50"]);
     assert_eq!(errors("/bad-name"), ["C51"]);
     assert_eq!(errors("/crlf-value"), ["C52"]);
+    assert_eq!(errors("/crlf-name"), ["C51", "C52"]);
     assert_eq!(errors("/hop"), ["C53"]);
     assert_eq!(errors("/te"), ["C53", "C54"]);
     assert_eq!(errors("/bad-length"), ["C67"]);
@@ -131,7 +135,9 @@ fn body_rules() {
     assert_eq!(errors("/no-close"), ["N7"]);
     assert_eq!(errors("/short"), ["C67"]);
     assert_eq!(errors("/long"), ["C67"], "excess in a separate chunk is seen by draining");
+    assert_eq!(errors("/long-write"), ["C67"], "write() counts towards Content-Length");
     assert_eq!(errors("/204-body"), ["C68"]);
+    assert_eq!(errors("/1xx-body"), ["C68"]);
     assert_eq!(errors("/null-chunk"), ["N3"]);
     assert_eq!(errors("/next-error"), ["N4"]);
     assert_eq!(errors("/next-positive"), ["N4"]);

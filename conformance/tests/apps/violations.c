@@ -41,6 +41,7 @@ enum body_mode {
     BODY_EXC_CARRY,  /* "a", then start_response with exc_info (headers sent) and "b" anyway */
     BODY_EXC_ABORT,  /* "a", then start_response with exc_info (headers sent) and an error */
     BODY_MANY,       /* "chunk" ten times */
+    BODY_EXC_DONE,   /* "a", then start_response with exc_info (headers sent) and NSGI_DONE */
 };
 
 typedef struct body {
@@ -101,6 +102,10 @@ static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk) 
             *chunk = b("b");
             return NSGI_OK;
         }
+        return NSGI_DONE;
+    case BODY_EXC_DONE:
+        if (s->step == 1) { *chunk = b("a"); return NSGI_OK; }
+        HOST->start_response(req, b("500 Internal Server Error"), NULL, 0, &EXC);
         return NSGI_DONE;
     case BODY_MANY:
         if (s->step > 10) return NSGI_DONE;
@@ -198,7 +203,19 @@ static nsgi_status routes(nsgi_request *req, const nsgi_environ *env, nsgi_body 
         start(req, "200 OK", "Content-Type", "text/plain");
         return make(BODY_EXC_CARRY, out);
     }
+    if (PATH("/exc-then-done")) {
+        start(req, "200 OK", "Content-Type", "text/plain");
+        return make(BODY_EXC_DONE, out);
+    }
+    if (PATH("/exc-in-call-carry-on")) {
+        start(req, "200 OK", "Content-Type", "text/plain");
+        HOST->write(req, b("sent"));
+        HOST->start_response(req, b("500 Internal Server Error"), NULL, 0, &EXC);
+        return make(BODY_EMPTY, out);
+    }
+    if (PATH("/status-999")) { start(req, "999 Odd", "Content-Type", "text/plain"); return make(BODY_OK, out); }
     /* headers */
+    if (PATH("/crlf-name")) { start(req, "200 OK", "X-A\r\nSet-Cookie", "x=1"); return make(BODY_OK, out); }
     if (PATH("/status-header")) { start(req, "200 OK", "Status", "200 OK"); return make(BODY_OK, out); }
     if (PATH("/bad-name")) { start(req, "200 OK", "Bad Name", "x"); return make(BODY_OK, out); }
     if (PATH("/crlf-value")) { start(req, "200 OK", "X-A", "a\r\nSet-Cookie: x=1"); return make(BODY_OK, out); }
@@ -245,6 +262,14 @@ static nsgi_status routes(nsgi_request *req, const nsgi_environ *env, nsgi_body 
         HOST->start_response(req, b("200 OK"), two, 2, NULL);
         return make(BODY_LONG, out);
     }
+    if (PATH("/long-write")) {
+        two[0].name = b("Content-Type"); two[0].value = b("text/plain");
+        two[1].name = b("Content-Length"); two[1].value = b("3");
+        HOST->start_response(req, b("200 OK"), two, 2, NULL);
+        HOST->write(req, b("0123456789"));
+        return make(BODY_EMPTY, out);
+    }
+    if (PATH("/1xx-body")) { start(req, "102 Processing", "X-A", "1"); return make(BODY_OK, out); }
     if (PATH("/204-body")) { start(req, "204 No Content", "X-A", "1"); return make(BODY_OK, out); }
     if (PATH("/null-chunk")) { start(req, "200 OK", "Content-Type", "text/plain"); return make(BODY_NULL_CHUNK, out); }
     if (PATH("/next-error")) { start(req, "200 OK", "Content-Type", "text/plain"); return make(BODY_ERROR, out); }
