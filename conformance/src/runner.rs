@@ -27,6 +27,9 @@ pub const LARGE_BODY_BYTES: usize = 1536 * 1024;
 pub const LONG_QUERY_BYTES: usize = 8 * 1024;
 /// Number of extra headers of the many-headers request.
 pub const MANY_HEADERS: usize = 100;
+/// Most response bytes pulled from one request; an endless (streaming) body is dropped there, as
+/// a client that has seen enough would.
+pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
 /// Paths every app is asked for, so that apps which route on PATH_INFO show several routes.
 const PATHS: [&str; 8] = [
@@ -495,16 +498,23 @@ impl<'r> Driver<'r> {
         self.validator.set_scenario(exchange.request_id(), probe.scenario);
         exchange.drain_past_content_length(true);
         let mut outcome = Outcome { status: None, failure: None };
+        let mut pulled: u64 = 0;
         if probe.stop != Stop::BeforePulling {
             loop {
                 match exchange.next_step() {
-                    Ok(Step::Head { head, end, .. }) => {
+                    Ok(Step::Head { head, end, data }) => {
                         outcome.status = Some(head.status_code());
+                        pulled += data.len() as u64;
                         if end || probe.stop == Stop::AfterFirstStep {
                             break;
                         }
                     }
-                    Ok(Step::Data(_)) => {}
+                    Ok(Step::Data(data)) => {
+                        pulled += data.len() as u64;
+                        if pulled > MAX_RESPONSE_BYTES {
+                            break;
+                        }
+                    }
                     Ok(Step::End) => break,
                     Err(failure) => {
                         outcome.failure = Some(failure.to_string());

@@ -136,6 +136,7 @@ fn body_rules() {
     assert_eq!(errors("/short"), ["C67"]);
     assert_eq!(errors("/long"), ["C67"], "excess in a separate chunk is seen by draining");
     assert_eq!(errors("/long-write"), ["C67"], "write() counts towards Content-Length");
+    assert_eq!(errors("/endless"), ["C67"], "draining stops on an endless body");
     assert_eq!(errors("/204-body"), ["C68"]);
     assert_eq!(errors("/1xx-body"), ["C68"]);
     assert_eq!(errors("/null-chunk"), ["N3"]);

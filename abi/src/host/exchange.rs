@@ -19,6 +19,9 @@ use core::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
+/// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
+const DRAIN_LIMIT_BYTES: u64 = 1 << 20;
+
 /// A rule of the ABI that the app broke (or, for [`Violation::AppError`], an error it reported).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
@@ -666,15 +669,21 @@ impl<'a> Exchange<'a> {
         if !self.drain_past_length {
             return Ok(());
         }
+        let mut excess: u64 = 0;
         loop {
             match self.pull_chunk() {
                 Pulled::Chunk(_, 0) => {}
-                Pulled::Chunk(..) => {
+                Pulled::Chunk(_, len) => {
                     let state = &mut self.slot.state;
                     if let Some(declared) = state.content_length
                         && !state.violations.contains(&Violation::BodyTooLong { declared })
                     {
                         state.violate(Violation::BodyTooLong { declared });
+                    }
+                    excess = excess.saturating_add(len as u64);
+                    if excess > DRAIN_LIMIT_BYTES {
+                        // An endless body: enough is known; stop as a server would.
+                        return Ok(());
                     }
                 }
                 Pulled::Done => return Ok(()),

@@ -42,6 +42,7 @@ enum body_mode {
     BODY_EXC_ABORT,  /* "a", then start_response with exc_info (headers sent) and an error */
     BODY_MANY,       /* "chunk" ten times */
     BODY_EXC_DONE,   /* "a", then start_response with exc_info (headers sent) and NSGI_DONE */
+    BODY_ENDLESS,    /* 4 KiB chunks, for ever */
 };
 
 typedef struct body {
@@ -107,6 +108,12 @@ static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk) 
         if (s->step == 1) { *chunk = b("a"); return NSGI_OK; }
         HOST->start_response(req, b("500 Internal Server Error"), NULL, 0, &EXC);
         return NSGI_DONE;
+    case BODY_ENDLESS: {
+        static char block[4096];
+        chunk->ptr = (const uint8_t *)block;
+        chunk->len = sizeof block;
+        return NSGI_OK;
+    }
     case BODY_MANY:
         if (s->step > 10) return NSGI_DONE;
         *chunk = b("chunk");
@@ -268,6 +275,12 @@ static nsgi_status routes(nsgi_request *req, const nsgi_environ *env, nsgi_body 
         HOST->start_response(req, b("200 OK"), two, 2, NULL);
         HOST->write(req, b("0123456789"));
         return make(BODY_EMPTY, out);
+    }
+    if (PATH("/endless")) {
+        two[0].name = b("Content-Type"); two[0].value = b("text/plain");
+        two[1].name = b("Content-Length"); two[1].value = b("5");
+        HOST->start_response(req, b("200 OK"), two, 2, NULL);
+        return make(BODY_ENDLESS, out);
     }
     if (PATH("/1xx-body")) { start(req, "102 Processing", "X-A", "1"); return make(BODY_OK, out); }
     if (PATH("/204-body")) { start(req, "204 No Content", "X-A", "1"); return make(BODY_OK, out); }
