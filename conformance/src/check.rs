@@ -132,6 +132,7 @@ checks! {
     N7 Error "the body has a valid vtable (next, close, struct_size)";
     N8 Error "request functions are used during call/next only, with valid buffers";
     N9 Error "the app returns from every call in time";
+    N10 Error "the app does not crash or abort the process";
 }
 
 /// Looks an id up by its text.

@@ -8,6 +8,8 @@
 //! - [`Runner`] — loads a library, initialises the app under a validator and drives it through a
 //!   battery of requests (methods, bodies, headers, repeats, early stops, concurrency).
 //! - [`Report`] — merges findings and writes them for people, as JSON, and as JUnit XML.
+//! - [`isolate`] — runs the battery in a worker process, so that an app that crashes or hangs is
+//!   a finding rather than the end of the checker.
 //!
 //! The checks and their ids are listed in [`check::CHECKS`]; `docs/conformance.md` accounts
 //! for every id of the C1..C104 checklist. This crate depends on the host side of `nsgi` only —
@@ -27,6 +29,7 @@
 
 pub mod check;
 pub mod finding;
+pub mod isolate;
 pub mod report;
 pub mod rules;
 pub mod runner;

@@ -18,7 +18,7 @@ use nsgi::sys::NSGI_ENV_MULTITHREAD;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Size of the "large" request bodies: more than 1 MiB.
@@ -123,16 +123,40 @@ pub struct RunOutcome {
     pub findings: Vec<Finding>,
 }
 
+/// What the runner is doing, for a watchdog or a supervising process.
+#[derive(Clone, Copy, Debug)]
+pub enum ProgressEvent<'a> {
+    /// A request is about to be sent to the app.
+    Started {
+        /// Identifies the request among those in flight.
+        ticket: u64,
+        /// Method, target and scenario.
+        label: &'a RequestLabel,
+    },
+    /// That request is over; its findings are recorded in the validator.
+    Finished {
+        /// The ticket of [`ProgressEvent::Started`].
+        ticket: u64,
+    },
+}
+
+/// A function told about every [`ProgressEvent`].
+pub type ProgressListener = Box<dyn Fn(ProgressEvent<'_>) + Send + Sync>;
+
 /// Requests in flight, so that a watchdog can tell an app that hangs.
 #[derive(Default)]
 pub struct Progress {
-    in_flight: Mutex<HashMap<u64, (Instant, String)>>,
+    in_flight: Mutex<HashMap<u64, (Instant, RequestLabel)>>,
     next: AtomicU64,
+    listener: OnceLock<ProgressListener>,
 }
 
 impl Progress {
-    fn enter(&self, label: String) -> u64 {
+    fn enter(&self, label: RequestLabel) -> u64 {
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(listener) = self.listener.get() {
+            listener(ProgressEvent::Started { ticket, label: &label });
+        }
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.insert(ticket, (Instant::now(), label));
         }
@@ -143,10 +167,19 @@ impl Progress {
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.remove(&ticket);
         }
+        if let Some(listener) = self.listener.get() {
+            listener(ProgressEvent::Finished { ticket });
+        }
+    }
+
+    /// Sets the function told about every request; only the first call has an effect (it
+    /// returns false for later ones).
+    pub fn listen(&self, listener: ProgressListener) -> bool {
+        self.listener.set(listener).is_ok()
     }
 
     /// The request that has been running longest, and for how long.
-    pub fn oldest(&self) -> Option<(Duration, String)> {
+    pub fn oldest(&self) -> Option<(Duration, RequestLabel)> {
         let in_flight = self.in_flight.lock().ok()?;
         in_flight
             .values()
@@ -219,9 +252,9 @@ impl Probe {
         self
     }
 
-    fn label(&self) -> String {
+    fn label(&self) -> RequestLabel {
         let label = RequestLabel::new(self.method.as_bytes(), self.path.as_bytes(), self.query.as_bytes());
-        RequestLabel { scenario: self.scenario.to_owned(), ..label }.to_string()
+        RequestLabel { scenario: self.scenario.to_owned(), ..label }
     }
 }
 

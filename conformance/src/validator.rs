@@ -317,6 +317,12 @@ impl Validator {
         self.lock().ended.iter().map(|(_, finding)| finding.clone()).collect()
     }
 
+    /// The findings made after the first `already` ones (in the order of [`Validator::findings`]);
+    /// for streaming them while the app runs. Only meaningful while nothing takes findings out.
+    pub fn findings_since(&self, already: usize) -> Vec<Finding> {
+        self.lock().ended.iter().skip(already).map(|(_, finding)| finding.clone()).collect()
+    }
+
     /// How many requests the app was called for.
     pub fn requests_seen(&self) -> u64 {
         self.lock().requests

@@ -224,11 +224,30 @@ fn an_app_that_hangs_is_reported_and_the_checker_exits() {
     let run = check(&compile_c_app("conformance_hang", &source), &["--timeout", "1"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("N9   error   the app did not answer GET /some/deep/path (basic) within 1 s"),
+        run.stdout.contains(
+            "N9   error   the app did not return within 1 s while answering a request; the worker was killed  \
+             [GET /some/deep/path (basic)]"
+        ),
         "{}",
         run.stdout
     );
     assert!(error_checks(&run.json.expect("JSON report")).contains(&"N9".to_owned()));
+}
+
+#[test]
+fn an_app_that_crashes_is_reported_with_what_it_found_before() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/crash.c");
+    let run = check(&compile_c_app("conformance_crash", &source), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("N10  error   the app crashed the process with signal 6 (SIGABRT")
+            && run.stdout.contains("while answering a request  [GET /static/hello.txt (basic)]"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("C39  error   start_response called a second time"), "{}", run.stdout);
+    let json = run.json.expect("JSON report");
+    assert_eq!(error_checks(&json), ["C39", "N10"]);
 }
 
 /// An XML element, as far as these tests need one.
