@@ -33,7 +33,11 @@ impl RequestLabel {
                 target.push('…');
             }
         }
-        RequestLabel { method: String::from_utf8_lossy(method).into_owned(), target, scenario: String::new() }
+        RequestLabel {
+            method: String::from_utf8_lossy(method).into_owned(),
+            target,
+            scenario: String::new(),
+        }
     }
 }
 
@@ -79,7 +83,10 @@ mod tests {
         let label = RequestLabel::new(b"GET", b"/search", "q=".repeat(100).as_bytes());
         assert!(label.target.starts_with("/search?q=q="));
         assert!(label.target.ends_with('…'));
-        let short = RequestLabel { scenario: "basic".into(), ..RequestLabel::new(b"GET", b"/", b"") };
+        let short = RequestLabel {
+            scenario: "basic".into(),
+            ..RequestLabel::new(b"GET", b"/", b"")
+        };
         assert_eq!(short.to_string(), "GET / (basic)");
     }
 }

@@ -97,7 +97,10 @@ pub fn worker_main(library: &Path, options: &RunOptions) -> i32 {
         let mut out = listener_out.lock().unwrap_or_else(|p| p.into_inner());
         match event {
             ProgressEvent::Started { ticket, label } => {
-                emit(&mut *out, &json!({"event": "start", "ticket": ticket, "request": label_json(label)}));
+                emit(
+                    &mut *out,
+                    &json!({"event": "start", "ticket": ticket, "request": label_json(label)}),
+                );
             }
             ProgressEvent::Finished { ticket } => {
                 let mut sent = listener_sent.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,7 +146,8 @@ impl Heard {
             "start" => {
                 self.started += 1;
                 let label = parse_label(&event["request"]).unwrap_or_default();
-                self.in_flight.insert(event["ticket"].as_u64().unwrap_or_default(), label);
+                self.in_flight
+                    .insert(event["ticket"].as_u64().unwrap_or_default(), label);
             }
             "end" => {
                 self.in_flight.remove(&event["ticket"].as_u64().unwrap_or_default());
@@ -170,7 +174,10 @@ fn parse_app(value: &Value) -> Option<AppInfo> {
         library: PathBuf::new(),
         name: value["name"].as_str()?.to_owned(),
         sdk_info: value["sdk_info"].as_str().unwrap_or_default().to_owned(),
-        abi_minor: value["abi_minor"].as_u64().and_then(|m| u16::try_from(m).ok()).unwrap_or_default(),
+        abi_minor: value["abi_minor"]
+            .as_u64()
+            .and_then(|m| u16::try_from(m).ok())
+            .unwrap_or_default(),
         thread_safe: value["thread_safe"].as_bool().unwrap_or_default(),
     })
 }
@@ -183,7 +190,12 @@ fn parse_finding(value: &Value) -> Option<Finding> {
         _ => Severity::Info,
     };
     let request = parse_label(&value["request"]);
-    Some(Finding { check, severity, message: value["message"].as_str()?.to_owned(), request })
+    Some(Finding {
+        check,
+        severity,
+        message: value["message"].as_str()?.to_owned(),
+        request,
+    })
 }
 
 fn parse_label(value: &Value) -> Option<RequestLabel> {
@@ -222,13 +234,23 @@ fn describe_exit(status: ExitStatus) -> String {
 /// than `timeout` gets the worker killed and an N9 finding; a worker that dies gets an N10
 /// finding naming the request in flight.
 pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Result<Supervised, std::io::Error> {
-    let mut child = worker.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("the worker has no stdout"))?;
+    let mut child = worker
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("the worker has no stdout"))?;
     let (tx, rx) = mpsc::channel::<Value>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            match line.strip_prefix(LINE_MARK).and_then(|json| serde_json::from_str(json).ok()) {
+            match line
+                .strip_prefix(LINE_MARK)
+                .and_then(|json| serde_json::from_str(json).ok())
+            {
                 Some(event) => {
                     if tx.send(event).is_err() {
                         break;
@@ -266,26 +288,52 @@ pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Res
             message: reason.clone(),
             request: None,
         });
-        let app = heard.app.take().map(|app| AppInfo { library: library.to_path_buf(), ..app });
+        let app = heard.app.take().map(|app| AppInfo {
+            library: library.to_path_buf(),
+            ..app
+        });
         return Ok(Supervised::Unusable { app, reason, finding });
     }
     let Some(app) = heard.app.take() else {
         let reason = match hung {
             Some(_) => format!("loading the library took longer than {} s", timeout.as_secs()),
-            None => format!("the checker's worker {} while loading the library", describe_exit(status)),
+            None => format!(
+                "the checker's worker {} while loading the library",
+                describe_exit(status)
+            ),
         };
-        return Ok(Supervised::Unusable { app: None, reason, finding: None });
+        return Ok(Supervised::Unusable {
+            app: None,
+            reason,
+            finding: None,
+        });
     };
     if let Some((request, doing)) = hung {
-        let message = format!("the app did not return within {} s {doing}; the worker was killed", timeout.as_secs());
-        heard.findings.push(Finding { check: N9, severity: Severity::Error, message, request });
+        let message = format!(
+            "the app did not return within {} s {doing}; the worker was killed",
+            timeout.as_secs()
+        );
+        heard.findings.push(Finding {
+            check: N9,
+            severity: Severity::Error,
+            message,
+            request,
+        });
     } else if heard.requests.is_none() || !status.success() {
         let (request, doing) = heard.doing();
         let message = format!("the app {} {doing}", describe_exit(status));
-        heard.findings.push(Finding { check: N10, severity: Severity::Error, message, request });
+        heard.findings.push(Finding {
+            check: N10,
+            severity: Severity::Error,
+            message,
+            request,
+        });
     }
     Ok(Supervised::Ran(RunOutcome {
-        app: AppInfo { library: library.to_path_buf(), ..app },
+        app: AppInfo {
+            library: library.to_path_buf(),
+            ..app
+        },
         requests: heard.requests.unwrap_or(heard.started),
         findings: heard.findings,
     }))

@@ -55,16 +55,23 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let options = RunOptions { repeat: cli.repeat.max(2), ..RunOptions::default() };
+    let options = RunOptions {
+        repeat: cli.repeat.max(2),
+        ..RunOptions::default()
+    };
     if cli.internal_worker {
         let status = isolate::worker_main(&cli.library, &options);
         let _ = std::io::stdout().flush();
         return ExitCode::from(u8::try_from(status).unwrap_or(EXIT_UNUSABLE));
     }
     let report = match supervised(&cli) {
-        Ok(Supervised::Ran(outcome)) => {
-            Report::new(&cli.library, Some(outcome.app), outcome.requests, &outcome.findings, cli.strict)
-        }
+        Ok(Supervised::Ran(outcome)) => Report::new(
+            &cli.library,
+            Some(outcome.app),
+            outcome.requests,
+            &outcome.findings,
+            cli.strict,
+        ),
         Ok(Supervised::Unusable { app, reason, finding }) => {
             eprintln!("nsgi-conformance: {reason}");
             let findings: Vec<_> = finding.into_iter().collect();
@@ -85,7 +92,11 @@ fn main() -> ExitCode {
 fn supervised(cli: &Cli) -> std::io::Result<Supervised> {
     let exe = std::env::current_exe()?;
     let mut worker = Command::new(exe);
-    worker.arg(WORKER_FLAG).arg("--repeat").arg(cli.repeat.to_string()).arg(&cli.library);
+    worker
+        .arg(WORKER_FLAG)
+        .arg("--repeat")
+        .arg(cli.repeat.to_string())
+        .arg(&cli.library);
     isolate::supervise(&mut worker, &cli.library, Duration::from_secs(cli.timeout.max(1)))
 }
 

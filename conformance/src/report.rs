@@ -59,8 +59,11 @@ impl Report {
     pub fn new(library: &Path, app: Option<AppInfo>, requests: u64, findings: &[Finding], strict: bool) -> Report {
         let mut entries: Vec<Entry> = Vec::new();
         for finding in findings {
-            let severity =
-                if strict && finding.severity == Severity::Warning { Severity::Error } else { finding.severity };
+            let severity = if strict && finding.severity == Severity::Warning {
+                Severity::Error
+            } else {
+                finding.severity
+            };
             let entry = match entries
                 .iter_mut()
                 .find(|e| e.check == finding.check && e.severity == severity && e.message == finding.message)
@@ -93,7 +96,14 @@ impl Report {
                 &b.message,
             ))
         });
-        Report { library: library.to_path_buf(), app, load_error: None, requests, strict, entries }
+        Report {
+            library: library.to_path_buf(),
+            app,
+            load_error: None,
+            requests,
+            strict,
+            entries,
+        }
     }
 
     /// A report for a library that could not be loaded.
@@ -130,9 +140,10 @@ impl Report {
     }
 
     fn library_name(&self) -> String {
-        self.library
-            .file_name()
-            .map_or_else(|| self.library.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.library.file_name().map_or_else(
+            || self.library.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// The human report: one line per entry, grouped by check, then the summary line.
@@ -141,7 +152,11 @@ impl Report {
     pub fn human(&self) -> String {
         let mut out = String::new();
         if let Some(reason) = &self.load_error {
-            let _ = writeln!(out, "nsgi-conformance: {}: cannot be checked: {reason}", self.library_name());
+            let _ = writeln!(
+                out,
+                "nsgi-conformance: {}: cannot be checked: {reason}",
+                self.library_name()
+            );
             return out;
         }
         for entry in &self.entries {
@@ -163,7 +178,13 @@ impl Report {
 
     /// `nsgi-conformance: libfoo.so: 2 errors, 1 warning, 0 info in 412 requests`
     pub fn summary(&self) -> String {
-        let plural = |n: usize, word: &str| if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") };
+        let plural = |n: usize, word: &str| {
+            if n == 1 {
+                format!("{n} {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
         format!(
             "nsgi-conformance: {}: {}, {}, {} info in {}{}",
             self.library_name(),
@@ -247,7 +268,11 @@ impl Report {
             }
             for (id, title) in ids {
                 tests += 1;
-                let name = if title.is_empty() { id.to_string() } else { format!("{id} {title}") };
+                let name = if title.is_empty() {
+                    id.to_string()
+                } else {
+                    format!("{id} {title}")
+                };
                 let _ = writeln!(
                     cases,
                     "    <testcase classname=\"{}\" name=\"{}\">",
@@ -255,8 +280,11 @@ impl Report {
                     xml_escape(&name)
                 );
                 let mine: Vec<&Entry> = self.entries.iter().filter(|e| e.check == id).collect();
-                let failed: Vec<String> =
-                    mine.iter().filter(|e| e.severity == Severity::Error).map(|e| entry_line(e)).collect();
+                let failed: Vec<String> = mine
+                    .iter()
+                    .filter(|e| e.severity == Severity::Error)
+                    .map(|e| entry_line(e))
+                    .collect();
                 if let Some(first) = failed.first() {
                     failures += 1;
                     let _ = writeln!(
@@ -272,7 +300,11 @@ impl Report {
                     .map(|e| format!("{}: {}", e.severity, entry_line(e)))
                     .collect();
                 if !notes.is_empty() {
-                    let _ = writeln!(cases, "      <system-out>{}</system-out>", xml_escape(&notes.join("\n")));
+                    let _ = writeln!(
+                        cases,
+                        "      <system-out>{}</system-out>",
+                        xml_escape(&notes.join("\n"))
+                    );
                 }
                 cases.push_str("    </testcase>\n");
             }
@@ -289,7 +321,12 @@ impl Report {
         );
         out.push_str("    <properties>\n");
         let mut property = |name: &str, value: &str| {
-            let _ = writeln!(out, "      <property name=\"{}\" value=\"{}\"/>", xml_escape(name), xml_escape(value));
+            let _ = writeln!(
+                out,
+                "      <property name=\"{}\" value=\"{}\"/>",
+                xml_escape(name),
+                xml_escape(value)
+            );
         };
         property("library", &self.library.display().to_string());
         if let Some(app) = &self.app {
@@ -365,8 +402,15 @@ mod tests {
         assert_eq!(report.entries.len(), 3);
         assert_eq!((report.entries[0].check, report.entries[0].count), (C39, 3));
         assert_eq!(report.entries[0].requests.len(), 2);
-        assert_eq!(report.summary(), "nsgi-conformance: libfoo.so: 1 error, 1 warning, 1 info in 7 requests");
-        assert!(report.human().starts_with("C39  error   twice  [GET /a] ×3\n"), "{}", report.human());
+        assert_eq!(
+            report.summary(),
+            "nsgi-conformance: libfoo.so: 1 error, 1 warning, 1 info in 7 requests"
+        );
+        assert!(
+            report.human().starts_with("C39  error   twice  [GET /a] ×3\n"),
+            "{}",
+            report.human()
+        );
         assert_eq!(report.exit_status(), EXIT_FAILED);
         let strict = Report::new(Path::new("libfoo.so"), None, 7, &findings[..1], true);
         assert_eq!((strict.count(Severity::Error), strict.exit_status()), (1, EXIT_FAILED));
@@ -376,6 +420,9 @@ mod tests {
 
     #[test]
     fn xml_text_is_escaped() {
-        assert_eq!(xml_escape("a<b>&\"c\"'\n\u{1}"), "a&lt;b&gt;&amp;&quot;c&quot;&apos;&#10;\u{fffd}");
+        assert_eq!(
+            xml_escape("a<b>&\"c\"'\n\u{1}"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;&#10;\u{fffd}"
+        );
     }
 }

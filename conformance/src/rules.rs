@@ -53,20 +53,44 @@ pub fn check_status_line(status: &[u8]) -> (Option<u16>, Vec<Breach>) {
             }
             (Some(code), breaches)
         }
-        Err(Problem::StatusCodeRange(code)) => {
-            (None, vec![(C44, Severity::Error, format!("status {shown}: code {code} is outside 100..=599"))])
-        }
-        Err(Problem::StatusReasonControl) => {
-            (None, vec![(C46, Severity::Error, format!("status {shown} contains a control character"))])
-        }
+        Err(Problem::StatusCodeRange(code)) => (
+            None,
+            vec![(
+                C44,
+                Severity::Error,
+                format!("status {shown}: code {code} is outside 100..=599"),
+            )],
+        ),
+        Err(Problem::StatusReasonControl) => (
+            None,
+            vec![(
+                C46,
+                Severity::Error,
+                format!("status {shown} contains a control character"),
+            )],
+        ),
         Err(_) => {
             let code_ok = status.len() >= 3
                 && status[..3].iter().all(u8::is_ascii_digit)
                 && status.get(3).is_none_or(|b| !b.is_ascii_digit());
             if !code_ok {
-                (None, vec![(C44, Severity::Error, format!("status {shown} does not start with a three-digit code"))])
+                (
+                    None,
+                    vec![(
+                        C44,
+                        Severity::Error,
+                        format!("status {shown} does not start with a three-digit code"),
+                    )],
+                )
             } else if status.iter().any(|&b| b < 0x20 || b == 0x7f) {
-                (None, vec![(C46, Severity::Error, format!("status {shown} contains a control character"))])
+                (
+                    None,
+                    vec![(
+                        C46,
+                        Severity::Error,
+                        format!("status {shown} contains a control character"),
+                    )],
+                )
             } else {
                 let message = format!("status {shown} is not a code, one space and a reason phrase");
                 (None, vec![(C45, Severity::Error, message)])
@@ -114,7 +138,11 @@ pub fn check_header_field(name: &[u8], value: &[u8]) -> Vec<Breach> {
         }
     }
     if name.eq_ignore_ascii_case(b"content-length") && parse_content_length(value).is_none() {
-        breaches.push((C67, Severity::Error, format!("Content-Length {} is not a decimal number", show(value))));
+        breaches.push((
+            C67,
+            Severity::Error,
+            format!("Content-Length {} is not a decimal number", show(value)),
+        ));
     }
     breaches
 }
@@ -134,7 +162,10 @@ pub struct ResponseFacts<'a> {
 
 impl ResponseFacts<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -147,17 +178,32 @@ pub fn check_response_headers(facts: &ResponseFacts<'_>) -> Vec<Breach> {
     let has_content = facts.produced > 0 || declared.is_some_and(|n| n > 0);
     if is_bodiless(code) {
         if content_type.is_some() {
-            breaches.push((C56, Severity::Warning, format!("a {code} response carries a Content-Type")));
+            breaches.push((
+                C56,
+                Severity::Warning,
+                format!("a {code} response carries a Content-Type"),
+            ));
         }
     } else if content_type.is_none() && has_content {
-        breaches.push((C55, Severity::Warning, format!("a {code} response with content has no Content-Type")));
+        breaches.push((
+            C55,
+            Severity::Warning,
+            format!("a {code} response with content has no Content-Type"),
+        ));
     }
     if ((100..200).contains(&code) || code == 204) && facts.header("content-length").is_some() {
-        breaches.push((C57, Severity::Warning, format!("a {code} response carries a Content-Length")));
+        breaches.push((
+            C57,
+            Severity::Warning,
+            format!("a {code} response carries a Content-Length"),
+        ));
     }
     if code == 304 {
         for (name, _) in facts.headers {
-            if ENTITY_HEADERS_NOT_ON_304.iter().any(|entity| name.eq_ignore_ascii_case(entity.as_bytes())) {
+            if ENTITY_HEADERS_NOT_ON_304
+                .iter()
+                .any(|entity| name.eq_ignore_ascii_case(entity.as_bytes()))
+            {
                 breaches.push((C58, Severity::Warning, format!("a 304 response carries {}", show(name))));
             }
         }
@@ -171,7 +217,11 @@ pub fn check_response_headers(facts: &ResponseFacts<'_>) -> Vec<Breach> {
     if let Some(location) = facts.header("location")
         && !has_scheme(location)
     {
-        breaches.push((C60, Severity::Warning, format!("Location {} is not an absolute URI", show(location))));
+        breaches.push((
+            C60,
+            Severity::Warning,
+            format!("Location {} is not an absolute URI", show(location)),
+        ));
     }
     breaches
 }
@@ -182,15 +232,21 @@ fn is_entity_tag(value: &[u8]) -> bool {
     tag.len() >= 2
         && tag[0] == b'"'
         && tag[tag.len() - 1] == b'"'
-        && tag[1..tag.len() - 1].iter().all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        && tag[1..tag.len() - 1]
+            .iter()
+            .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
 }
 
 /// Starts with `scheme:` (RFC 3986 §3.1).
 fn has_scheme(value: &[u8]) -> bool {
-    let Some(colon) = value.iter().position(|&b| b == b':') else { return false };
+    let Some(colon) = value.iter().position(|&b| b == b':') else {
+        return false;
+    };
     let scheme = &value[..colon];
     scheme.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// Bytes quoted for a message, with control and non-ASCII bytes escaped, cut when long.
@@ -255,26 +311,65 @@ mod tests {
     #[test]
     fn response_heads() {
         let headers = |list: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> {
-            list.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+            list.iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect()
         };
-        let ok = headers(&[("Content-Type", "text/plain"), ("ETag", "W/\"x\""), ("Location", "https://a/")]);
+        let ok = headers(&[
+            ("Content-Type", "text/plain"),
+            ("ETag", "W/\"x\""),
+            ("Location", "https://a/"),
+        ]);
         assert!(
-            check_response_headers(&ResponseFacts { code: 200, headers: &ok, produced: 3, head_request: false })
-                .is_empty()
+            check_response_headers(&ResponseFacts {
+                code: 200,
+                headers: &ok,
+                produced: 3,
+                head_request: false
+            })
+            .is_empty()
         );
         let none = headers(&[]);
-        let facts = ResponseFacts { code: 200, headers: &none, produced: 3, head_request: false };
+        let facts = ResponseFacts {
+            code: 200,
+            headers: &none,
+            produced: 3,
+            head_request: false,
+        };
         assert_eq!(ids(&check_response_headers(&facts)), ["C55"]);
-        let facts = ResponseFacts { code: 200, headers: &none, produced: 0, head_request: false };
-        assert!(check_response_headers(&facts).is_empty(), "no content, no Content-Type needed");
+        let facts = ResponseFacts {
+            code: 200,
+            headers: &none,
+            produced: 0,
+            head_request: false,
+        };
+        assert!(
+            check_response_headers(&facts).is_empty(),
+            "no content, no Content-Type needed"
+        );
         let no_content = headers(&[("Content-Type", "text/plain"), ("Content-Length", "0")]);
-        let facts = ResponseFacts { code: 204, headers: &no_content, produced: 0, head_request: false };
+        let facts = ResponseFacts {
+            code: 204,
+            headers: &no_content,
+            produced: 0,
+            head_request: false,
+        };
         assert_eq!(ids(&check_response_headers(&facts)), ["C56", "C57"]);
         let not_modified = headers(&[("Last-Modified", "x"), ("Expires", "y")]);
-        let facts = ResponseFacts { code: 304, headers: &not_modified, produced: 0, head_request: false };
+        let facts = ResponseFacts {
+            code: 304,
+            headers: &not_modified,
+            produced: 0,
+            head_request: false,
+        };
         assert_eq!(ids(&check_response_headers(&facts)), ["C58"]);
         let sloppy = headers(&[("Content-Type", "a/b"), ("ETag", "w/\"x\""), ("Location", "/login")]);
-        let facts = ResponseFacts { code: 302, headers: &sloppy, produced: 0, head_request: false };
+        let facts = ResponseFacts {
+            code: 302,
+            headers: &sloppy,
+            produced: 0,
+            head_request: false,
+        };
         assert_eq!(ids(&check_response_headers(&facts)), ["C59", "C60"]);
     }
 }

@@ -56,7 +56,11 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { repeat: 50, threads: 4, requests_per_thread: 25 }
+        RunOptions {
+            repeat: 50,
+            threads: 4,
+            requests_per_thread: 25,
+        }
     }
 }
 
@@ -94,9 +98,12 @@ impl RunError {
     pub fn finding(&self) -> Option<Finding> {
         match self {
             RunError::Load(_) => None,
-            RunError::Init { error, .. } => {
-                Some(Finding { check: N6, severity: Severity::Error, message: error.to_string(), request: None })
-            }
+            RunError::Init { error, .. } => Some(Finding {
+                check: N6,
+                severity: Severity::Error,
+                message: error.to_string(),
+                request: None,
+            }),
         }
     }
 }
@@ -254,7 +261,10 @@ impl Probe {
 
     fn label(&self) -> RequestLabel {
         let label = RequestLabel::new(self.method.as_bytes(), self.path.as_bytes(), self.query.as_bytes());
-        RequestLabel { scenario: self.scenario.to_owned(), ..label }
+        RequestLabel {
+            scenario: self.scenario.to_owned(),
+            ..label
+        }
     }
 }
 
@@ -281,12 +291,23 @@ impl Runner {
         let init = InitOptions {
             mount_name: module.name(),
             multithread: info.thread_safe,
-            max_concurrency: if info.thread_safe { options.threads.max(1) as u32 } else { 1 },
+            max_concurrency: if info.thread_safe {
+                options.threads.max(1) as u32
+            } else {
+                1
+            },
             ..InitOptions::default()
         };
-        let app = AppInstance::init_observed(&module, &init, validator.clone())
-            .map_err(|error| RunError::Init { app: Box::new(info.clone()), error })?;
-        Ok(Runner { app, info, validator, progress: Arc::new(Progress::default()) })
+        let app = AppInstance::init_observed(&module, &init, validator.clone()).map_err(|error| RunError::Init {
+            app: Box::new(info.clone()),
+            error,
+        })?;
+        Ok(Runner {
+            app,
+            info,
+            validator,
+            progress: Arc::new(Progress::default()),
+        })
     }
 
     /// The app under test.
@@ -309,7 +330,10 @@ impl Runner {
         let mut driver = Driver::new(&self.app, &self.validator, &self.progress);
         self.check_flags();
 
-        let basic: Vec<Outcome> = PATHS.iter().map(|path| driver.send(&Probe::new("basic", "GET", path))).collect();
+        let basic: Vec<Outcome> = PATHS
+            .iter()
+            .map(|path| driver.send(&Probe::new("basic", "GET", path)))
+            .collect();
         for path in ["/", "/echo", "/static/hello.txt"] {
             driver.send(&Probe::new("head", "HEAD", path));
         }
@@ -338,13 +362,24 @@ impl Runner {
         if self.info.thread_safe && options.threads > 1 {
             self.concurrent(options, &basic[0]);
         }
-        let Runner { app, info, validator, .. } = self;
+        let Runner {
+            app, info, validator, ..
+        } = self;
         app.shutdown();
-        RunOutcome { app: info, requests: validator.requests_seen(), findings: validator.findings() }
+        RunOutcome {
+            app: info,
+            requests: validator.requests_seen(),
+            findings: validator.findings(),
+        }
     }
 
     fn app_finding(&self, check: crate::check::CheckId, severity: Severity, message: String) -> Finding {
-        Finding { check, severity, message, request: None }
+        Finding {
+            check,
+            severity,
+            message,
+            request: None,
+        }
     }
 
     /// C19: the environ flag matches how the app is called.
@@ -377,7 +412,11 @@ impl Runner {
                     describe(&first)
                 ),
             };
-            let severity = if first.failure.is_none() { Severity::Error } else { Severity::Warning };
+            let severity = if first.failure.is_none() {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             self.validator.report(self.app_finding(C90, severity, message));
             reported = true;
         }
@@ -457,7 +496,9 @@ fn body_probes() -> Vec<Probe> {
 
 /// Requests with long query strings, many headers and repeated headers.
 fn header_probes() -> Vec<Probe> {
-    let long_query: String = (0..LONG_QUERY_BYTES).map(|i| char::from(b"q=abcdefghij&"[i % 13])).collect();
+    let long_query: String = (0..LONG_QUERY_BYTES)
+        .map(|i| char::from(b"q=abcdefghij&"[i % 13]))
+        .collect();
     let mut probes = Vec::new();
     for path in ["/", "/echo"] {
         let mut probe = Probe::new("long-query", "GET", path);
@@ -465,7 +506,9 @@ fn header_probes() -> Vec<Probe> {
         probes.push(probe);
     }
     let mut many = Probe::new("many-headers", "GET", "/echo");
-    many.headers = (0..MANY_HEADERS).map(|i| (format!("X-Conformance-{i}"), format!("value {i}"))).collect();
+    many.headers = (0..MANY_HEADERS)
+        .map(|i| (format!("X-Conformance-{i}"), format!("value {i}")))
+        .collect();
     probes.push(many.clone());
     many.path = "/".to_owned();
     probes.push(many);
@@ -514,7 +557,13 @@ struct Driver<'r> {
 
 impl<'r> Driver<'r> {
     fn new(app: &'r AppInstance, validator: &'r Validator, progress: &'r Progress) -> Driver<'r> {
-        Driver { app, validator, progress, slot: RequestSlot::new(), environ: Environ::new() }
+        Driver {
+            app,
+            validator,
+            progress,
+            slot: RequestSlot::new(),
+            environ: Environ::new(),
+        }
     }
 
     /// Sends one probe and pulls its response as the probe says.
@@ -527,10 +576,15 @@ impl<'r> Driver<'r> {
         let mut input = body;
         let mut errors = std::io::sink();
         let ticket = self.progress.enter(probe.label());
-        let mut exchange = self.app.call(&mut self.slot, &mut self.environ, &mut input, &mut errors);
+        let mut exchange = self
+            .app
+            .call(&mut self.slot, &mut self.environ, &mut input, &mut errors);
         self.validator.set_scenario(exchange.request_id(), probe.scenario);
         exchange.drain_past_content_length(true);
-        let mut outcome = Outcome { status: None, failure: None };
+        let mut outcome = Outcome {
+            status: None,
+            failure: None,
+        };
         let mut pulled: u64 = 0;
         if probe.stop != Stop::BeforePulling {
             loop {
@@ -582,8 +636,15 @@ fn fill_environ(environ: &mut Environ, probe: &Probe) {
     environ.push(b"REMOTE_ADDR", b"127.0.0.1");
     environ.push(b"REMOTE_PORT", b"54321");
     environ.push_http_header(b"Host", b"localhost:8000");
-    environ.push_http_header(b"User-Agent", concat!("nsgi-conformance/", env!("CARGO_PKG_VERSION")).as_bytes());
-    if !probe.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("accept")) {
+    environ.push_http_header(
+        b"User-Agent",
+        concat!("nsgi-conformance/", env!("CARGO_PKG_VERSION")).as_bytes(),
+    );
+    if !probe
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
+    {
         environ.push_http_header(b"Accept", b"*/*");
     }
     for (name, value) in &probe.headers {

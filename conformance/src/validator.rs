@@ -72,7 +72,11 @@ impl Record {
     fn flag(&mut self, check: CheckId, severity: Severity, message: impl Into<String>) {
         let message = message.into();
         if !self.findings.iter().any(|f| f.check == check && f.message == message) {
-            self.findings.push(Pending { check, severity, message });
+            self.findings.push(Pending {
+                check,
+                severity,
+                message,
+            });
         }
     }
 
@@ -95,15 +99,27 @@ impl Record {
             return;
         }
         if self.head.is_none() && self.start_attempts == 0 {
-            self.flag(C40, Severity::Error, format!("{source} produced body bytes before start_response was called"));
+            self.flag(
+                C40,
+                Severity::Error,
+                format!("{source} produced body bytes before start_response was called"),
+            );
         } else if self.head.is_none() {
-            self.flag(C40, Severity::Error, format!("{source} produced body bytes although start_response failed"));
+            self.flag(
+                C40,
+                Severity::Error,
+                format!("{source} produced body bytes although start_response failed"),
+            );
         }
         self.produced += len;
         if let Some(declared) = self.head.as_ref().and_then(|head| head.content_length)
             && self.produced > declared
         {
-            self.flag(C67, Severity::Error, format!("body is longer than its Content-Length of {declared} bytes"));
+            self.flag(
+                C67,
+                Severity::Error,
+                format!("body is longer than its Content-Length of {declared} bytes"),
+            );
         }
     }
 
@@ -116,7 +132,10 @@ impl Record {
         if let Some(declared) = self.request_length
             && self.input_bytes > declared
         {
-            let message = format!("wsgi.input returned {} bytes, past CONTENT_LENGTH {declared}", self.input_bytes);
+            let message = format!(
+                "wsgi.input returned {} bytes, past CONTENT_LENGTH {declared}",
+                self.input_bytes
+            );
             self.flag(C26, Severity::Error, message);
         }
         let call_ok = self.call_status == Some(NSGI_OK);
@@ -134,11 +153,18 @@ impl Record {
     fn finish_response(&mut self, head: &StoredHead, end: &RequestEnd<'_>) {
         let code = head.code;
         if is_bodiless(code) && self.produced > 0 {
-            let message = format!("a {code} response produced {} body bytes; it must have no body", self.produced);
+            let message = format!(
+                "a {code} response produced {} body bytes; it must have no body",
+                self.produced
+            );
             self.flag(C68, Severity::Error, message);
         }
         if self.head_request && self.produced > 0 {
-            self.flag(C69, Severity::Warning, "a HEAD response produced body bytes (the server drops them)");
+            self.flag(
+                C69,
+                Severity::Warning,
+                "a HEAD response produced body bytes (the server drops them)",
+            );
         }
         // A HEAD or bodiless response may keep the Content-Length of the body it does not send.
         let may_be_empty = self.head_request || is_bodiless(code);
@@ -147,7 +173,10 @@ impl Record {
             && self.produced < declared
             && !(may_be_empty && self.produced == 0)
         {
-            let message = format!("body ended after {} bytes but Content-Length declared {declared}", self.produced);
+            let message = format!(
+                "body ended after {} bytes but Content-Length declared {declared}",
+                self.produced
+            );
             self.flag(C67, Severity::Error, message);
         }
         if end.body_done || end.stopped_at_content_length {
@@ -288,7 +317,11 @@ impl Validator {
     pub fn fatal_finding(&self, req: RequestId) -> Option<Finding> {
         let state = self.lock();
         if let Some(record) = state.live.get(&req) {
-            return record.findings.iter().find(|f| f.severity == Severity::Error).map(|f| record.finding(f));
+            return record
+                .findings
+                .iter()
+                .find(|f| f.severity == Severity::Error)
+                .map(|f| record.finding(f));
         }
         state
             .ended
@@ -320,7 +353,12 @@ impl Validator {
     /// The findings made after the first `already` ones (in the order of [`Validator::findings`]);
     /// for streaming them while the app runs. Only meaningful while nothing takes findings out.
     pub fn findings_since(&self, already: usize) -> Vec<Finding> {
-        self.lock().ended.iter().skip(already).map(|(_, finding)| finding.clone()).collect()
+        self.lock()
+            .ended
+            .iter()
+            .skip(already)
+            .map(|(_, finding)| finding.clone())
+            .collect()
     }
 
     /// How many requests the app was called for.
@@ -360,9 +398,11 @@ impl Observer for Validator {
             }
             match body_problem {
                 None => {}
-                Some("NULL vtable") => {
-                    record.flag(C63, Severity::Error, "call returned NSGI_OK without a body (NULL vtable)")
-                }
+                Some("NULL vtable") => record.flag(
+                    C63,
+                    Severity::Error,
+                    "call returned NSGI_OK without a body (NULL vtable)",
+                ),
                 Some(problem) => record.flag(N7, Severity::Error, format!("call returned an invalid body: {problem}")),
             }
         });
@@ -371,7 +411,10 @@ impl Observer for Validator {
     fn environ_get(&self, req: RequestId, key: &[u8], _found: bool) {
         if HOP_BY_HOP_VARS.contains(&key) {
             self.with_record(req, |record| {
-                let message = format!("the app reads {}, an inbound hop-by-hop header", String::from_utf8_lossy(key));
+                let message = format!(
+                    "the app reads {}, an inbound hop-by-hop header",
+                    String::from_utf8_lossy(key)
+                );
                 record.flag(C104, Severity::Info, message);
             });
         }
@@ -396,7 +439,11 @@ impl Observer for Validator {
     fn errors_write(&self, req: RequestId, write: &ErrorsWrite<'_>) {
         if write.data_null {
             self.with_record(req, |record| {
-                record.flag(C32, Severity::Error, "errors_write got a NULL pointer with a non-zero length");
+                record.flag(
+                    C32,
+                    Severity::Error,
+                    "errors_write got a NULL pointer with a non-zero length",
+                );
             });
         }
     }
@@ -405,12 +452,20 @@ impl Observer for Validator {
         self.with_record(req, |record| {
             record.start_attempts += 1;
             if matches!(call.phase, CallPhase::Close | CallPhase::Outside) {
-                record.flag(N8, Severity::Error, "start_response called outside call/next (from close)");
+                record.flag(
+                    N8,
+                    Severity::Error,
+                    "start_response called outside call/next (from close)",
+                );
                 return;
             }
             match call.exc_info_size {
                 None if call.head_stored_before => {
-                    record.flag(C39, Severity::Error, "start_response called a second time without exc_info");
+                    record.flag(
+                        C39,
+                        Severity::Error,
+                        "start_response called a second time without exc_info",
+                    );
                 }
                 Some(size) if size < NSGI_EXC_INFO_V1_0_SIZE => {
                     let message = format!("exc_info struct_size {size} is smaller than nsgi_exc_info v1.0");
@@ -426,7 +481,10 @@ impl Observer for Validator {
                 record.flag(check, severity, message);
             }
             if call.headers_null {
-                let message = format!("start_response got a NULL header array with n_headers {}", call.n_headers);
+                let message = format!(
+                    "start_response got a NULL header array with n_headers {}",
+                    call.n_headers
+                );
                 record.flag(C48, Severity::Error, message);
             }
             let mut lengths = Vec::new();
@@ -441,13 +499,21 @@ impl Observer for Validator {
                 }
             }
             if lengths.windows(2).any(|pair| pair[0] != pair[1]) {
-                record.flag(C67, Severity::Error, "Content-Length is given several times with different values");
+                record.flag(
+                    C67,
+                    Severity::Error,
+                    "Content-Length is given several times with different values",
+                );
             }
             if call.result == NSGI_OK
                 && let Some(code) = code
             {
                 let headers = call.headers().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
-                record.head = Some(StoredHead { code, headers, content_length: lengths.first().copied() });
+                record.head = Some(StoredHead {
+                    code,
+                    headers,
+                    content_length: lengths.first().copied(),
+                });
             }
         });
     }
@@ -464,7 +530,11 @@ impl Observer for Validator {
                 CallPhase::Call => {}
             }
             if call.data_null {
-                record.flag(C83, Severity::Error, "write() got a NULL pointer with a non-zero length");
+                record.flag(
+                    C83,
+                    Severity::Error,
+                    "write() got a NULL pointer with a non-zero length",
+                );
             }
             if record.must_abort {
                 record.flag(
@@ -476,7 +546,11 @@ impl Observer for Validator {
             if call.result == NSGI_OK && call.len > 0 {
                 if !record.wrote {
                     record.wrote = true;
-                    record.flag(C88, Severity::Info, "the app uses write(); PEP 3333 asks new apps to return a body");
+                    record.flag(
+                        C88,
+                        Severity::Info,
+                        "the app uses write(); PEP 3333 asks new apps to return a body",
+                    );
                 }
                 record.body_bytes(call.len as u64, "write()");
             }
@@ -494,7 +568,10 @@ impl Observer for Validator {
                 ),
             ),
             NSGI_OK if result.chunk_null && result.chunk_len > 0 => {
-                let message = format!("next returned a chunk with a NULL pointer and length {}", result.chunk_len);
+                let message = format!(
+                    "next returned a chunk with a NULL pointer and length {}",
+                    result.chunk_len
+                );
                 record.flag(N3, Severity::Error, message);
             }
             NSGI_OK => record.body_bytes(result.chunk_len as u64, "next()"),
@@ -502,7 +579,11 @@ impl Observer for Validator {
             NSGI_E_PANIC => record.flag(N2, Severity::Error, "the app panicked in next (NSGI_E_PANIC)"),
             status if status < 0 && record.must_abort => {}
             status if status < 0 => record.flag(N4, Severity::Error, format!("next returned {}", status_name(status))),
-            status => record.flag(N4, Severity::Error, format!("next returned the unknown status {status}")),
+            status => record.flag(
+                N4,
+                Severity::Error,
+                format!("next returned the unknown status {status}"),
+            ),
         });
     }
 
@@ -512,9 +593,13 @@ impl Observer for Validator {
 
     fn request_ended(&self, req: RequestId, end: &RequestEnd<'_>) {
         let mut state = self.lock();
-        let Some(mut record) = state.live.remove(&req) else { return };
+        let Some(mut record) = state.live.remove(&req) else {
+            return;
+        };
         record.finish(end);
         let findings: Vec<Finding> = record.findings.iter().map(|pending| record.finding(pending)).collect();
-        state.ended.extend(findings.into_iter().map(|finding| (Some(req), finding)));
+        state
+            .ended
+            .extend(findings.into_iter().map(|finding| (Some(req), finding)));
     }
 }

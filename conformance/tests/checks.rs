@@ -52,8 +52,11 @@ fn send(method: &str, path: &str, pull: Pull) -> Vec<Finding> {
 }
 
 fn ids(findings: &[Finding], severity: Severity) -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> =
-        findings.iter().filter(|f| f.severity == severity).map(|f| f.check.as_str()).collect();
+    let mut ids: Vec<&'static str> = findings
+        .iter()
+        .filter(|f| f.severity == severity)
+        .map(|f| f.check.as_str())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -86,13 +89,21 @@ fn early_stop_closes_once_and_is_clean() {
 #[test]
 fn start_response_rules() {
     assert_eq!(errors("/twice"), ["C39"]);
-    assert_eq!(errors("/retry-after-refusal"), ["C45"], "a refused call may be retried without exc_info");
+    assert_eq!(
+        errors("/retry-after-refusal"),
+        ["C45"],
+        "a refused call may be retried without exc_info"
+    );
     assert_eq!(errors("/no-start"), ["C41"]);
     assert_eq!(errors("/chunk-before-start"), ["C40", "C41"]);
     assert_eq!(errors("/exc-small"), ["C77"]);
     assert_eq!(errors("/exc-after-carry-on"), ["C80"]);
     assert_eq!(errors("/exc-then-done"), ["C80"], "NSGI_DONE is not an abort");
-    assert_eq!(errors("/exc-in-call-carry-on"), ["C80"], "call must fail after NSGI_E_HEADERS_SENT");
+    assert_eq!(
+        errors("/exc-in-call-carry-on"),
+        ["C80"],
+        "call must fail after NSGI_E_HEADERS_SENT"
+    );
     assert_eq!(errors("/start-in-close"), ["N8"]);
 }
 
@@ -124,7 +135,14 @@ fn advisory_header_rules_are_warnings() {
     assert_eq!(warnings("/304-entity"), ["C58"]);
     assert_eq!(warnings("/etag"), ["C59"]);
     assert_eq!(warnings("/location"), ["C60"]);
-    for path in ["/no-type", "/204-type", "/204-length", "/304-entity", "/etag", "/location"] {
+    for path in [
+        "/no-type",
+        "/204-type",
+        "/204-length",
+        "/304-entity",
+        "/etag",
+        "/location",
+    ] {
         assert_eq!(errors(path), Vec::<&str>::new(), "{path}");
     }
 }
@@ -134,7 +152,11 @@ fn body_rules() {
     assert_eq!(errors("/null-body"), ["C63"]);
     assert_eq!(errors("/no-close"), ["N7"]);
     assert_eq!(errors("/short"), ["C67"]);
-    assert_eq!(errors("/long"), ["C67"], "excess in a separate chunk is seen by draining");
+    assert_eq!(
+        errors("/long"),
+        ["C67"],
+        "excess in a separate chunk is seen by draining"
+    );
     assert_eq!(errors("/long-write"), ["C67"], "write() counts towards Content-Length");
     assert_eq!(errors("/endless"), ["C67"], "draining stops on an endless body");
     assert_eq!(errors("/204-body"), ["C68"]);
@@ -159,9 +181,15 @@ fn write_and_request_function_rules() {
     assert_eq!(errors("/errors-null"), ["C32"]);
     assert_eq!(errors("/read-null"), ["N8"]);
     let write = send("GET", "/write", Pull::All);
-    assert_eq!((ids(&write, Severity::Info), ids(&write, Severity::Error)), (vec!["C88"], vec![]));
+    assert_eq!(
+        (ids(&write, Severity::Info), ids(&write, Severity::Error)),
+        (vec!["C88"], vec![])
+    );
     let hop = send("GET", "/hop-read", Pull::All);
-    assert_eq!((ids(&hop, Severity::Info), ids(&hop, Severity::Error)), (vec!["C104"], vec![]));
+    assert_eq!(
+        (ids(&hop, Severity::Info), ids(&hop, Severity::Error)),
+        (vec!["C104"], vec![])
+    );
 }
 
 #[test]
@@ -177,11 +205,16 @@ fn findings_name_their_request_and_fatal_ones_are_visible_early() {
     let exchange = app.call(&mut slot, &mut environ, &mut input, &mut errors);
     let id = exchange.request_id();
     validator.set_scenario(id, "unit");
-    let fatal = validator.fatal_finding(id).expect("C39 is known as soon as call returns");
+    let fatal = validator
+        .fatal_finding(id)
+        .expect("C39 is known as soon as call returns");
     assert_eq!(fatal.check.as_str(), "C39");
     drop(exchange);
     let findings = validator.take_findings(id);
     assert_eq!(findings.len(), 1, "{findings:?}");
-    assert_eq!(findings[0].request.as_ref().map(ToString::to_string).as_deref(), Some("POST /twice?x=1 (unit)"));
+    assert_eq!(
+        findings[0].request.as_ref().map(ToString::to_string).as_deref(),
+        Some("POST /twice?x=1 (unit)")
+    );
     assert!(validator.take_findings(id).is_empty(), "taken once");
 }

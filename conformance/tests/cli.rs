@@ -20,7 +20,10 @@ struct Run {
 fn check(library: &Path, args: &[&str]) -> Run {
     let dir = std::env::temp_dir().join(format!("nsgi-conformance-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let stem = library.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = library
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tag = format!("{stem}-{}", args.join("").replace('-', ""));
     let (json, junit) = (dir.join(format!("{tag}.json")), dir.join(format!("{tag}.xml")));
     let _ = std::fs::remove_file(&json);
@@ -63,9 +66,16 @@ fn every_good_sample_passes_with_no_error() {
         assert_eq!(run.code, 0, "{package}:\n{}{}", run.stdout, run.stderr);
         let json = run.json.expect("JSON report");
         assert_eq!(error_checks(&json), Vec::<String>::new(), "{package}");
-        assert!(json["requests"].as_u64().unwrap_or(0) >= 100, "{package}: the whole battery ran");
+        assert!(
+            json["requests"].as_u64().unwrap_or(0) >= 100,
+            "{package}: the whole battery ran"
+        );
         assert!(run.stdout.contains(": 0 errors, "), "{package}: {}", run.stdout);
-        assert!(!run.stdout.lines().any(|l| l.contains(" error ")), "{package}: {}", run.stdout);
+        assert!(
+            !run.stdout.lines().any(|l| l.contains(" error ")),
+            "{package}: {}",
+            run.stdout
+        );
     }
 }
 
@@ -81,7 +91,10 @@ fn broken_apps() -> Vec<Broken> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let manifest: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let field = |entry: &Value, name: &str| -> String {
-        entry[name].as_str().unwrap_or_else(|| panic!("{}: an entry without {name:?}", path.display())).to_owned()
+        entry[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: an entry without {name:?}", path.display()))
+            .to_owned()
     };
     manifest
         .as_array()
@@ -98,7 +111,10 @@ fn broken_apps() -> Vec<Broken> {
 #[test]
 fn every_broken_app_is_caught_by_its_own_check() {
     let apps = broken_apps();
-    assert!(apps.len() >= 17, "the manifest lists every app-side violation of the issue");
+    assert!(
+        apps.len() >= 17,
+        "the manifest lists every app-side violation of the issue"
+    );
     let mut packages: Vec<&str> = apps.iter().map(|app| app.package.as_str()).collect();
     packages.sort_unstable();
     packages.dedup();
@@ -114,7 +130,10 @@ fn every_broken_app_is_caught_by_its_own_check() {
                 app.library, app.check, run.code, run.stdout, run.stderr
             ));
         }
-        let line = run.stdout.lines().find(|line| line.starts_with(&format!("{:<4} error ", app.check)));
+        let line = run
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("{:<4} error ", app.check)));
         assert!(
             line.is_some() || !missed.is_empty(),
             "{}: no human line for {}:\n{}",
@@ -151,17 +170,31 @@ fn json_and_junit_reports_agree_with_the_human_one() {
     let warnings = summary["warnings"].as_u64().expect("warnings");
     let info = summary["info"].as_u64().expect("info");
     let requests = json["requests"].as_u64().expect("requests");
-    let plural = |n: u64, word: &str| if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") };
+    let plural = |n: u64, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
     let expected_summary = format!(
         "nsgi-conformance: libbroken_c_start_response_twice.so: {}, {}, {info} info in {}",
         plural(errors, "error"),
         plural(warnings, "warning"),
         plural(requests, "request")
     );
-    assert!(run.stdout.lines().any(|l| l == expected_summary), "{expected_summary:?} in\n{}", run.stdout);
+    assert!(
+        run.stdout.lines().any(|l| l == expected_summary),
+        "{expected_summary:?} in\n{}",
+        run.stdout
+    );
     let findings = json["findings"].as_array().expect("findings");
     assert_eq!(findings.len() as u64, errors + warnings + info);
-    assert_eq!(run.stdout.lines().count(), findings.len() + 1, "one line per finding plus the summary");
+    assert_eq!(
+        run.stdout.lines().count(),
+        findings.len() + 1,
+        "one line per finding plus the summary"
+    );
     assert_eq!(json["app"]["name"], "broken_c_start_response_twice");
     let c39 = findings.iter().find(|f| f["check"] == "C39").expect("C39 finding");
     assert!(c39["count"].as_u64().unwrap_or(0) >= 100, "counted over the requests");
@@ -197,7 +230,11 @@ fn a_file_that_is_not_a_library_exits_2_with_the_reason() {
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("not a loadable shared library"), "{}", run.stderr);
     let json = run.json.expect("a JSON report even so");
-    assert!(json["load_error"].as_str().is_some_and(|e| e.contains("not a loadable shared library")));
+    assert!(
+        json["load_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a loadable shared library"))
+    );
     assert_eq!(json["summary"]["exit_status"], 2);
     let xml = run.junit.expect("a JUnit report even so");
     assert_eq!(parse_xml(&xml).name, "testsuites");
@@ -240,12 +277,19 @@ fn an_app_that_crashes_is_reported_with_what_it_found_before() {
     let run = check(&compile_c_app("conformance_crash", &source), &[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("N10  error   the app crashed the process with signal 6 (SIGABRT")
-            && run.stdout.contains("while answering a request  [GET /static/hello.txt (basic)]"),
+        run.stdout
+            .contains("N10  error   the app crashed the process with signal 6 (SIGABRT")
+            && run
+                .stdout
+                .contains("while answering a request  [GET /static/hello.txt (basic)]"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("C39  error   start_response called a second time"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("C39  error   start_response called a second time"),
+        "{}",
+        run.stdout
+    );
     let json = run.json.expect("JSON report");
     assert_eq!(error_checks(&json), ["C39", "N10"]);
 }
@@ -267,8 +311,15 @@ impl Element {
 /// Parses `xml`, panicking unless it is well-formed: one root, every tag closed in order,
 /// attributes quoted, no raw `<` or bare `&` in text or attribute values.
 fn parse_xml(xml: &str) -> Element {
-    let body = xml.strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>").expect("XML declaration").trim();
-    let mut stack: Vec<Element> = vec![Element { name: String::new(), attrs: Vec::new(), children: Vec::new() }];
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .expect("XML declaration")
+        .trim();
+    let mut stack: Vec<Element> = vec![Element {
+        name: String::new(),
+        attrs: Vec::new(),
+        children: Vec::new(),
+    }];
     let mut rest = body;
     while !rest.is_empty() {
         let Some(open) = rest.find('<') else {
@@ -288,7 +339,10 @@ fn parse_xml(xml: &str) -> Element {
         let self_closing = tag.ends_with('/');
         let tag = tag.trim_end_matches('/');
         let (name, mut attrs_text) = tag.split_once(' ').unwrap_or((tag, ""));
-        assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "tag {name:?}");
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "tag {name:?}"
+        );
         let mut attrs = Vec::new();
         loop {
             attrs_text = attrs_text.trim_start();
@@ -301,7 +355,11 @@ fn parse_xml(xml: &str) -> Element {
             attrs.push((attr.to_owned(), after[..end].to_owned()));
             attrs_text = &after[end + 1..];
         }
-        let element = Element { name: name.to_owned(), attrs, children: Vec::new() };
+        let element = Element {
+            name: name.to_owned(),
+            attrs,
+            children: Vec::new(),
+        };
         if self_closing {
             stack.last_mut().expect("parent").children.push(element);
         } else {

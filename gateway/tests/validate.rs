@@ -10,7 +10,10 @@ fn gateway_binary() -> &'static Path {
 }
 
 fn sloppy_library() -> std::path::PathBuf {
-    compile_c_app("sloppy", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/sloppy.c"))
+    compile_c_app(
+        "sloppy",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/sloppy.c"),
+    )
 }
 
 fn get(gateway: &Gateway, path: &str) -> nsgi_testkit::Response {
@@ -39,7 +42,10 @@ fn validate_logs_findings_with_their_ids_and_answers_500() {
     assert_eq!(retry.status, 500, "a fatal finding before the head went out");
     let log = gateway.wait_for_log("C44 error");
     let line = log.lines().find(|l| l.contains("C44 error")).expect("the C44 line");
-    assert!(line.contains("GET /retry: app sloppy: C44 error: status \"20 OK\""), "{line}");
+    assert!(
+        line.contains("GET /retry: app sloppy: C44 error: status \"20 OK\""),
+        "{line}"
+    );
     assert!(line.contains("ERROR"), "logged at error level: {line}");
 
     // A rule the host enforces too: still a 500, now with the check id in the log.
@@ -49,13 +55,22 @@ fn validate_logs_findings_with_their_ids_and_answers_500() {
 
     let again = get(&gateway, "/ok");
     assert_eq!(again.status, 200, "the server goes on serving");
-    assert!(!gateway.stderr().contains("GET /ok: app sloppy: "), "no finding for good requests");
+    assert!(
+        !gateway.stderr().contains("GET /ok: app sloppy: "),
+        "no finding for good requests"
+    );
 }
 
 #[test]
 fn validate_passes_a_good_app_through_unchanged() {
-    let gateway = Gateway::start(gateway_binary(), [sample_library("hello").as_os_str(), "--validate".as_ref()]);
+    let gateway = Gateway::start(
+        gateway_binary(),
+        [sample_library("hello").as_os_str(), "--validate".as_ref()],
+    );
     let response = get(&gateway, "/");
-    assert_eq!((response.status, response.body.as_slice()), (200, &b"Hello, World!"[..]));
+    assert_eq!(
+        (response.status, response.body.as_slice()),
+        (200, &b"Hello, World!"[..])
+    );
     assert!(!gateway.stderr().contains(" error: "), "{}", gateway.stderr());
 }

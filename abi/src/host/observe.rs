@@ -82,7 +82,9 @@ pub struct StartResponseCall<'a> {
 impl<'a> StartResponseCall<'a> {
     /// The headers as passed, in order (empty when the array was NULL).
     pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
-        self.headers.iter().map(|header| (bytes_of(&header.name), bytes_of(&header.value)))
+        self.headers
+            .iter()
+            .map(|header| (bytes_of(&header.name), bytes_of(&header.value)))
     }
 }
 
