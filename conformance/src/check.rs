@@ -112,7 +112,7 @@ checks! {
     C63 Error "call returns a body";
     C67 Error "Content-Length matches the body";
     C68 Error "no body on 1xx, 204 or 304";
-    C69 Warning "HEAD response has an empty body";
+    C69 Info "HEAD response has an empty body";
     C72 Error "the app copes with a body that is not read to the end";
     C75 Error "close called exactly once on every path";
     C77 Error "exc_info is a well-formed nsgi_exc_info";

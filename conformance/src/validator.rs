@@ -160,11 +160,9 @@ impl Record {
             self.flag(C68, Severity::Error, message);
         }
         if self.head_request && self.produced > 0 {
-            self.flag(
-                C69,
-                Severity::Warning,
-                "a HEAD response produced body bytes (the server drops them)",
-            );
+            // PEP 3333 leaves HEAD to the server, which drops the body; only Rack asks apps to
+            // send none. Worth knowing (the app did needless work), not worth failing --strict.
+            self.flag(C69, Severity::Info, "a HEAD response produced body bytes (the server drops them)");
         }
         // A HEAD or bodiless response may keep the Content-Length of the body it does not send.
         let may_be_empty = self.head_request || is_bodiless(code);

@@ -168,7 +168,7 @@ fn body_rules() {
     assert_eq!(errors("/call-error"), ["N5"]);
     assert_eq!(errors("/call-panic"), ["N1"]);
     let head = send("HEAD", "/ok", Pull::All);
-    assert_eq!(ids(&head, Severity::Warning), ["C69"]);
+    assert_eq!(ids(&head, Severity::Info), ["C69"]);
     assert_eq!(ids(&head, Severity::Error), Vec::<&str>::new());
 }
 

@@ -147,13 +147,19 @@ fn every_broken_app_is_caught_by_its_own_check() {
 
 #[test]
 fn strict_turns_warnings_into_errors() {
-    // Every sample answers HEAD with a body, which is a warning (C69) the server repairs.
-    let library = sample_library("hello");
+    // The samples are clean even under --strict.
+    let hello = check(&sample_library("hello"), &["--strict"]);
+    assert_eq!(hello.code, 0, "{}", hello.stdout);
+
+    // An app whose only fault is a warning (content without a Content-Type) passes, and fails
+    // under --strict with the same finding as an error.
+    let library = compile_c_app("warning_only", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/warning_only.c"));
     let lenient = check(&library, &[]);
-    assert_eq!(lenient.code, 0);
+    assert_eq!(lenient.code, 0, "{}", lenient.stdout);
+    assert!(lenient.stdout.contains("C55  warning "), "{}", lenient.stdout);
     let strict = check(&library, &["--strict"]);
     assert_eq!(strict.code, 1, "{}", strict.stdout);
-    assert!(strict.stdout.contains("C69  error "), "{}", strict.stdout);
+    assert!(strict.stdout.contains("C55  error "), "{}", strict.stdout);
     assert_eq!(strict.json.expect("JSON")["strict"], true);
 }
 

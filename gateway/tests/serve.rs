@@ -320,7 +320,7 @@ fn ctrl_c_stops_an_idle_server_cleanly() {
     gateway.signal("INT");
     let status = gateway.wait_exit();
     assert!(status.success(), "clean exit: {status}");
-    assert!(gateway.stderr().contains("stopped"), "{}", gateway.stderr());
+    gateway.wait_for_log("stopped");
 }
 
 #[test]
