@@ -1,1 +1,0 @@
-//! The app SDK (placeholder while it is written).
