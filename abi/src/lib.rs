@@ -33,7 +33,7 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod sys;
 pub mod app;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod sys;

@@ -158,11 +158,8 @@ pub struct nsgi_exc_info {
 /// Pulls the next chunk of a body. Returns [`NSGI_OK`] with `*chunk_out` set, [`NSGI_DONE`] at
 /// the end, or a negative error. The chunk is owned by the body and stays valid until the next
 /// `next` or `close` call on it.
-pub type nsgi_body_next_fn = unsafe extern "C" fn(
-    state: *mut c_void,
-    req: *mut nsgi_request,
-    chunk_out: *mut nsgi_bytes,
-) -> nsgi_status;
+pub type nsgi_body_next_fn =
+    unsafe extern "C" fn(state: *mut c_void, req: *mut nsgi_request, chunk_out: *mut nsgi_bytes) -> nsgi_status;
 
 /// Releases a body (PEP 3333 `close()`). Called exactly once for every body a successful `call`
 /// returned, on every path: end, error, client disconnect, shutdown.
@@ -224,8 +221,7 @@ pub type nsgi_environ_get_fn =
 pub type nsgi_input_read_fn = unsafe extern "C" fn(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64;
 /// `[request]` `wsgi.input.readline(cap)`: copies bytes up to and including the first `\n`, or
 /// `cap` bytes; returns the count, 0 at the end of the body, or a negative status.
-pub type nsgi_input_readline_fn =
-    unsafe extern "C" fn(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64;
+pub type nsgi_input_readline_fn = unsafe extern "C" fn(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64;
 /// `[request]` `wsgi.errors.write`: writes to the host's error log, tagged with the request.
 pub type nsgi_errors_write_fn = unsafe extern "C" fn(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status;
 /// `[request]` `wsgi.errors.flush`.
@@ -360,10 +356,16 @@ pub const NSGI_INIT_ARGS_V1_0_SIZE: u32 = core::mem::size_of::<nsgi_init_args>()
 
 impl nsgi_bytes {
     /// The empty byte string `{NULL, 0}`.
-    pub const EMPTY: nsgi_bytes = nsgi_bytes { ptr: core::ptr::null(), len: 0 };
+    pub const EMPTY: nsgi_bytes = nsgi_bytes {
+        ptr: core::ptr::null(),
+        len: 0,
+    };
 
     /// Borrows a Rust slice. The result is valid as long as the slice is.
     pub const fn from_slice(bytes: &[u8]) -> nsgi_bytes {
-        nsgi_bytes { ptr: bytes.as_ptr(), len: bytes.len() }
+        nsgi_bytes {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
     }
 }

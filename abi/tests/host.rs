@@ -25,7 +25,11 @@ fn compile(source: &str, name: &str, defines: &[&str]) -> PathBuf {
         .arg(&output)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler:?}: {e}"));
-    assert!(result.status.success(), "compiling {source} failed:\n{}", String::from_utf8_lossy(&result.stderr));
+    assert!(
+        result.status.success(),
+        "compiling {source} failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     output
 }
 
@@ -50,8 +54,14 @@ fn each_refusal_names_its_cause() {
     assert_eq!(missing.to_string(), "/nonexistent/libapp.so: no such file");
 
     let not_a_library = AppModule::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect_err("text");
-    assert!(matches!(not_a_library, LoadError::NotALibrary { .. }), "{not_a_library}");
-    assert!(not_a_library.to_string().contains("not a loadable shared library"), "{not_a_library}");
+    assert!(
+        matches!(not_a_library, LoadError::NotALibrary { .. }),
+        "{not_a_library}"
+    );
+    assert!(
+        not_a_library.to_string().contains("not a loadable shared library"),
+        "{not_a_library}"
+    );
 
     let cases: [(&str, &str); 7] = [
         ("NO_ENTRY", "does not export the entry symbol `nsgi_app_entry_v1`"),
@@ -66,17 +76,25 @@ fn each_refusal_names_its_cause() {
         let error = load_variant(variant).expect_err(variant);
         let message = error.to_string();
         assert!(message.contains(expected), "{variant}: {message}");
-        assert!(message.contains(&format!("libhandshake_{}.so", variant.to_ascii_lowercase())), "{message}");
+        assert!(
+            message.contains(&format!("libhandshake_{}.so", variant.to_ascii_lowercase())),
+            "{message}"
+        );
     }
 }
 
 #[test]
 fn a_failing_init_says_why() {
     let module = load_variant("INIT_FAILS").expect("loads");
-    let error = AppInstance::init(&module, &InitOptions::default()).err().expect("init fails");
+    let error = AppInstance::init(&module, &InitOptions::default())
+        .err()
+        .expect("init fails");
     assert_eq!(error.status, nsgi::sys::NSGI_E_APP);
     let message = error.to_string();
-    assert!(message.contains("app init failed (-10): missing setting `db_url` in the app config"), "{message}");
+    assert!(
+        message.contains("app init failed (-10): missing setting `db_url` in the app config"),
+        "{message}"
+    );
 }
 
 /// A response pulled to the end: status line, headers, body, and the violations recorded.
@@ -101,15 +119,25 @@ fn run(app: &AppInstance, path: &str, input: &[u8]) -> Outcome {
     let mut input = input;
     let mut errors = Vec::new();
     let mut exchange = app.call(&mut slot, &mut environ, &mut input, &mut errors);
-    let mut outcome =
-        Outcome { status: String::new(), headers: Vec::new(), body: Vec::new(), failure: None, violations: Vec::new() };
+    let mut outcome = Outcome {
+        status: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        failure: None,
+        violations: Vec::new(),
+    };
     loop {
         match exchange.next_step() {
             Ok(Step::Head { head, data, end }) => {
                 outcome.status = head.status_str().into_owned();
                 outcome.headers = head
                     .headers()
-                    .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
+                    .map(|(n, v)| {
+                        (
+                            String::from_utf8_lossy(n).into_owned(),
+                            String::from_utf8_lossy(v).into_owned(),
+                        )
+                    })
                     .collect();
                 outcome.body.extend_from_slice(data);
                 if end {
@@ -132,7 +160,10 @@ fn run(app: &AppInstance, path: &str, input: &[u8]) -> Outcome {
 fn plain_response_and_write_before_iteration() {
     let app = scenarios();
     let plain = run(&app, "/", b"");
-    assert_eq!((plain.status.as_str(), plain.body.as_slice()), ("200 OK", &b"plain"[..]));
+    assert_eq!(
+        (plain.status.as_str(), plain.body.as_slice()),
+        ("200 OK", &b"plain"[..])
+    );
     assert_eq!(plain.headers, [("Content-Type".to_owned(), "text/plain".to_owned())]);
     assert!(plain.violations.is_empty());
 
@@ -143,7 +174,10 @@ fn plain_response_and_write_before_iteration() {
 #[test]
 fn start_response_may_come_lazily_from_the_first_next() {
     let lazy = run(&scenarios(), "/lazy", b"");
-    assert_eq!((lazy.status.as_str(), lazy.body.as_slice()), ("201 Created", &b"lazy"[..]));
+    assert_eq!(
+        (lazy.status.as_str(), lazy.body.as_slice()),
+        ("201 Created", &b"lazy"[..])
+    );
     assert!(lazy.failure.is_none());
 }
 
@@ -167,7 +201,10 @@ fn exc_info_after_headers_aborts_the_response() {
     assert_eq!(outcome.status, "200 OK");
     assert_eq!(outcome.body, b"partial");
     let failure = outcome.failure.expect("the response is aborted");
-    assert!(failure.contains("aborted the response after its headers were sent"), "{failure}");
+    assert!(
+        failure.contains("aborted the response after its headers were sent"),
+        "{failure}"
+    );
 }
 
 #[test]
@@ -183,7 +220,10 @@ fn close_runs_exactly_once_on_every_path() {
     let app = scenarios();
     let closes = |app: &AppInstance| -> usize {
         let outcome = run(app, "/closes", b"");
-        String::from_utf8_lossy(&outcome.body).trim_end_matches("plain").parse().expect("a count")
+        String::from_utf8_lossy(&outcome.body)
+            .trim_end_matches("plain")
+            .parse()
+            .expect("a count")
     };
     let before = closes(&app); // this request's own body is closed after its count was taken
     // Early stop: take the head and one chunk, then drop the exchange (a client disconnect).
@@ -198,7 +238,11 @@ fn close_runs_exactly_once_on_every_path() {
     }
     run(&app, "/exc-after", b""); // error path
     run(&app, "/", b""); // normal end
-    assert_eq!(closes(&app), before + 1 + 3, "the previous /closes body, the early stop, the error, the normal end");
+    assert_eq!(
+        closes(&app),
+        before + 1 + 3,
+        "the previous /closes body, the early stop, the error, the normal end"
+    );
 }
 
 #[test]

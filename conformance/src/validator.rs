@@ -162,7 +162,11 @@ impl Record {
         if self.head_request && self.produced > 0 {
             // PEP 3333 leaves HEAD to the server, which drops the body; only Rack asks apps to
             // send none. Worth knowing (the app did needless work), not worth failing --strict.
-            self.flag(C69, Severity::Info, "a HEAD response produced body bytes (the server drops them)");
+            self.flag(
+                C69,
+                Severity::Info,
+                "a HEAD response produced body bytes (the server drops them)",
+            );
         }
         // A HEAD or bodiless response may keep the Content-Length of the body it does not send.
         let may_be_empty = self.head_request || is_bodiless(code);

@@ -153,7 +153,10 @@ fn strict_turns_warnings_into_errors() {
 
     // An app whose only fault is a warning (content without a Content-Type) passes, and fails
     // under --strict with the same finding as an error.
-    let library = compile_c_app("warning_only", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/warning_only.c"));
+    let library = compile_c_app(
+        "warning_only",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/warning_only.c"),
+    );
     let lenient = check(&library, &[]);
     assert_eq!(lenient.code, 0, "{}", lenient.stdout);
     assert!(lenient.stdout.contains("C55  warning "), "{}", lenient.stdout);

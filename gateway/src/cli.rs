@@ -62,9 +62,13 @@ pub struct Cli {
 impl Cli {
     /// The address to bind, resolved.
     pub fn bind_addr(&self) -> Result<SocketAddr, String> {
-        let mut addrs =
-            self.bind.to_socket_addrs().map_err(|e| format!("--bind {}: not a HOST:PORT address ({e})", self.bind))?;
-        addrs.next().ok_or_else(|| format!("--bind {}: the host resolves to no address", self.bind))
+        let mut addrs = self
+            .bind
+            .to_socket_addrs()
+            .map_err(|e| format!("--bind {}: not a HOST:PORT address ({e})", self.bind))?;
+        addrs
+            .next()
+            .ok_or_else(|| format!("--bind {}: the host resolves to no address", self.bind))
     }
 
     /// Server settings from the flags.
@@ -82,7 +86,10 @@ impl Cli {
             }
         }
         Ok(ServerOptions {
-            limits: Limits { max_body: self.max_body_size, ..Limits::default() },
+            limits: Limits {
+                max_body: self.max_body_size,
+                ..Limits::default()
+            },
             timeouts: Timeouts {
                 header: Duration::from_secs(self.header_timeout),
                 body: Duration::from_secs(self.io_timeout),

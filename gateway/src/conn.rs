@@ -76,7 +76,10 @@ enum ReadState {
 enum PendingBody {
     Length(u64),
     /// `consumed` raw bytes after the head have been decoded into the connection's body buffer.
-    Chunked { decoder: ChunkedDecoder, consumed: usize },
+    Chunked {
+        decoder: ChunkedDecoder,
+        consumed: usize,
+    },
 }
 
 /// How the connection ends.
@@ -205,11 +208,19 @@ impl Conn {
                 // Back-pressure: serve no more until the client takes what it was sent.
                 return;
             }
-            let read = if self.rbuf.is_empty() { self.read_into_scratch(shared) } else { self.read_into_rbuf(shared) };
+            let read = if self.rbuf.is_empty() {
+                self.read_into_scratch(shared)
+            } else {
+                self.read_into_rbuf(shared)
+            };
             match read {
                 Ok(0) => {
                     // The client closed its side; a partial request can never complete.
-                    self.closing = if self.wants_write() { Closing::AfterWrite } else { Closing::Now };
+                    self.closing = if self.wants_write() {
+                        Closing::AfterWrite
+                    } else {
+                        Closing::Now
+                    };
                     return;
                 }
                 Ok(_) => self.flush_out(shared),
@@ -312,7 +323,11 @@ impl Conn {
                     self.request_started = pos < input.len();
                     self.continue_sent = false;
                     self.deadline = Instant::now()
-                        + if self.request_started { shared.timeouts.header } else { shared.timeouts.keep_alive };
+                        + if self.request_started {
+                            shared.timeouts.header
+                        } else {
+                            shared.timeouts.keep_alive
+                        };
                 }
                 Progress::NeedMore => break,
                 Progress::Failed => {
@@ -334,7 +349,9 @@ impl Conn {
         let head_len = head.head_len;
         match head.framing {
             Framing::None => {
-                let after = shared.responder.respond(&head, &[], &self.info, shared.out, shared.draining);
+                let after = shared
+                    .responder
+                    .respond(&head, &[], &self.info, shared.out, shared.draining);
                 self.apply(after);
                 Progress::Served(head_len)
             }
@@ -342,19 +359,27 @@ impl Conn {
                 let available = (rest.len() - head_len) as u64;
                 if available >= length {
                     let body = &rest[head_len..head_len + length as usize];
-                    let after = shared.responder.respond(&head, body, &self.info, shared.out, shared.draining);
+                    let after = shared
+                        .responder
+                        .respond(&head, body, &self.info, shared.out, shared.draining);
                     self.apply(after);
                     Progress::Served(head_len + length as usize)
                 } else {
                     self.await_body(head.expect_continue, shared);
-                    self.read_state = ReadState::Body { head_len, body: PendingBody::Length(length) };
+                    self.read_state = ReadState::Body {
+                        head_len,
+                        body: PendingBody::Length(length),
+                    };
                     Progress::NeedMore
                 }
             }
             Framing::Chunked => {
                 let expect_continue = head.expect_continue;
                 self.body.clear();
-                let body = PendingBody::Chunked { decoder: ChunkedDecoder::new(), consumed: 0 };
+                let body = PendingBody::Chunked {
+                    decoder: ChunkedDecoder::new(),
+                    consumed: 0,
+                };
                 let progress = self.continue_body(rest, head_len, body, shared);
                 if matches!(progress, Progress::NeedMore) {
                     self.await_body(expect_continue, shared);
@@ -369,7 +394,10 @@ impl Conn {
             PendingBody::Length(length) => {
                 let total = head_len + length as usize;
                 if rest.len() < total {
-                    self.read_state = ReadState::Body { head_len, body: PendingBody::Length(length) };
+                    self.read_state = ReadState::Body {
+                        head_len,
+                        body: PendingBody::Length(length),
+                    };
                     return Progress::NeedMore;
                 }
                 self.serve_parsed(&rest[..head_len], &rest[head_len..total], shared);
@@ -394,7 +422,10 @@ impl Conn {
                     Ok(progress) => {
                         self.read_state = ReadState::Body {
                             head_len,
-                            body: PendingBody::Chunked { decoder, consumed: consumed + progress.consumed },
+                            body: PendingBody::Chunked {
+                                decoder,
+                                consumed: consumed + progress.consumed,
+                            },
                         };
                         Progress::NeedMore
                     }
@@ -413,7 +444,9 @@ impl Conn {
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
         match parse_head(head_bytes, &mut headers[..slots], shared.limits) {
             Ok(Parsed::Complete(head)) => {
-                let after = shared.responder.respond(&head, body, &self.info, shared.out, shared.draining);
+                let after = shared
+                    .responder
+                    .respond(&head, body, &self.info, shared.out, shared.draining);
                 self.apply(after);
             }
             _ => {

@@ -62,7 +62,9 @@ pub fn build(environ: &mut Environ, head: &RequestHead<'_, '_>, body_len: usize,
 
 /// Splits a Host header value into name and port (`example.com:8080`, `[::1]:8000`).
 fn split_host(host: Option<&[u8]>) -> (Option<&[u8]>, Option<&[u8]>) {
-    let Some(host) = host.filter(|h| !h.is_empty()) else { return (None, None) };
+    let Some(host) = host.filter(|h| !h.is_empty()) else {
+        return (None, None);
+    };
     if host.first() == Some(&b'[') {
         if let Some(end) = host.iter().position(|&b| b == b']') {
             let name = &host[..=end];
@@ -137,9 +139,15 @@ mod tests {
 
     #[test]
     fn host_splitting() {
-        assert_eq!(split_host(Some(b"example.com:8080")), (Some(&b"example.com"[..]), Some(&b"8080"[..])));
+        assert_eq!(
+            split_host(Some(b"example.com:8080")),
+            (Some(&b"example.com"[..]), Some(&b"8080"[..]))
+        );
         assert_eq!(split_host(Some(b"example.com")), (Some(&b"example.com"[..]), None));
-        assert_eq!(split_host(Some(b"[::1]:8000")), (Some(&b"[::1]"[..]), Some(&b"8000"[..])));
+        assert_eq!(
+            split_host(Some(b"[::1]:8000")),
+            (Some(&b"[::1]"[..]), Some(&b"8000"[..]))
+        );
         assert_eq!(split_host(Some(b"[::1]")), (Some(&b"[::1]"[..]), None));
         assert_eq!(split_host(Some(b"")), (None, None));
         assert_eq!(split_host(None), (None, None));

@@ -38,19 +38,33 @@ fn run(cli: &Cli) -> Result<(), String> {
         Some(path) => std::fs::read(path).map_err(|e| format!("--app-config {}: {e}", path.display()))?,
         None => Vec::new(),
     };
-    let init = InitOptions { mount_name: module.name(), config, ..InitOptions::default() };
+    let init = InitOptions {
+        mount_name: module.name(),
+        config,
+        ..InitOptions::default()
+    };
     let responder = if cli.validate {
         let validator = Arc::new(Validator::new());
         let app = AppInstance::init_observed(&module, &init, validator.clone()).map_err(|e| e.to_string())?;
-        log::info!("validating app {:?}: NSGI rule breaches are logged with their check ids", module.name());
+        log::info!(
+            "validating app {:?}: NSGI rule breaches are logged with their check ids",
+            module.name()
+        );
         Responder::with_validator(app, validator)
     } else {
         Responder::new(AppInstance::init(&module, &init).map_err(|e| e.to_string())?)
     };
-    log::info!("serving app {:?} ({}) from {}", module.name(), module.sdk_info(), module.origin().display());
+    log::info!(
+        "serving app {:?} ({}) from {}",
+        module.name(),
+        module.sdk_info(),
+        module.origin().display()
+    );
 
     let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let server = Server::new(vec![listener], responder, options).map_err(|e| e.to_string())?;
     {
         let mut stdout = std::io::stdout().lock();

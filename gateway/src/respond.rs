@@ -59,7 +59,10 @@ impl Responder {
     /// A responder for `app`, which was initialised observed by `validator`
     /// ([`AppInstance::init_observed`]).
     pub fn with_validator(app: AppInstance, validator: Arc<Validator>) -> Responder {
-        Responder { validator: Some(validator), ..Responder::new(app) }
+        Responder {
+            validator: Some(validator),
+            ..Responder::new(app)
+        }
     }
 
     /// The current `Date` header value.
@@ -89,7 +92,9 @@ impl Responder {
         let start = out.len();
         let mut input: &[u8] = body;
         let mut errors = ErrorsLog::new(&mut self.errors_line, self.app.mount_name());
-        let mut exchange = self.app.call(&mut self.slot, &mut self.environ, &mut input, &mut errors);
+        let mut exchange = self
+            .app
+            .call(&mut self.slot, &mut self.environ, &mut input, &mut errors);
         let request_id = exchange.request_id();
         let validator = self.validator.as_deref();
         let mut framing = BodyKind::None;
@@ -97,13 +102,22 @@ impl Responder {
         let mut head_written = false;
         let result = loop {
             match exchange.next_step() {
-                Ok(Step::Head { head: response, data, end }) => {
+                Ok(Step::Head {
+                    head: response,
+                    data,
+                    end,
+                }) => {
                     if let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id)) {
                         break Err(format!("{} {}", finding.check, finding.message));
                     }
                     let empty = end && data.is_empty();
-                    framing =
-                        framing_for(head.version, is_head, response.status_code(), response.content_length(), empty);
+                    framing = framing_for(
+                        head.version,
+                        is_head,
+                        response.status_code(),
+                        response.content_length(),
+                        empty,
+                    );
                     let keep = keep_alive && !matches!(framing, BodyKind::CloseDelimited);
                     let date = self.date.now();
                     head_written = true;

@@ -99,7 +99,11 @@ pub struct Server {
 
 impl Server {
     /// A server over already-bound listeners.
-    pub fn new(listeners: Vec<std::net::TcpListener>, responder: Responder, options: ServerOptions) -> io::Result<Server> {
+    pub fn new(
+        listeners: Vec<std::net::TcpListener>,
+        responder: Responder,
+        options: ServerOptions,
+    ) -> io::Result<Server> {
         if listeners.len() > MAX_LISTENERS {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many listeners"));
         }
@@ -108,16 +112,22 @@ impl Server {
         for (index, listener) in listeners.into_iter().enumerate() {
             listener.set_nonblocking(true)?;
             let mut listener = TcpListener::from_std(listener);
-            poll.registry().register(&mut listener, Token(LISTENER_BASE - index), Interest::READABLE)?;
+            poll.registry()
+                .register(&mut listener, Token(LISTENER_BASE - index), Interest::READABLE)?;
             mio_listeners.push(listener);
         }
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
-        poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         Ok(Server {
             poll,
             listeners: mio_listeners,
             signals,
-            conns: Slab { entries: Vec::new(), free: Vec::new(), live: 0 },
+            conns: Slab {
+                entries: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+            },
             responder,
             scratch: vec![0; SCRATCH_BYTES],
             out: Vec::with_capacity(SCRATCH_BYTES),
@@ -159,7 +169,10 @@ impl Server {
                     break;
                 }
                 if now.duration_since(since) >= self.options.graceful_timeout {
-                    log::warn!("graceful timeout reached with {} connection(s) open; stopping", self.conns.live);
+                    log::warn!(
+                        "graceful timeout reached with {} connection(s) open; stopping",
+                        self.conns.live
+                    );
                     break;
                 }
             }
@@ -189,13 +202,19 @@ impl Server {
 
     fn accept(&mut self, listener_index: usize) {
         while self.accepting && self.conns.live < self.options.max_connections {
-            let Some(listener) = self.listeners.get(listener_index) else { return };
+            let Some(listener) = self.listeners.get(listener_index) else {
+                return;
+            };
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     let local = stream.local_addr().unwrap_or(peer);
                     let _ = stream.set_nodelay(true);
                     let index = self.conns.free.last().copied().unwrap_or(self.conns.entries.len());
-                    if let Err(e) = self.poll.registry().register(&mut stream, Token(index), Interest::READABLE) {
+                    if let Err(e) = self
+                        .poll
+                        .registry()
+                        .register(&mut stream, Token(index), Interest::READABLE)
+                    {
                         log::warn!("cannot register connection from {peer}: {e}");
                         continue;
                     }
@@ -230,7 +249,9 @@ impl Server {
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
         let (mut shared, conns) = self.shared();
-        let Some(Some(conn)) = conns.entries.get_mut(index) else { return };
+        let Some(Some(conn)) = conns.entries.get_mut(index) else {
+            return;
+        };
         if writable {
             conn.on_writable(&mut shared);
         }
@@ -245,19 +266,29 @@ impl Server {
 
     /// Removes a finished connection, or sets its interest to what it waits for.
     fn settle(&mut self, index: usize) {
-        let Some(Some(conn)) = self.conns.entries.get_mut(index) else { return };
+        let Some(Some(conn)) = self.conns.entries.get_mut(index) else {
+            return;
+        };
         if conn.is_done() {
             if let Some(mut conn) = self.conns.remove(index) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
             }
             return;
         }
-        let interest = if conn.wants_write() { Interest::WRITABLE } else { Interest::READABLE };
+        let interest = if conn.wants_write() {
+            Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         if conn.interest() == interest {
             return;
         }
         conn.set_interest(interest);
-        if let Err(e) = self.poll.registry().reregister(conn.stream_mut(), Token(index), interest) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .reregister(conn.stream_mut(), Token(index), interest)
+        {
             log::debug!("reregister failed: {e}");
             if let Some(mut conn) = self.conns.remove(index) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
@@ -268,7 +299,9 @@ impl Server {
     fn sweep(&mut self, now: Instant) {
         for index in 0..self.conns.entries.len() {
             let (mut shared, conns) = self.shared();
-            let Some(Some(conn)) = conns.entries.get_mut(index) else { continue };
+            let Some(Some(conn)) = conns.entries.get_mut(index) else {
+                continue;
+            };
             if conn.deadline() <= now {
                 conn.on_timeout(&mut shared);
                 self.settle(index);

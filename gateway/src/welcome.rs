@@ -52,7 +52,10 @@ impl App for Welcome {
         let length = PAGE.len().to_string();
         let started = start.start(
             "200 OK",
-            &[("Content-Type", "text/html; charset=utf-8"), ("Content-Length", length.as_str())],
+            &[
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", length.as_str()),
+            ],
         )?;
         Ok(started.body(PAGE))
     }

@@ -19,12 +19,19 @@ fn assert_hello(response: &nsgi_testkit::Response) {
     assert_eq!(response.status_line, "HTTP/1.1 200 OK");
     let head = String::from_utf8_lossy(&response.raw_head);
     let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["Content-Type", "Date", "Server", "Content-Length"], "unexpected head:\n{head}");
+    assert_eq!(
+        names,
+        ["Content-Type", "Date", "Server", "Content-Length"],
+        "unexpected head:\n{head}"
+    );
     assert_eq!(response.header("Content-Type"), Some("text/plain; charset=utf-8"));
     assert_eq!(response.header("Content-Length"), Some("13"));
     assert_eq!(response.header("Server"), Some("nsgi-gateway"));
     let date = response.header("Date").expect("a Date header");
-    assert!(date.ends_with(" GMT") && date.len() == 29, "Date is an IMF-fixdate: {date:?}");
+    assert!(
+        date.ends_with(" GMT") && date.len() == 29,
+        "Date is an IMF-fixdate: {date:?}"
+    );
     assert!(response.header("Transfer-Encoding").is_none());
     assert_eq!(response.body, b"Hello, World!");
 }
@@ -54,7 +61,10 @@ fn html_page() {
     let text = response.text();
     assert!(text.starts_with("<!DOCTYPE html>"), "{text}");
     assert!(text.contains("Hello, World!"), "{text}");
-    assert_eq!(response.header("Content-Length"), Some(response.body.len().to_string().as_str()));
+    assert_eq!(
+        response.header("Content-Length"),
+        Some(response.body.len().to_string().as_str())
+    );
 }
 
 #[test]
@@ -118,7 +128,10 @@ fn two_requests_on_one_connection() {
         writer.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").expect("send");
         let response = read_response(&mut reader, false);
         assert_hello(&response);
-        assert!(response.header("Connection").is_none(), "keep-alive is the HTTP/1.1 default");
+        assert!(
+            response.header("Connection").is_none(),
+            "keep-alive is the HTTP/1.1 default"
+        );
     }
 }
 
@@ -148,7 +161,9 @@ fn http_1_0_closes_unless_keep_alive() {
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
     for _ in 0..2 {
-        writer.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").expect("send");
+        writer
+            .write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .expect("send");
         let response = read_response(&mut reader, false);
         assert_eq!(response.body, b"Hello, World!");
         assert_eq!(response.header("Connection"), Some("keep-alive"));
@@ -202,7 +217,11 @@ fn body_arriving_in_pieces_with_expect_continue() {
 #[test]
 fn garbage_gets_400_and_close() {
     let gateway = serve("hello");
-    for garbage in [&b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"[..], b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx"] {
+    for garbage in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+    ] {
         let raw = gateway.exchange_until_close(garbage);
         let text = String::from_utf8_lossy(&raw);
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
@@ -221,12 +240,18 @@ fn missing_host_on_http_1_1_is_400() {
 
 #[test]
 fn bad_library_path_is_a_clear_error() {
-    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", "/nonexistent/libnothing.so"]);
+    let (status, _, stderr) = run_to_exit(
+        gateway_binary(),
+        &["--bind", "127.0.0.1:0", "/nonexistent/libnothing.so"],
+    );
     assert!(!status.success());
     assert!(stderr.contains("/nonexistent/libnothing.so: no such file"), "{stderr}");
 
     let not_a_library = workspace_root().join("README.md");
-    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", &not_a_library.to_string_lossy()]);
+    let (status, _, stderr) = run_to_exit(
+        gateway_binary(),
+        &["--bind", "127.0.0.1:0", &not_a_library.to_string_lossy()],
+    );
     assert!(!status.success());
     assert!(stderr.contains("not a loadable shared library"), "{stderr}");
 }
@@ -242,7 +267,10 @@ fn welcome_app_without_a_library() {
 }
 
 fn misbehaving_gateway() -> Gateway {
-    let library = compile_c_app("misbehave", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/misbehave.c"));
+    let library = compile_c_app(
+        "misbehave",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/misbehave.c"),
+    );
     Gateway::start(gateway_binary(), [library])
 }
 
@@ -265,7 +293,11 @@ fn misbehaving_app_gets_500_and_the_server_goes_on() {
         assert!(!response.text().contains("evil"), "{path}");
         gateway.wait_for_log(logged);
         let ok = gateway.request(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert_eq!((ok.status, ok.body.as_slice()), (200, &b"ok"[..]), "served after {path}");
+        assert_eq!(
+            (ok.status, ok.body.as_slice()),
+            (200, &b"ok"[..]),
+            "served after {path}"
+        );
     }
 }
 
@@ -295,7 +327,8 @@ fn sigterm_finishes_the_in_flight_request_then_exits() {
     let mut gateway = serve("echo");
     let idle = gateway.connect();
     let mut busy = gateway.connect();
-    busy.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234").expect("send half");
+    busy.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
+        .expect("send half");
     // Make sure the gateway has read the head before the signal.
     std::thread::sleep(Duration::from_millis(200));
     gateway.signal("TERM");
@@ -316,7 +349,10 @@ fn sigterm_finishes_the_in_flight_request_then_exits() {
 fn ctrl_c_stops_an_idle_server_cleanly() {
     let mut gateway = serve("hello");
     let response = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    assert_eq!((response.body.as_slice(), response.header("Connection")), (&b"Hello, World!"[..], Some("close")));
+    assert_eq!(
+        (response.body.as_slice(), response.header("Connection")),
+        (&b"Hello, World!"[..], Some("close"))
+    );
     gateway.signal("INT");
     let status = gateway.wait_exit();
     assert!(status.success(), "clean exit: {status}");
@@ -326,8 +362,12 @@ fn ctrl_c_stops_an_idle_server_cleanly() {
 #[test]
 fn a_library_for_another_major_is_refused() {
     let library = compile_c_app("abi2", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/abi2.c"));
-    let (status, stdout, stderr) = run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", &library.to_string_lossy()]);
+    let (status, stdout, stderr) =
+        run_to_exit(gateway_binary(), &["--bind", "127.0.0.1:0", &library.to_string_lossy()]);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(!stdout.contains("Listening"), "{stdout}");
-    assert!(stderr.contains("built for NSGI ABI 2, this host speaks ABI 1"), "{stderr}");
+    assert!(
+        stderr.contains("built for NSGI ABI 2, this host speaks ABI 1"),
+        "{stderr}"
+    );
 }

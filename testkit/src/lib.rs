@@ -27,7 +27,10 @@ pub const SAMPLES: &[(&str, &str)] = &[
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit lives one level below the workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the workspace root")
+        .to_path_buf()
 }
 
 /// The profile directory the running test binary was built into (`target/debug` or
@@ -35,7 +38,10 @@ pub fn workspace_root() -> PathBuf {
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // <target>/<profile>/deps/<test-binary>
-    exe.parent().and_then(Path::parent).expect("test binary is in <target>/<profile>/deps").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary is in <target>/<profile>/deps")
+        .to_path_buf()
 }
 
 fn is_release() -> bool {
@@ -50,7 +56,12 @@ pub fn build_samples() -> &'static Path {
         let target = profile.parent().expect("profile dir has a parent").to_path_buf();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
-        command.current_dir(workspace_root()).arg("build").arg("--quiet").arg("--target-dir").arg(&target);
+        command
+            .current_dir(workspace_root())
+            .arg("build")
+            .arg("--quiet")
+            .arg("--target-dir")
+            .arg(&target);
         if is_release() {
             command.arg("--release");
         }
@@ -184,7 +195,10 @@ impl Gateway {
             if log.contains(needle) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "gateway never logged {needle:?}; stderr:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "gateway never logged {needle:?}; stderr:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -206,7 +220,11 @@ impl Gateway {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "gateway did not exit; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -253,17 +271,26 @@ pub struct Response {
 impl Response {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// How many times a header appears.
     pub fn header_count(&self, name: &str) -> usize {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
     }
 
     /// Headers as a map of lower-case names (last wins).
     pub fn header_map(&self) -> HashMap<String, String> {
-        self.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect()
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect()
     }
 
     /// The body as UTF-8 text.
@@ -278,7 +305,11 @@ pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> 
     loop {
         let mut line = Vec::new();
         let n = reader.read_until(b'\n', &mut line).expect("read response head");
-        assert!(n > 0, "connection closed before a complete response head; got {:?}", String::from_utf8_lossy(&raw_head));
+        assert!(
+            n > 0,
+            "connection closed before a complete response head; got {:?}",
+            String::from_utf8_lossy(&raw_head)
+        );
         raw_head.extend_from_slice(&line);
         if line == b"\r\n" {
             if raw_head.starts_with(b"HTTP/1.1 1") && !raw_head.starts_with(b"HTTP/1.1 101") {
@@ -292,15 +323,25 @@ pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> 
     let head = String::from_utf8(raw_head.clone()).expect("response head is UTF-8");
     let mut lines = head.split("\r\n");
     let status_line = lines.next().expect("status line").to_owned();
-    let status: u16 = status_line.get(9..12).and_then(|s| s.parse().ok()).expect("status code");
+    let status: u16 = status_line
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .map(|l| {
-            let (name, value) = l.split_once(':').unwrap_or_else(|| panic!("malformed header line {l:?}"));
+            let (name, value) = l
+                .split_once(':')
+                .unwrap_or_else(|| panic!("malformed header line {l:?}"));
             (name.to_owned(), value.trim().to_owned())
         })
         .collect();
-    let find = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
     let chunked = find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let mut body = Vec::new();
     let bodiless = head_request || status == 204 || status == 304 || (100..200).contains(&status);
@@ -337,7 +378,14 @@ pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> 
             reader.read_to_end(&mut body).expect("close-delimited body");
         }
     }
-    Response { status_line, status, headers, body, raw_head, chunked }
+    Response {
+        status_line,
+        status,
+        headers,
+        body,
+        raw_head,
+        chunked,
+    }
 }
 
 /// Compiles a C app from `source` against `abi/include/nsgi.h` alone into a shared library in a
@@ -356,7 +404,9 @@ pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
         .arg("-o")
         .arg(&output)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler:?} (a C compiler is required for these tests): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run the C compiler {compiler:?} (a C compiler is required for these tests): {e}")
+        });
     assert!(
         result.status.success(),
         "compiling {} failed:\n{}",
@@ -373,13 +423,22 @@ pub fn build_packages(packages: &[&str]) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let missing: Vec<&str> = packages.iter().copied().filter(|p| !built.iter().any(|b| b == p)).collect();
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !built.iter().any(|b| b == p))
+        .collect();
     let profile = profile_dir();
     if !missing.is_empty() {
         let target = profile.parent().expect("profile dir has a parent").to_path_buf();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
-        command.current_dir(workspace_root()).arg("build").arg("--quiet").arg("--target-dir").arg(&target);
+        command
+            .current_dir(workspace_root())
+            .arg("build")
+            .arg("--quiet")
+            .arg("--target-dir")
+            .arg(&target);
         if is_release() {
             command.arg("--release");
         }

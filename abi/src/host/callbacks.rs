@@ -144,7 +144,12 @@ unsafe fn out_buffer<'b>(buf: *mut u8, cap: usize) -> Option<&'b mut [u8]> {
 /// Tells the observer, if any, about an input read and passes its result through.
 fn observe_input(state: &RequestState, line: bool, buf: *mut u8, cap: usize, returned: i64) -> i64 {
     if let Some(observer) = state.observer() {
-        let read = InputRead { line, requested: cap, buf_null: buf.is_null() && cap != 0, returned };
+        let read = InputRead {
+            line,
+            requested: cap,
+            buf_null: buf.is_null() && cap != 0,
+            returned,
+        };
         observer.input_read(state.id, &read);
     }
     returned
@@ -256,7 +261,11 @@ unsafe extern "C" fn errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> n
             Err(_) => NSGI_E_IO,
         };
         if let Some(observer) = state.observer() {
-            let write = ErrorsWrite { data: bytes, data_null: data.ptr.is_null() && data.len != 0, result };
+            let write = ErrorsWrite {
+                data: bytes,
+                data_null: data.ptr.is_null() && data.len != 0,
+                result,
+            };
             observer.errors_write(state.id, &write);
         }
         result
@@ -396,7 +405,10 @@ unsafe fn store_response(
         for header in headers {
             let (name, value) = (bytes_of(&header.name), bytes_of(&header.value));
             if let Err(problem) = check_header(name, value) {
-                state.violate(Violation::InvalidHeader { name: String::from_utf8_lossy(name).into_owned(), problem });
+                state.violate(Violation::InvalidHeader {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    problem,
+                });
                 return NSGI_E_INVAL;
             }
             if name.eq_ignore_ascii_case(b"content-length") {
@@ -422,7 +434,10 @@ unsafe fn store_response(
             let name_end = offset(&state.header_data);
             state.header_data.extend_from_slice(bytes_of(&header.value));
             let value_end = offset(&state.header_data);
-            state.headers.push(HeaderSpan { name: (name_start, name_end), value: (name_end, value_end) });
+            state.headers.push(HeaderSpan {
+                name: (name_start, name_end),
+                value: (name_end, value_end),
+            });
         }
         state.content_length = content_length;
         state.head_stored = true;
@@ -440,8 +455,13 @@ unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_sta
         let (phase, head_stored) = (state.call_phase(), state.head_stored);
         let result = write_data(state, data);
         if let Some(observer) = state.observer() {
-            let call =
-                WriteCall { phase, len: data.len, data_null: data.ptr.is_null() && data.len != 0, head_stored, result };
+            let call = WriteCall {
+                phase,
+                len: data.len,
+                data_null: data.ptr.is_null() && data.len != 0,
+                head_stored,
+                result,
+            };
             observer.write(state.id, &call);
         }
         result

@@ -85,7 +85,12 @@ impl Environ {
         self.data.extend_from_slice(name);
         let name_end = self.offset();
         self.data.extend_from_slice(value);
-        self.spans.push(Span { name_start, name_end, value_start: name_end, value_end: self.offset() });
+        self.spans.push(Span {
+            name_start,
+            name_end,
+            value_start: name_end,
+            value_end: self.offset(),
+        });
     }
 
     /// Adds a variable whose value is formatted by `write` straight into the buffer.
@@ -94,7 +99,12 @@ impl Environ {
         self.data.extend_from_slice(name);
         let name_end = self.offset();
         write(&mut self.data);
-        self.spans.push(Span { name_start, name_end, value_start: name_end, value_end: self.offset() });
+        self.spans.push(Span {
+            name_start,
+            name_end,
+            value_start: name_end,
+            value_end: self.offset(),
+        });
     }
 
     /// Adds a request header the CGI way: `Content-Type` and `Content-Length` become
@@ -115,7 +125,10 @@ impl Environ {
             self.data.extend_from_slice(b"CONTENT_LENGTH");
         } else {
             self.data.extend_from_slice(b"HTTP_");
-            self.data.extend(name.iter().map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+            self.data.extend(
+                name.iter()
+                    .map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }),
+            );
         }
         let name_end = self.offset();
         let key_len = (name_end - name_start) as usize;
@@ -127,16 +140,26 @@ impl Environ {
         match existing {
             None => {
                 self.data.extend_from_slice(value);
-                self.spans.push(Span { name_start, name_end, value_start: name_end, value_end: self.offset() });
+                self.spans.push(Span {
+                    name_start,
+                    name_end,
+                    value_start: name_end,
+                    value_end: self.offset(),
+                });
             }
             Some(index) => {
                 // Join: copy the old value to the end, then the separator and the new value. The
                 // old bytes stay unused until the next clear(); repeats are rare.
                 self.data.truncate(name_start as usize);
                 let old = self.spans[index];
-                let separator: &[u8] = if name.eq_ignore_ascii_case(b"cookie") { b"; " } else { b", " };
+                let separator: &[u8] = if name.eq_ignore_ascii_case(b"cookie") {
+                    b"; "
+                } else {
+                    b", "
+                };
                 let value_start = self.offset();
-                self.data.extend_from_within(old.value_start as usize..old.value_end as usize);
+                self.data
+                    .extend_from_within(old.value_start as usize..old.value_end as usize);
                 self.data.extend_from_slice(separator);
                 self.data.extend_from_slice(value);
                 self.spans[index].value_start = value_start;
@@ -210,8 +233,14 @@ impl Environ {
             // SAFETY: every span lies within `data` (it was recorded from offsets into it).
             let at = |offset: u32| unsafe { base.add(offset as usize) };
             self.vars.push(nsgi_header {
-                name: nsgi_bytes { ptr: at(span.name_start), len: (span.name_end - span.name_start) as usize },
-                value: nsgi_bytes { ptr: at(span.value_start), len: (span.value_end - span.value_start) as usize },
+                name: nsgi_bytes {
+                    ptr: at(span.name_start),
+                    len: (span.name_end - span.name_start) as usize,
+                },
+                value: nsgi_bytes {
+                    ptr: at(span.value_start),
+                    len: (span.value_end - span.value_start) as usize,
+                },
             });
         }
         self.raw.vars = self.vars.as_ptr();

@@ -123,10 +123,16 @@ impl fmt::Display for Violation {
             Violation::NextFailed(code) => write!(f, "next returned error {code}"),
             Violation::NextUnknownStatus(code) => write!(f, "next returned unknown status {code}"),
             Violation::BodyTooShort { declared, sent } => {
-                write!(f, "body ended after {sent} bytes but Content-Length declared {declared}")
+                write!(
+                    f,
+                    "body ended after {sent} bytes but Content-Length declared {declared}"
+                )
             }
             Violation::BodyTooLong { declared } => {
-                write!(f, "body went past its Content-Length of {declared} bytes; the excess was dropped")
+                write!(
+                    f,
+                    "body went past its Content-Length of {declared} bytes; the excess was dropped"
+                )
             }
         }
     }
@@ -233,7 +239,9 @@ impl RequestState {
     }
 
     fn first_fatal(&self) -> Option<&Violation> {
-        self.violations.iter().find(|v| v.is_fatal() && (self.refusal_pending || !v.is_refused_start()))
+        self.violations
+            .iter()
+            .find(|v| v.is_fatal() && (self.refusal_pending || !v.is_refused_start()))
     }
 
     pub(crate) fn head(&self) -> ResponseHead<'_> {
@@ -344,7 +352,10 @@ impl<'s> ResponseHead<'s> {
     pub fn headers(&self) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + Clone + 's {
         let data = self.data;
         self.spans.iter().map(move |span| {
-            (&data[span.name.0 as usize..span.name.1 as usize], &data[span.value.0 as usize..span.value.1 as usize])
+            (
+                &data[span.name.0 as usize..span.name.1 as usize],
+                &data[span.value.0 as usize..span.value.1 as usize],
+            )
         })
     }
 
@@ -355,7 +366,9 @@ impl<'s> ResponseHead<'s> {
 
     /// The first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'s [u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// The app's Content-Length, if it declared one.
@@ -445,7 +458,10 @@ impl<'a> Exchange<'a> {
             observer.call_started(state.id, environ);
         }
         state.phase = Phase::InCall;
-        let mut body = nsgi_body { vtable: core::ptr::null(), state: core::ptr::null_mut() };
+        let mut body = nsgi_body {
+            vtable: core::ptr::null(),
+            state: core::ptr::null_mut(),
+        };
         let req = (&mut slot.state as *mut RequestState).cast::<nsgi_request>();
         let status = instance.invoke_call(req, raw_environ, &mut body);
         slot.state.phase = Phase::Between;
@@ -466,7 +482,11 @@ impl<'a> Exchange<'a> {
             stopped_at_length: false,
             drain_past_length: false,
         };
-        let body_problem = if status == NSGI_OK { exchange.body_problem() } else { None };
+        let body_problem = if status == NSGI_OK {
+            exchange.body_problem()
+        } else {
+            None
+        };
         if let Some(observer) = exchange.slot.state.observer() {
             observer.call_returned(exchange.slot.state.id, status, body_problem);
         }
@@ -600,7 +620,9 @@ impl<'a> Exchange<'a> {
                 }
                 Pulled::Done => return self.finish(),
                 Pulled::Failed => {
-                    return Err(self.check_fatal().unwrap_or_else(|| self.fail(Violation::NextFailed(0))));
+                    return Err(self
+                        .check_fatal()
+                        .unwrap_or_else(|| self.fail(Violation::NextFailed(0))));
                 }
             }
         }
@@ -648,10 +670,18 @@ impl<'a> Exchange<'a> {
             self.close_body();
             self.stage = Stage::Finished;
             self.head_emitted = true;
-            return Ok(Step::Head { head: self.slot.state.head(), data: &[], end: true });
+            return Ok(Step::Head {
+                head: self.slot.state.head(),
+                data: &[],
+                end: true,
+            });
         }
         self.head_emitted = true;
-        Ok(Step::Head { head: self.slot.state.head(), data, end: false })
+        Ok(Step::Head {
+            head: self.slot.state.head(),
+            data,
+            end: false,
+        })
     }
 
     /// The declared length has gone out: end the response (after draining the rest of the body
@@ -688,7 +718,9 @@ impl<'a> Exchange<'a> {
                 }
                 Pulled::Done => return Ok(()),
                 Pulled::Failed => {
-                    return Err(self.check_fatal().unwrap_or_else(|| self.fail(Violation::NextFailed(0))));
+                    return Err(self
+                        .check_fatal()
+                        .unwrap_or_else(|| self.fail(Violation::NextFailed(0))));
                 }
             }
         }
@@ -708,13 +740,20 @@ impl<'a> Exchange<'a> {
             && self.sent < declared
             && !(declared > 0 && self.sent == 0 && self.is_bodiless_status())
         {
-            return Err(self.fail(Violation::BodyTooShort { declared, sent: self.sent }));
+            return Err(self.fail(Violation::BodyTooShort {
+                declared,
+                sent: self.sent,
+            }));
         }
         if self.head_emitted {
             return Ok(Step::End);
         }
         self.head_emitted = true;
-        Ok(Step::Head { head: self.slot.state.head(), data: &[], end: true })
+        Ok(Step::Head {
+            head: self.slot.state.head(),
+            data: &[],
+            end: true,
+        })
     }
 
     /// 1xx, 204 and 304 responses carry no body whatever their Content-Length says.
@@ -743,7 +782,11 @@ impl<'a> Exchange<'a> {
         });
         self.slot.state.phase = Phase::Between;
         if let Some(observer) = self.slot.state.observer() {
-            let result = NextResult { status, chunk_len: chunk.len, chunk_null: chunk.ptr.is_null() };
+            let result = NextResult {
+                status,
+                chunk_len: chunk.len,
+                chunk_null: chunk.ptr.is_null(),
+            };
             observer.next_returned(self.slot.state.id, &result);
         }
         match status {
@@ -787,7 +830,10 @@ impl<'a> Exchange<'a> {
     fn seal_failure(&mut self, violation: Violation) -> ResponseFailure {
         self.close_body();
         self.stage = Stage::Finished;
-        let failure = ResponseFailure { violation, head_emitted: self.head_emitted };
+        let failure = ResponseFailure {
+            violation,
+            head_emitted: self.head_emitted,
+        };
         self.failure = Some(failure.clone());
         failure
     }

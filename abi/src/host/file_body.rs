@@ -42,8 +42,16 @@ pub(crate) fn make(fd: i32, offset: u64, length: u64, flags: u32) -> Result<nsgi
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         borrowed.try_clone_to_owned().map_err(|_| NSGI_E_IO)?
     };
-    let state = Box::new(FileBody { file: File::from(owned), offset, remaining: length, buffer: Vec::new() });
-    Ok(nsgi_body { vtable: &FILE_BODY_VTABLE, state: Box::into_raw(state).cast::<c_void>() })
+    let state = Box::new(FileBody {
+        file: File::from(owned),
+        offset,
+        remaining: length,
+        buffer: Vec::new(),
+    });
+    Ok(nsgi_body {
+        vtable: &FILE_BODY_VTABLE,
+        state: Box::into_raw(state).cast::<c_void>(),
+    })
 }
 
 unsafe extern "C" fn file_next(state: *mut c_void, _req: *mut nsgi_request, chunk_out: *mut nsgi_bytes) -> nsgi_status {
@@ -81,7 +89,12 @@ unsafe extern "C" fn file_next(state: *mut c_void, _req: *mut nsgi_request, chun
         }
         // SAFETY: non-NULL out-pointer; the chunk points into the body's buffer, valid until the
         // next next/close.
-        unsafe { chunk_out.write(nsgi_bytes { ptr: body.buffer.as_ptr(), len: read }) };
+        unsafe {
+            chunk_out.write(nsgi_bytes {
+                ptr: body.buffer.as_ptr(),
+                len: read,
+            })
+        };
         NSGI_OK
     }))
     .unwrap_or(NSGI_E_INTERNAL)

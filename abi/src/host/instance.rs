@@ -65,8 +65,11 @@ pub struct InitError {
 
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what =
-            if self.status == NSGI_E_PANIC { "panicked".to_owned() } else { format!("failed ({})", self.status) };
+        let what = if self.status == NSGI_E_PANIC {
+            "panicked".to_owned()
+        } else {
+            format!("failed ({})", self.status)
+        };
         write!(f, "{}: app init {what}", self.origin)?;
         if let Some(last) = self.messages.last() {
             write!(f, ": {last}")?;
@@ -119,11 +122,17 @@ impl AppInstance {
         options: &InitOptions,
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<AppInstance, InitError> {
-        let shared = Box::new(HostShared { mount: options.mount_name.clone(), init_log: Mutex::new(Some(Vec::new())) });
+        let shared = Box::new(HostShared {
+            mount: options.mount_name.clone(),
+            init_log: Mutex::new(Some(Vec::new())),
+        });
         let api = Box::new(host_api(&*shared, true));
         let thread_safe = module.thread_safe();
-        let env_flags = if options.multithread && thread_safe { NSGI_ENV_MULTITHREAD } else { 0 }
-            | if options.multiprocess { NSGI_ENV_MULTIPROCESS } else { 0 };
+        let env_flags = if options.multithread && thread_safe {
+            NSGI_ENV_MULTITHREAD
+        } else {
+            0
+        } | if options.multiprocess { NSGI_ENV_MULTIPROCESS } else { 0 };
         let option_pairs: Vec<nsgi_header> = options
             .options
             .iter()
@@ -138,7 +147,11 @@ impl AppInstance {
             mount_name: nsgi_bytes::from_slice(options.mount_name.as_bytes()),
             script_name: nsgi_bytes::from_slice(options.script_name.as_bytes()),
             config: nsgi_bytes::from_slice(&options.config),
-            options: if option_pairs.is_empty() { core::ptr::null() } else { option_pairs.as_ptr() },
+            options: if option_pairs.is_empty() {
+                core::ptr::null()
+            } else {
+                option_pairs.as_ptr()
+            },
             n_options: option_pairs.len(),
             max_concurrency: options.max_concurrency.max(1),
         };
@@ -150,9 +163,17 @@ impl AppInstance {
             Some(init) => unsafe { init(&*api, &args, &mut app) },
             None => crate::sys::NSGI_E_UNSUPPORTED,
         };
-        let messages = shared.init_log.lock().map(|mut log| log.take().unwrap_or_default()).unwrap_or_default();
+        let messages = shared
+            .init_log
+            .lock()
+            .map(|mut log| log.take().unwrap_or_default())
+            .unwrap_or_default();
         if status != NSGI_OK {
-            return Err(InitError { origin: module.origin().display().to_string(), status, messages });
+            return Err(InitError {
+                origin: module.origin().display().to_string(),
+                status,
+                messages,
+            });
         }
         Ok(AppInstance {
             module: *module,
@@ -229,8 +250,10 @@ impl AppInstance {
 
     /// Runs `f` holding the serialisation lock when the app is not thread-safe.
     pub(crate) fn serialized<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _guard: Option<MutexGuard<'_, ()>> =
-            self.serial.as_ref().map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let _guard: Option<MutexGuard<'_, ()>> = self
+            .serial
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         f()
     }
 

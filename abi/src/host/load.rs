@@ -77,7 +77,11 @@ impl fmt::Display for LoadError {
                 path.display()
             ),
             LoadError::NullDescriptor(path) => {
-                write!(f, "{}: `nsgi_app_entry_v1` returned NULL instead of a descriptor", path.display())
+                write!(
+                    f,
+                    "{}: `nsgi_app_entry_v1` returned NULL instead of a descriptor",
+                    path.display()
+                )
             }
             LoadError::BadMagic { path, found } => write!(
                 f,
@@ -125,8 +129,10 @@ impl AppModule {
         }
         // SAFETY: loading a library runs its initialisers. The operator named this library as the
         // app to serve, so its code is trusted exactly as much as the app itself.
-        let library = unsafe { libloading::Library::new(path) }
-            .map_err(|e| LoadError::NotALibrary { path: path.to_path_buf(), reason: loader_message(&e) })?;
+        let library = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
+            path: path.to_path_buf(),
+            reason: loader_message(&e),
+        })?;
         // The library is never unloaded: leak it so that every pointer into it stays valid.
         let library: &'static libloading::Library = Box::leak(Box::new(library));
         let origin: &'static Path = Box::leak(path.to_path_buf().into_boxed_path());
@@ -151,7 +157,10 @@ impl AppModule {
             let symbol = format!("nsgi_app_entry_v{major}\0");
             // SAFETY: only the symbol's presence is tested; the pointer is never called.
             if unsafe { library.get::<*const ()>(symbol.as_bytes()) }.is_ok() {
-                return LoadError::WrongMajor { path: origin.to_path_buf(), found: major };
+                return LoadError::WrongMajor {
+                    path: origin.to_path_buf(),
+                    found: major,
+                };
             }
         }
         LoadError::MissingEntry(origin.to_path_buf())
@@ -166,21 +175,36 @@ impl AppModule {
         // the app promises the pointer refers to static data.
         let prefix = unsafe { descriptor.cast::<DescriptorPrefix>().read_unaligned() };
         if prefix.magic != NSGI_APP_MAGIC {
-            return Err(LoadError::BadMagic { path: path(), found: prefix.magic });
+            return Err(LoadError::BadMagic {
+                path: path(),
+                found: prefix.magic,
+            });
         }
         if u32::from(prefix.abi_major) != u32::from(NSGI_ABI_MAJOR) {
-            return Err(LoadError::WrongMajor { path: path(), found: u32::from(prefix.abi_major) });
+            return Err(LoadError::WrongMajor {
+                path: path(),
+                found: u32::from(prefix.abi_major),
+            });
         }
         if prefix.struct_size < NSGI_APP_DESCRIPTOR_V1_0_SIZE {
-            return Err(LoadError::DescriptorTooSmall { path: path(), found: prefix.struct_size });
+            return Err(LoadError::DescriptorTooSmall {
+                path: path(),
+                found: prefix.struct_size,
+            });
         }
         // SAFETY: the app declared at least the v1.0 size, which is all this host reads.
         let descriptor: &'static nsgi_app_descriptor = unsafe { &*descriptor };
         if descriptor.init.is_none() {
-            return Err(LoadError::MissingFunction { path: path(), function: "init" });
+            return Err(LoadError::MissingFunction {
+                path: path(),
+                function: "init",
+            });
         }
         if descriptor.call.is_none() {
-            return Err(LoadError::MissingFunction { path: path(), function: "call" });
+            return Err(LoadError::MissingFunction {
+                path: path(),
+                function: "call",
+            });
         }
         Ok(AppModule { descriptor, origin })
     }

@@ -37,7 +37,9 @@ impl fmt::Display for Problem {
             Problem::StatusCodeRange(code) => write!(f, "status code {code} is outside 100..=599"),
             Problem::StatusReasonControl => f.write_str("reason phrase contains a control character"),
             Problem::EmptyHeaderName => f.write_str("header name is empty"),
-            Problem::HeaderNameNotToken(byte) => write!(f, "header name contains byte 0x{byte:02x}, not a token character"),
+            Problem::HeaderNameNotToken(byte) => {
+                write!(f, "header name contains byte 0x{byte:02x}, not a token character")
+            }
             Problem::HeaderValueControl(byte) => write!(f, "header value contains control byte 0x{byte:02x}"),
             Problem::HeaderValueWhitespace => f.write_str("header value has leading or trailing whitespace"),
             Problem::HopByHop => f.write_str("hop-by-hop header is reserved to the server"),
@@ -108,7 +110,9 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Problem> {
     if let Some(&bad) = value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Err(Problem::HeaderValueControl(bad));
     }
-    if value.first().is_some_and(|b| *b == b' ' || *b == b'\t') || value.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
+    if value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+        || value.last().is_some_and(|b| *b == b' ' || *b == b'\t')
+    {
         return Err(Problem::HeaderValueWhitespace);
     }
     if name.eq_ignore_ascii_case(b"status") {
@@ -125,7 +129,9 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    value
+        .iter()
+        .try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 #[cfg(test)]
@@ -164,7 +170,10 @@ mod tests {
         assert_eq!(parse_content_length(b"0"), Some(0));
         assert_eq!(parse_content_length(b"13"), Some(13));
         assert_eq!(parse_content_length(b"18446744073709551615"), None);
-        assert_eq!(parse_content_length(b"1999999999999999999"), Some(1_999_999_999_999_999_999));
+        assert_eq!(
+            parse_content_length(b"1999999999999999999"),
+            Some(1_999_999_999_999_999_999)
+        );
         assert_eq!(parse_content_length(b"+1"), None);
         assert_eq!(parse_content_length(b" 1"), None);
         assert_eq!(parse_content_length(b""), None);
