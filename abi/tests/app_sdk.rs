@@ -1,0 +1,1246 @@
+//! End-to-end tests of the app SDK through the raw ABI.
+//!
+//! Test apps are turned into descriptors with `nsgi::app_descriptor!` and driven exactly as a
+//! host drives a loaded library: `init`, `call`, `next` until `NSGI_DONE`, `close`, `shutdown`.
+//! The host is a hand-written fake `nsgi_host_api` whose `extern "C"` functions record what the
+//! app did into per-test objects (`host_data` and the opaque request pointer point at them), so
+//! tests running in parallel never share state. Thread-locals record what the apps observe; every
+//! call runs on the test's own thread.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::io::{self, BufRead, Read, Write};
+use std::ptr;
+
+use nsgi::app::{App, Body, Error, Host, InitArgs, Level, Request, Response, StartResponse};
+use nsgi::sys::*;
+
+// ---------------------------------------------------------------------------------------------
+// The fake host.
+
+/// `host_data`: what the host's thread-safe functions record.
+#[derive(Default)]
+struct FakeHost {
+    logs: RefCell<Vec<(i32, bool, String)>>,
+}
+
+/// What `nsgi_request *` points to in these tests.
+#[derive(Default)]
+struct FakeRequest {
+    input: Vec<u8>,
+    input_pos: usize,
+    /// Most bytes one `input_read` returns (0 = no limit): exercises short reads.
+    max_read: usize,
+    input_calls: usize,
+    start_calls: usize,
+    status: Option<String>,
+    headers: Vec<(String, String)>,
+    exc_info: Vec<(String, String)>,
+    headers_sent: bool,
+    written: Vec<u8>,
+    errors: Vec<u8>,
+    flushes: usize,
+}
+
+/// Copies an `nsgi_bytes` the app passed in.
+fn bytes(b: nsgi_bytes) -> Vec<u8> {
+    if b.ptr.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the SDK passes valid (ptr, len) pairs for the duration of the call.
+    unsafe { std::slice::from_raw_parts(b.ptr, b.len) }.to_vec()
+}
+
+fn text(b: nsgi_bytes) -> String {
+    String::from_utf8(bytes(b)).expect("UTF-8 from the app")
+}
+
+/// # Safety
+/// `req` must point to a live `FakeRequest` not otherwise borrowed.
+unsafe fn fake<'a>(req: *mut nsgi_request) -> &'a mut FakeRequest {
+    // SAFETY: per the contract.
+    unsafe { &mut *req.cast::<FakeRequest>() }
+}
+
+unsafe extern "C" fn fake_log(host_data: *mut c_void, req: *mut nsgi_request, level: i32, msg: nsgi_bytes) {
+    // SAFETY: `host_data` is the test's `FakeHost`.
+    let host = unsafe { &*host_data.cast::<FakeHost>() };
+    host.logs.borrow_mut().push((level, !req.is_null(), text(msg)));
+}
+
+unsafe extern "C" fn fake_input_read(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
+    // SAFETY: `req` is a `FakeRequest`; `buf` has `cap` writable bytes.
+    let r = unsafe { fake(req) };
+    r.input_calls += 1;
+    let mut n = (r.input.len() - r.input_pos).min(cap);
+    if r.max_read > 0 {
+        n = n.min(r.max_read);
+    }
+    // SAFETY: `n <= cap`.
+    unsafe { ptr::copy_nonoverlapping(r.input[r.input_pos..].as_ptr(), buf, n) };
+    r.input_pos += n;
+    n as i64
+}
+
+unsafe extern "C" fn fake_errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
+    // SAFETY: `req` is a `FakeRequest`.
+    unsafe { fake(req) }.errors.extend(bytes(data));
+    NSGI_OK
+}
+
+unsafe extern "C" fn fake_errors_flush(req: *mut nsgi_request) -> nsgi_status {
+    // SAFETY: `req` is a `FakeRequest`.
+    unsafe { fake(req) }.flushes += 1;
+    NSGI_OK
+}
+
+unsafe extern "C" fn fake_start_response(
+    req: *mut nsgi_request,
+    status: nsgi_bytes,
+    headers: *const nsgi_header,
+    n_headers: usize,
+    exc_info: *const nsgi_exc_info,
+) -> nsgi_status {
+    // SAFETY: `req` is a `FakeRequest`.
+    let r = unsafe { fake(req) };
+    r.start_calls += 1;
+    let status = text(status);
+    let s = status.as_bytes();
+    if s.len() < 4 || !s[..3].iter().all(u8::is_ascii_digit) || s[3] != b' ' {
+        return NSGI_E_INVAL;
+    }
+    let headers: Vec<(String, String)> = (0..n_headers)
+        .map(|i| {
+            // SAFETY: the SDK passes `n_headers` valid headers.
+            let h = unsafe { *headers.add(i) };
+            (text(h.name), text(h.value))
+        })
+        .collect();
+    if headers.iter().any(|(n, v)| n.contains(' ') || v.contains('\n')) {
+        return NSGI_E_INVAL;
+    }
+    if exc_info.is_null() {
+        if r.status.is_some() {
+            return NSGI_E_STATE;
+        }
+    } else {
+        // SAFETY: non-NULL exc_info is valid during the call.
+        let exc = unsafe { *exc_info };
+        assert_eq!(exc.struct_size, NSGI_EXC_INFO_V1_0_SIZE);
+        r.exc_info.push((text(exc.type_name), text(exc.message)));
+        if r.headers_sent {
+            return NSGI_E_HEADERS_SENT;
+        }
+    }
+    r.status = Some(status);
+    r.headers = headers;
+    NSGI_OK
+}
+
+unsafe extern "C" fn fake_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
+    // SAFETY: `req` is a `FakeRequest`.
+    let r = unsafe { fake(req) };
+    if r.status.is_none() {
+        return NSGI_E_STATE;
+    }
+    let data = bytes(data);
+    r.headers_sent |= !data.is_empty();
+    r.written.extend(data);
+    NSGI_OK
+}
+
+/// A fake host table; boxed so the pointer given to `init` stays put. The `FakeHost` is leaked
+/// (a few bytes per test) so that `host_data` is a plain shared pointer nothing else retags.
+struct Fake {
+    host: &'static FakeHost,
+    api: Box<nsgi_host_api>,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        let host: &'static FakeHost = Box::leak(Box::default());
+        let api = Box::new(nsgi_host_api {
+            struct_size: NSGI_HOST_API_V1_0_SIZE,
+            abi_major: 1,
+            abi_minor: 3,
+            host_data: (host as *const FakeHost).cast_mut().cast(),
+            log: Some(fake_log),
+            environ_get: None,
+            input_read: Some(fake_input_read),
+            input_readline: None,
+            errors_write: Some(fake_errors_write),
+            errors_flush: Some(fake_errors_flush),
+            start_response: Some(fake_start_response),
+            write: Some(fake_write),
+            file_body: None,
+            get_extension: None,
+        });
+        Fake { host, api }
+    }
+
+    fn logs(&self) -> Vec<(i32, bool, String)> {
+        self.host.logs.borrow().clone()
+    }
+
+    fn log_text(&self) -> String {
+        self.logs().iter().map(|(_, _, m)| format!("{m}\n")).collect()
+    }
+}
+
+/// Owned init arguments.
+struct Args {
+    mount: Vec<u8>,
+    script: Vec<u8>,
+    config: Vec<u8>,
+    _options: Vec<(Vec<u8>, Vec<u8>)>,
+    headers: Vec<nsgi_header>,
+    flags: u32,
+}
+
+impl Args {
+    fn new(options: &[(&str, &str)]) -> Args {
+        let options: Vec<(Vec<u8>, Vec<u8>)> = options
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let headers = options
+            .iter()
+            .map(|(k, v)| nsgi_header {
+                name: nsgi_bytes::from_slice(k),
+                value: nsgi_bytes::from_slice(v),
+            })
+            .collect();
+        Args {
+            mount: b"main".to_vec(),
+            script: b"/app".to_vec(),
+            config: br#"{"answer": 42}"#.to_vec(),
+            _options: options,
+            headers,
+            flags: NSGI_ENV_MULTITHREAD,
+        }
+    }
+
+    fn raw(&self) -> nsgi_init_args {
+        nsgi_init_args {
+            struct_size: NSGI_INIT_ARGS_V1_0_SIZE,
+            flags: self.flags,
+            mount_name: nsgi_bytes::from_slice(&self.mount),
+            script_name: nsgi_bytes::from_slice(&self.script),
+            config: nsgi_bytes::from_slice(&self.config),
+            options: self.headers.as_ptr(),
+            n_options: self.headers.len(),
+            max_concurrency: 8,
+        }
+    }
+}
+
+/// An owned environ.
+struct Env {
+    _vars: Vec<(Vec<u8>, Vec<u8>)>,
+    headers: Vec<nsgi_header>,
+    content_length: u64,
+}
+
+impl Env {
+    fn new(vars: &[(&str, &str)]) -> Env {
+        let vars: Vec<(Vec<u8>, Vec<u8>)> = vars
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let headers = vars
+            .iter()
+            .map(|(k, v)| nsgi_header {
+                name: nsgi_bytes::from_slice(k),
+                value: nsgi_bytes::from_slice(v),
+            })
+            .collect();
+        Env {
+            _vars: vars,
+            headers,
+            content_length: NSGI_NO_LENGTH,
+        }
+    }
+
+    fn get(method: &str, path: &str) -> Env {
+        Env::new(&[
+            ("REQUEST_METHOD", method),
+            ("SCRIPT_NAME", ""),
+            ("PATH_INFO", path),
+            ("QUERY_STRING", ""),
+            ("SERVER_NAME", "localhost"),
+            ("SERVER_PORT", "8080"),
+            ("SERVER_PROTOCOL", "HTTP/1.1"),
+            ("REMOTE_ADDR", "127.0.0.1"),
+        ])
+    }
+
+    fn raw(&self) -> nsgi_environ {
+        nsgi_environ {
+            struct_size: NSGI_ENVIRON_V1_0_SIZE,
+            flags: NSGI_ENV_MULTITHREAD | NSGI_ENV_MULTIPROCESS,
+            vars: self.headers.as_ptr(),
+            n_vars: self.headers.len(),
+            url_scheme: nsgi_bytes::from_slice(b"https"),
+            content_length: self.content_length,
+        }
+    }
+}
+
+/// A running app instance behind a descriptor.
+struct Instance<'f> {
+    desc: &'static nsgi_app_descriptor,
+    app: *mut c_void,
+    fake: &'f Fake,
+}
+
+fn init(desc: &'static nsgi_app_descriptor, fake: &Fake, args: &Args) -> (nsgi_status, *mut c_void) {
+    let raw = args.raw();
+    let mut app = ptr::null_mut();
+    let init = desc.init.expect("init");
+    // SAFETY: the fake host table and the arguments are valid for the call.
+    let status = unsafe { init(&*fake.api, &raw, &mut app) };
+    (status, app)
+}
+
+impl<'f> Instance<'f> {
+    fn start(desc: &'static nsgi_app_descriptor, fake: &'f Fake) -> Instance<'f> {
+        let (status, app) = init(desc, fake, &Args::new(&[]));
+        assert_eq!(status, NSGI_OK, "init failed: {}", fake.log_text());
+        assert!(!app.is_null());
+        Instance { desc, app, fake }
+    }
+
+    /// `call`; the body (if any) is returned raw.
+    fn call(&self, req: &mut FakeRequest, env: &Env) -> (nsgi_status, nsgi_body) {
+        let raw_env = env.raw();
+        // Garbage the SDK must overwrite (with NULL when the call fails).
+        let mut body = nsgi_body {
+            vtable: ptr::dangling(),
+            state: ptr::null_mut(),
+        };
+        let call = self.desc.call.expect("call");
+        // SAFETY: a live instance; `req` and the environ outlive the call and the body.
+        let status = unsafe { call(self.app, (req as *mut FakeRequest).cast(), &raw_env, &mut body) };
+        (status, body)
+    }
+
+    /// `call`, then `next` until the end, then `close`: (final status, body bytes).
+    fn request(&self, req: &mut FakeRequest, env: &Env) -> (nsgi_status, Vec<u8>) {
+        let (status, body) = self.call(req, env);
+        if status != NSGI_OK {
+            assert!(body.vtable.is_null(), "a failed call must leave body_out->vtable NULL");
+            return (status, Vec::new());
+        }
+        let (status, chunks) = drain(body, req);
+        (status, chunks)
+    }
+
+    fn shutdown(self) {
+        if let Some(shutdown) = self.desc.shutdown {
+            // SAFETY: the instance is live and nothing uses it afterwards.
+            unsafe { shutdown(self.app) };
+        }
+        let _ = self.fake;
+    }
+}
+
+/// Pulls every chunk, then closes: (the status that ended the loop, the bytes).
+fn drain(body: nsgi_body, req: &mut FakeRequest) -> (nsgi_status, Vec<u8>) {
+    // SAFETY: a body from a successful call; its vtable is static.
+    let vtable = unsafe { &*body.vtable };
+    assert_eq!(vtable.struct_size, NSGI_BODY_VTABLE_V1_0_SIZE);
+    let next = vtable.next.expect("next");
+    let close = vtable.close.expect("close");
+    let req: *mut nsgi_request = (req as *mut FakeRequest).cast();
+    let mut out = Vec::new();
+    let status = loop {
+        let mut chunk = nsgi_bytes::EMPTY;
+        // SAFETY: the body is live and not closed.
+        let status = unsafe { next(body.state, req, &mut chunk) };
+        if status != NSGI_OK {
+            break status;
+        }
+        out.extend(bytes(chunk));
+    };
+    // SAFETY: closed exactly once.
+    unsafe { close(body.state, req) };
+    (status, out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test apps.
+
+thread_local! {
+    static CLOSED: Cell<usize> = const { Cell::new(0) };
+    static CLOSE_ORDER: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    static SHUT_DOWN: Cell<usize> = const { Cell::new(0) };
+    static INIT_SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static KEPT_HOST: RefCell<Option<Host>> = const { RefCell::new(None) };
+}
+
+/// The hello body, a static the test can compare addresses with.
+static HELLO: &[u8] = b"Hello, World!";
+
+fn count_close() {
+    CLOSED.with(|c| c.set(c.get() + 1));
+}
+
+/// An iterator that panics on its second item.
+struct PanicsSecond(usize);
+
+impl Iterator for PanicsSecond {
+    type Item = &'static str;
+    fn next(&mut self) -> Option<&'static str> {
+        self.0 += 1;
+        if self.0 == 2 {
+            panic!("body iterator exploded");
+        }
+        Some("first ")
+    }
+}
+
+struct Tester {
+    greeting: String,
+}
+
+impl App for Tester {
+    const NAME: &'static str = "tester";
+
+    fn init(args: &InitArgs<'_>) -> Result<Self, Error> {
+        if args.option("fail").is_some() {
+            return Err(io::Error::other("the database is unreachable").into());
+        }
+        if args.option("panic").is_some() {
+            panic!("init exploded");
+        }
+        let greeting = String::from_utf8(args.option("greeting").unwrap_or(b"Hello").to_vec())?;
+        Ok(Tester { greeting })
+    }
+
+    fn call(&self, req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+        let plain = [("Content-Type", "text/plain")];
+        match req.path_info() {
+            "/hello" => {
+                let started = start.start(
+                    "200 OK",
+                    &[("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "13")],
+                )?;
+                Ok(started.body(Body::from_static(HELLO)))
+            }
+            "/greet" => Ok(start.start("200 OK", &plain)?.body(format!("{}!", self.greeting))),
+            "/write" => {
+                let mut started = start.start("200 OK", &plain)?;
+                started.write(b"written, ")?;
+                write!(started, "formatted {}, ", 7)?;
+                Ok(started.body(Body::from_chunks(vec!["and ", "", "returned"])))
+            }
+            "/input" => {
+                let input = req.input();
+                let mut first = String::new();
+                input.read_line(&mut first)?;
+                let mut limited = Vec::new();
+                input.readline(&mut limited, 4)?;
+                let mut rest_of_line = Vec::new();
+                input.readline(&mut rest_of_line, 100)?;
+                let mut exact = [0u8; 3];
+                input.read_exact(&mut exact)?;
+                let mut rest = Vec::new();
+                input.read_to_end(&mut rest)?;
+                let mut after = Vec::new();
+                let at_end = input.read_to_end(&mut after)? == 0 && input.fill_buf()?.is_empty();
+                let report = format!(
+                    "first={first:?} limited={:?} line={:?} exact={:?} rest={} at_end={at_end}",
+                    String::from_utf8_lossy(&limited),
+                    String::from_utf8_lossy(&rest_of_line),
+                    String::from_utf8_lossy(&exact),
+                    rest.len(),
+                );
+                Ok(start.start("200 OK", &plain)?.body(report))
+            }
+            "/slurp" => {
+                let mut all = Vec::new();
+                req.input().read_to_end(&mut all)?;
+                Ok(start.start("200 OK", &plain)?.body(all))
+            }
+            "/errors" => {
+                let mut errors = req.errors();
+                writeln!(errors, "trouble on {}", req.path_info())?;
+                errors.flush()?;
+                req.log(Level::Warn, "logged with the request");
+                Ok(start.start("204 No Content", &[])?.finish())
+            }
+            "/environ" => {
+                let report = format!(
+                    "{} {} q={} name={} port={} proto={} remote={} scheme={} type={:?} len={:?} \
+                     ua={:?} ct={:?} cl={:?} mt={} mp={} once={} n={} missing={:?}",
+                    req.method(),
+                    req.path_info(),
+                    req.query_string(),
+                    req.server_name(),
+                    req.server_port(),
+                    req.server_protocol(),
+                    req.remote_addr(),
+                    req.url_scheme(),
+                    req.content_type(),
+                    req.content_length(),
+                    req.header("user-agent").map(String::from_utf8_lossy),
+                    req.header("Content-Type").map(String::from_utf8_lossy),
+                    req.header("Content-Length").map(String::from_utf8_lossy),
+                    req.multithread(),
+                    req.multiprocess(),
+                    req.run_once(),
+                    req.vars().count(),
+                    req.var("HTTP_X_ABSENT"),
+                );
+                Ok(start.start("200 OK", &plain)?.body(report))
+            }
+            "/non-utf8" => {
+                let report = format!(
+                    "str={:?} bytes={:?} script={:?}",
+                    req.path_info(),
+                    req.var("PATH_INFO"),
+                    req.script_name()
+                );
+                Ok(start.start("200 OK", &plain)?.body(report))
+            }
+            "/panic" => panic!("call exploded"),
+            "/panic-body" => {
+                let body = Body::from_chunks(PanicsSecond(0)).on_close(count_close);
+                Ok(start.start("200 OK", &plain)?.body(body))
+            }
+            "/results-err" => {
+                let chunks: Vec<Result<&'static str, io::Error>> = vec![
+                    Ok("partial "),
+                    Err(io::Error::other("the database went away")),
+                    Ok("never"),
+                ];
+                Ok(start.start("200 OK", &plain)?.body(Body::from_results(chunks)))
+            }
+            "/results-ok" => {
+                let chunks = vec![Ok::<_, Error>(b"a".to_vec()), Ok(b"b".to_vec())];
+                Ok(start.start("200 OK", &plain)?.body(Body::from_results(chunks)))
+            }
+            "/reader" => {
+                let body = Body::from_reader(io::Cursor::new(vec![7u8; 150_000]));
+                Ok(start.start("200 OK", &plain)?.body(body))
+            }
+            "/on-close" => {
+                let body = Body::from(String::from("closing"))
+                    .on_close(|| CLOSE_ORDER.with(|o| o.borrow_mut().push("first")))
+                    .on_close(|| CLOSE_ORDER.with(|o| o.borrow_mut().push("second")))
+                    .on_close(count_close);
+                Ok(start.start("200 OK", &plain)?.body(body))
+            }
+            "/exc-before" => {
+                let started = start.start("200 OK", &plain)?;
+                let failure = io::Error::other("rendering failed");
+                let started = started.replace_after_error(
+                    "500 Internal Server Error",
+                    &[("Content-Type", "text/html")],
+                    &failure,
+                )?;
+                Ok(started.body("<h1>error</h1>"))
+            }
+            "/exc-after" => {
+                let mut started = start.start("200 OK", &plain)?;
+                started.write(b"partial")?;
+                let failure = io::Error::other("rendering failed late");
+                match started.replace_after_error("500 Internal Server Error", &plain, &failure) {
+                    Ok(_) => Err("the host accepted a replacement after the headers went out".into()),
+                    Err(e) => {
+                        assert!(e.is_headers_sent());
+                        assert_eq!(e.code(), NSGI_E_HEADERS_SENT);
+                        Err(e.into())
+                    }
+                }
+            }
+            "/bad-status" => Ok(start.start("OK", &plain)?.finish()),
+            "/bad-header" => Ok(start.start("200 OK", &[("Bad Name", "x")])?.finish()),
+            "/fail" => Err("no such widget".into()),
+            "/dropped-body" => {
+                // A body built and then dropped (never handed to the host) is closed too.
+                drop(Body::from("unused").on_close(count_close));
+                Ok(start.start("204 No Content", &[])?.finish())
+            }
+            _ => Ok(start.start("404 Not Found", &plain)?.body("not found")),
+        }
+    }
+
+    fn shutdown(&self) {
+        SHUT_DOWN.with(|s| s.set(s.get() + 1));
+    }
+}
+
+/// Records what `init` sees.
+struct InitProbe;
+
+impl App for InitProbe {
+    const THREAD_SAFE: bool = false;
+
+    fn init(args: &InitArgs<'_>) -> Result<Self, Error> {
+        let options: Vec<String> = args
+            .options()
+            .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
+            .collect();
+        let seen = vec![
+            args.mount_name().to_owned(),
+            args.script_name().to_owned(),
+            String::from_utf8_lossy(args.config()).into_owned(),
+            options.join(","),
+            format!("{:?}", args.option("b").map(|v| v.to_vec())),
+            format!("{:?}", args.option("zzz")),
+            args.max_concurrency().to_string(),
+            format!("{} {}", args.multithread(), args.multiprocess()),
+            format!("{:?}", args.host().abi_version()),
+        ];
+        INIT_SEEN.with(|s| *s.borrow_mut() = seen);
+        args.host().log(Level::Info, "probe initialised");
+        KEPT_HOST.with(|k| *k.borrow_mut() = Some(args.host().clone()));
+        Ok(InitProbe)
+    }
+
+    fn call(&self, _req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+        Ok(start.start("204 No Content", &[])?.finish())
+    }
+}
+
+/// Panics in `shutdown`.
+struct ShutdownPanics;
+
+impl App for ShutdownPanics {
+    fn init(_args: &InitArgs<'_>) -> Result<Self, Error> {
+        Ok(ShutdownPanics)
+    }
+
+    fn call(&self, _req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+        Ok(start.start("204 No Content", &[])?.finish())
+    }
+
+    fn shutdown(&self) {
+        panic!("shutdown exploded");
+    }
+}
+
+fn tester() -> &'static nsgi_app_descriptor {
+    nsgi::app_descriptor!(Tester)
+}
+
+fn logged(fake: &Fake, level: i32, needle: &str) -> bool {
+    fake.logs().iter().any(|(l, _, m)| *l == level && m.contains(needle))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn handshake_fields() {
+    let d = tester();
+    assert_eq!(d.magic, NSGI_APP_MAGIC);
+    assert_eq!(d.abi_major, NSGI_ABI_MAJOR);
+    assert_eq!(d.abi_minor, NSGI_ABI_MINOR);
+    assert_eq!(d.struct_size, NSGI_APP_DESCRIPTOR_V1_0_SIZE);
+    assert_eq!(d.flags & NSGI_APP_THREAD_SAFE, NSGI_APP_THREAD_SAFE);
+    assert_eq!(d.flags & NSGI_APP_PANIC_ABORT, 0, "tests are built with panic=unwind");
+    assert_eq!(text(d.name), "tester");
+    let sdk = text(d.sdk_info);
+    assert!(sdk.starts_with("nsgi-sdk/") && sdk.ends_with("(Rust)"), "{sdk}");
+    assert!(d.init.is_some() && d.call.is_some() && d.shutdown.is_some());
+
+    // The same descriptor every time: it is a static.
+    assert!(ptr::eq(tester(), tester()));
+
+    // An app without NAME is named after the crate invoking the macro; THREAD_SAFE = false
+    // clears the flag.
+    let probe = nsgi::app_descriptor!(InitProbe);
+    assert_eq!(text(probe.name), "nsgi");
+    assert_eq!(probe.flags & NSGI_APP_THREAD_SAFE, 0);
+}
+
+#[test]
+fn hello_body_via_next_and_close() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/hello"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, b"Hello, World!");
+    assert_eq!(req.status.as_deref(), Some("200 OK"));
+    assert_eq!(
+        req.headers,
+        [
+            ("Content-Type".to_owned(), "text/plain; charset=utf-8".to_owned()),
+            ("Content-Length".to_owned(), "13".to_owned())
+        ]
+    );
+    assert_eq!(req.start_calls, 1);
+    app.shutdown();
+}
+
+#[test]
+fn static_body_is_lent_not_copied() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/hello"));
+    assert_eq!(status, NSGI_OK);
+    // SAFETY: a body from a successful call.
+    let vtable = unsafe { &*body.vtable };
+    let mut chunk = nsgi_bytes::EMPTY;
+    let req_ptr: *mut nsgi_request = (&mut req as *mut FakeRequest).cast();
+    // SAFETY: the body is live.
+    assert_eq!(
+        unsafe { vtable.next.expect("next")(body.state, req_ptr, &mut chunk) },
+        NSGI_OK
+    );
+    // The chunk points into the app's static data, not into a copy.
+    assert_eq!(bytes(chunk), HELLO);
+    assert!(ptr::eq(chunk.ptr, HELLO.as_ptr()));
+    // SAFETY: still live; closed once.
+    unsafe {
+        assert_eq!(vtable.next.expect("next")(body.state, req_ptr, &mut chunk), NSGI_DONE);
+        assert_eq!(vtable.next.expect("next")(body.state, req_ptr, &mut chunk), NSGI_DONE);
+        vtable.close.expect("close")(body.state, req_ptr);
+    }
+    app.shutdown();
+}
+
+#[test]
+fn write_then_body() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/write"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(req.written, b"written, formatted 7, ");
+    assert_eq!(body, b"and returned");
+    assert!(req.headers_sent);
+    app.shutdown();
+}
+
+#[test]
+fn input_read_readline_and_read_to_end() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut tail = vec![b'x'; 20_000];
+    tail.push(b'\n');
+    let mut input = b"first line\nabcdefgh\nXYZ".to_vec();
+    input.extend(&tail);
+    for max_read in [0, 5, 1] {
+        let mut req = FakeRequest {
+            input: input.clone(),
+            max_read,
+            ..FakeRequest::default()
+        };
+        let (status, body) = app.request(&mut req, &Env::get("POST", "/input"));
+        assert_eq!(status, NSGI_DONE, "{}", fake.log_text());
+        assert_eq!(
+            String::from_utf8(body).expect("UTF-8"),
+            format!(
+                "first=\"first line\\n\" limited=\"abcd\" line=\"efgh\\n\" exact=\"XYZ\" rest={} \
+                 at_end=true",
+                tail.len()
+            ),
+            "max_read={max_read}"
+        );
+    }
+    app.shutdown();
+}
+
+#[test]
+fn read_to_end_uses_content_length_and_large_reads() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let input: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut env = Env::get("POST", "/slurp");
+    env.content_length = input.len() as u64;
+    let mut req = FakeRequest {
+        input: input.clone(),
+        ..FakeRequest::default()
+    };
+    let (status, body) = app.request(&mut req, &env);
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, input);
+    // Preallocated from Content-Length and read in 64 KiB blocks, plus one read to see the end.
+    let blocks = input.len().div_ceil(64 * 1024);
+    assert_eq!(req.input_calls, blocks + 1);
+
+    // Without a Content-Length (chunked), it still reads everything.
+    let mut req = FakeRequest {
+        input: input.clone(),
+        ..FakeRequest::default()
+    };
+    let (_, body) = app.request(&mut req, &Env::get("POST", "/slurp"));
+    assert_eq!(body, input);
+
+    // An empty body.
+    let mut req = FakeRequest::default();
+    let (_, body) = app.request(&mut req, &Env::get("POST", "/slurp"));
+    assert!(body.is_empty());
+    app.shutdown();
+}
+
+#[test]
+fn errors_write_and_request_log() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/errors"));
+    assert_eq!(status, NSGI_DONE);
+    assert!(body.is_empty());
+    assert_eq!(req.errors, b"trouble on /errors\n");
+    assert_eq!(req.flushes, 1);
+    assert_eq!(req.status.as_deref(), Some("204 No Content"));
+    let logs = fake.logs();
+    assert!(
+        logs.contains(&(NSGI_LOG_WARN, true, "logged with the request".to_owned())),
+        "{logs:?}"
+    );
+    app.shutdown();
+}
+
+#[test]
+fn environ_accessors() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut env = Env::new(&[
+        ("REQUEST_METHOD", "POST"),
+        ("SCRIPT_NAME", ""),
+        ("PATH_INFO", "/environ"),
+        ("QUERY_STRING", "a=1&b=2"),
+        ("SERVER_NAME", "example.org"),
+        ("SERVER_PORT", "443"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REMOTE_ADDR", "10.0.0.7"),
+        ("CONTENT_TYPE", "application/json"),
+        ("CONTENT_LENGTH", "2"),
+        ("HTTP_USER_AGENT", "curl/8.5"),
+    ]);
+    env.content_length = 2;
+    let mut req = FakeRequest::default();
+    let (_, body) = app.request(&mut req, &env);
+    assert_eq!(
+        String::from_utf8(body).expect("UTF-8"),
+        "POST /environ q=a=1&b=2 name=example.org port=443 proto=HTTP/1.1 remote=10.0.0.7 \
+         scheme=https type=\"application/json\" len=Some(2) ua=Some(\"curl/8.5\") \
+         ct=Some(\"application/json\") cl=Some(\"2\") mt=true mp=true once=false n=11 missing=None"
+    );
+    app.shutdown();
+}
+
+#[test]
+fn non_utf8_path_has_a_bytes_variant() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let name = b"PATH_INFO".to_vec();
+    let value = b"/non-utf8".to_vec();
+    // Valid path for routing, but an extra variable check through var(): build an environ
+    // whose SCRIPT_NAME is not UTF-8 and whose PATH_INFO is.
+    let script_name = b"SCRIPT_NAME".to_vec();
+    let script_value = vec![b'/', 0xff, 0xfe];
+    let headers = [
+        nsgi_header {
+            name: nsgi_bytes::from_slice(&name),
+            value: nsgi_bytes::from_slice(&value),
+        },
+        nsgi_header {
+            name: nsgi_bytes::from_slice(&script_name),
+            value: nsgi_bytes::from_slice(&script_value),
+        },
+        // A (NULL, 0) value is an empty string, not a crash.
+        nsgi_header {
+            name: nsgi_bytes::from_slice(b"QUERY_STRING"),
+            value: nsgi_bytes::EMPTY,
+        },
+    ];
+    let raw_env = nsgi_environ {
+        struct_size: NSGI_ENVIRON_V1_0_SIZE,
+        flags: 0,
+        vars: headers.as_ptr(),
+        n_vars: headers.len(),
+        url_scheme: nsgi_bytes::EMPTY,
+        content_length: NSGI_NO_LENGTH,
+    };
+    let mut req = FakeRequest::default();
+    let mut body = nsgi_body {
+        vtable: ptr::null(),
+        state: ptr::null_mut(),
+    };
+    // SAFETY: valid instance, request and environ.
+    let status =
+        unsafe { app.desc.call.expect("call")(app.app, (&mut req as *mut FakeRequest).cast(), &raw_env, &mut body) };
+    assert_eq!(status, NSGI_OK);
+    let (_, out) = drain(body, &mut req);
+    assert_eq!(
+        String::from_utf8(out).expect("UTF-8"),
+        "str=\"/non-utf8\" bytes=Some([47, 110, 111, 110, 45, 117, 116, 102, 56]) script=\"\""
+    );
+    app.shutdown();
+}
+
+#[test]
+fn panic_in_call_is_caught_logged_and_poisons_the_app() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/panic"));
+    assert_eq!(status, NSGI_E_PANIC);
+    assert!(logged(&fake, NSGI_LOG_ERROR, "call exploded"), "{}", fake.log_text());
+    // The instance is poisoned: even a healthy route is refused now.
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/hello"));
+    assert_eq!(status, NSGI_E_PANIC);
+    assert!(req.status.is_none());
+    // Shutdown leaves a poisoned app untouched (its shutdown hook does not run).
+    let before = SHUT_DOWN.with(Cell::get);
+    app.shutdown();
+    assert_eq!(SHUT_DOWN.with(Cell::get), before);
+    assert!(logged(&fake, NSGI_LOG_WARN, "panicked earlier"));
+}
+
+#[test]
+fn panic_in_next_poisons_the_body_and_close_is_a_no_op() {
+    CLOSED.with(|c| c.set(0));
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/panic-body"));
+    assert_eq!(status, NSGI_OK);
+    // SAFETY: a live body.
+    let vtable = unsafe { &*body.vtable };
+    let next = vtable.next.expect("next");
+    let req_ptr: *mut nsgi_request = (&mut req as *mut FakeRequest).cast();
+    let mut chunk = nsgi_bytes::EMPTY;
+    // SAFETY: the body is live and not closed.
+    unsafe {
+        assert_eq!(next(body.state, req_ptr, &mut chunk), NSGI_OK);
+        assert_eq!(bytes(chunk), b"first ");
+        assert_eq!(next(body.state, req_ptr, &mut chunk), NSGI_E_PANIC);
+        assert!(chunk.ptr.is_null() && chunk.len == 0);
+        // Poisoned: it stays failed, and close does nothing (no on_close hook runs).
+        assert_eq!(next(body.state, req_ptr, &mut chunk), NSGI_E_PANIC);
+        vtable.close.expect("close")(body.state, req_ptr);
+    }
+    assert_eq!(CLOSED.with(Cell::get), 0);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "body iterator exploded"),
+        "{}",
+        fake.log_text()
+    );
+    // The app itself is not poisoned by a body's panic.
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/hello")).0, NSGI_DONE);
+    app.shutdown();
+}
+
+#[test]
+fn from_results_err_fails_the_body() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/results-err"));
+    assert_eq!(status, NSGI_E_APP);
+    assert_eq!(body, b"partial ");
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "the database went away"),
+        "{}",
+        fake.log_text()
+    );
+
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/results-ok"));
+    assert_eq!((status, body.as_slice()), (NSGI_DONE, &b"ab"[..]));
+    app.shutdown();
+}
+
+#[test]
+fn reader_body_reads_in_blocks() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/reader"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, vec![7u8; 150_000]);
+    app.shutdown();
+}
+
+#[test]
+fn on_close_runs_exactly_once_in_order() {
+    CLOSED.with(|c| c.set(0));
+    CLOSE_ORDER.with(|o| o.borrow_mut().clear());
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/on-close"));
+    assert_eq!((status, body.as_slice()), (NSGI_DONE, &b"closing"[..]));
+    assert_eq!(CLOSED.with(Cell::get), 1);
+    assert_eq!(CLOSE_ORDER.with(|o| o.borrow().clone()), ["first", "second"]);
+
+    // Closed without being iterated (client gone): the hooks still run once.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/on-close"));
+    assert_eq!(status, NSGI_OK);
+    // SAFETY: a live body, closed once.
+    unsafe { (*body.vtable).close.expect("close")(body.state, (&mut req as *mut FakeRequest).cast()) };
+    assert_eq!(CLOSED.with(Cell::get), 2);
+
+    // A body the app dropped itself is closed as well.
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/dropped-body"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(CLOSED.with(Cell::get), 3);
+    app.shutdown();
+}
+
+#[test]
+fn exc_info_replaces_before_headers_are_sent() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/exc-before"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, b"<h1>error</h1>");
+    assert_eq!(req.status.as_deref(), Some("500 Internal Server Error"));
+    assert_eq!(req.headers, [("Content-Type".to_owned(), "text/html".to_owned())]);
+    assert_eq!(req.start_calls, 2);
+    assert_eq!(req.exc_info.len(), 1);
+    let (type_name, message) = &req.exc_info[0];
+    assert!(type_name.contains("io::error::Error"), "{type_name}");
+    assert_eq!(message, "rendering failed");
+    app.shutdown();
+}
+
+#[test]
+fn exc_info_after_headers_sent_fails_the_call() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/exc-after"));
+    assert_eq!(status, NSGI_E_APP);
+    assert_eq!(req.status.as_deref(), Some("200 OK"));
+    assert_eq!(req.exc_info.len(), 1);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "NSGI_E_HEADERS_SENT"),
+        "{}",
+        fake.log_text()
+    );
+    app.shutdown();
+}
+
+#[test]
+fn refused_start_response_names_the_problem() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/bad-status")).0, NSGI_E_APP);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "status line \"OK\" is not of the form"),
+        "{}",
+        fake.log_text()
+    );
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/bad-header")).0, NSGI_E_APP);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "\"Bad Name\" is not an HTTP token"),
+        "{}",
+        fake.log_text()
+    );
+    app.shutdown();
+}
+
+#[test]
+fn call_error_is_logged_with_no_body() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/fail"));
+    assert_eq!(status, NSGI_E_APP);
+    assert!(body.vtable.is_null());
+    let logs = fake.logs();
+    assert!(
+        logs.iter()
+            .any(|(l, with_req, m)| *l == NSGI_LOG_ERROR && *with_req && m.contains("no such widget")),
+        "{logs:?}"
+    );
+    // An error is not a panic: the app keeps serving.
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/hello")).0, NSGI_DONE);
+    app.shutdown();
+}
+
+#[test]
+fn init_args_accessors() {
+    let fake = Fake::new();
+    let args = Args::new(&[("a", "1"), ("b", "two")]);
+    let (status, app) = init(nsgi::app_descriptor!(InitProbe), &fake, &args);
+    assert_eq!(status, NSGI_OK);
+    assert_eq!(
+        INIT_SEEN.with(|s| s.borrow().clone()),
+        [
+            "main",
+            "/app",
+            r#"{"answer": 42}"#,
+            "a=1,b=two",
+            "Some([116, 119, 111])",
+            "None",
+            "8",
+            "true false",
+            "(1, 3)",
+        ]
+    );
+    assert!(
+        fake.logs()
+            .contains(&(NSGI_LOG_INFO, false, "probe initialised".to_owned()))
+    );
+    let instance = Instance {
+        desc: nsgi::app_descriptor!(InitProbe),
+        app,
+        fake: &fake,
+    };
+    instance.shutdown();
+
+    // A Host handle kept past shutdown no longer reaches the (possibly freed) host table.
+    let kept = KEPT_HOST.with(|k| k.borrow_mut().take()).expect("kept host");
+    let before = fake.logs().len();
+    kept.log(Level::Error, "too late");
+    assert_eq!(fake.logs().len(), before);
+}
+
+#[test]
+fn init_failure_is_logged_and_reported() {
+    let fake = Fake::new();
+    let (status, app) = init(tester(), &fake, &Args::new(&[("fail", "1")]));
+    assert_eq!(status, NSGI_E_APP);
+    assert!(app.is_null());
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "the database is unreachable"),
+        "{}",
+        fake.log_text()
+    );
+
+    let fake = Fake::new();
+    let (status, app) = init(tester(), &fake, &Args::new(&[("panic", "1")]));
+    assert_eq!(status, NSGI_E_PANIC);
+    assert!(app.is_null());
+    assert!(logged(&fake, NSGI_LOG_ERROR, "init exploded"), "{}", fake.log_text());
+
+    // Non-UTF-8 option: the `?` in init turns the Utf8Error into an init failure.
+    let fake = Fake::new();
+    let mut args = Args::new(&[]);
+    args._options = vec![(b"greeting".to_vec(), vec![0xff])];
+    args.headers = args
+        ._options
+        .iter()
+        .map(|(k, v)| nsgi_header {
+            name: nsgi_bytes::from_slice(k),
+            value: nsgi_bytes::from_slice(v),
+        })
+        .collect();
+    let (status, _) = init(tester(), &fake, &args);
+    assert_eq!(status, NSGI_E_APP);
+    assert!(logged(&fake, NSGI_LOG_ERROR, "invalid utf-8"), "{}", fake.log_text());
+}
+
+#[test]
+fn init_options_reach_the_app() {
+    let fake = Fake::new();
+    let (status, app) = init(tester(), &fake, &Args::new(&[("greeting", "Ahoy")]));
+    assert_eq!(status, NSGI_OK);
+    let app = Instance {
+        desc: tester(),
+        app,
+        fake: &fake,
+    };
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/greet")).1, b"Ahoy!");
+    app.shutdown();
+}
+
+#[test]
+fn shutdown_runs_once_and_survives_a_panic() {
+    let before = SHUT_DOWN.with(Cell::get);
+    let fake = Fake::new();
+    Instance::start(tester(), &fake).shutdown();
+    assert_eq!(SHUT_DOWN.with(Cell::get), before + 1);
+
+    let fake = Fake::new();
+    Instance::start(nsgi::app_descriptor!(ShutdownPanics), &fake).shutdown();
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "shutdown exploded"),
+        "{}",
+        fake.log_text()
+    );
+}
+
+#[test]
+fn bad_pointers_are_refused_not_dereferenced() {
+    let d = tester();
+    let fake = Fake::new();
+    let owned_args = Args::new(&[]);
+    let args = owned_args.raw();
+    let mut app = ptr::null_mut();
+    // SAFETY: NULL pointers must be refused without being dereferenced.
+    unsafe {
+        assert_eq!(d.init.expect("init")(ptr::null(), &args, &mut app), NSGI_E_INVAL);
+        assert_eq!(d.init.expect("init")(&*fake.api, &args, ptr::null_mut()), NSGI_E_INVAL);
+        assert_eq!(d.init.expect("init")(&*fake.api, ptr::null(), &mut app), NSGI_E_INVAL);
+    }
+    let instance = Instance::start(d, &fake);
+    let owned_env = Env::get("GET", "/hello");
+    let env = owned_env.raw();
+    let mut req = FakeRequest::default();
+    let req_ptr: *mut nsgi_request = (&mut req as *mut FakeRequest).cast();
+    let mut body = nsgi_body {
+        vtable: ptr::null(),
+        state: ptr::null_mut(),
+    };
+    let call = d.call.expect("call");
+    let small_env = nsgi_environ { struct_size: 8, ..env };
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(call(instance.app, req_ptr, &env, ptr::null_mut()), NSGI_E_INVAL);
+        assert_eq!(call(ptr::null_mut(), req_ptr, &env, &mut body), NSGI_E_INVAL);
+        assert_eq!(call(instance.app, ptr::null_mut(), &env, &mut body), NSGI_E_INVAL);
+        assert_eq!(call(instance.app, req_ptr, ptr::null(), &mut body), NSGI_E_INVAL);
+        assert_eq!(call(instance.app, req_ptr, &small_env, &mut body), NSGI_E_INVAL);
+        assert!(body.vtable.is_null());
+        d.shutdown.expect("shutdown")(ptr::null_mut());
+    }
+    instance.shutdown();
+}
+
+#[test]
+fn a_host_without_optional_functions_is_not_a_crash() {
+    // An older, smaller host table that ends before `input_read`, and a NULL log.
+    let fake = Fake::new();
+    let mut small = *fake.api;
+    small.struct_size = std::mem::offset_of!(nsgi_host_api, input_read) as u32;
+    small.log = None;
+    let small = Box::new(small);
+    let owned_args = Args::new(&[]);
+    let args = owned_args.raw();
+    let mut app = ptr::null_mut();
+    // SAFETY: a valid (if small) table.
+    let status = unsafe { tester().init.expect("init")(&*small, &args, &mut app) };
+    assert_eq!(status, NSGI_OK);
+    let instance = Instance {
+        desc: tester(),
+        app,
+        fake: &fake,
+    };
+    // start_response lies beyond the table: starting fails with E_UNSUPPORTED, reported as an
+    // app error rather than a crash.
+    let mut req = FakeRequest::default();
+    assert_eq!(instance.request(&mut req, &Env::get("GET", "/hello")).0, NSGI_E_APP);
+    assert!(req.status.is_none());
+    instance.shutdown();
+}
+
+#[test]
+fn sdk_types_have_the_right_auto_traits() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Body>();
+    send::<Response>();
+    send_sync::<Host>();
+    send_sync::<Level>();
+}
