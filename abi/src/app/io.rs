@@ -129,28 +129,34 @@ impl Read for Input<'_> {
             let remaining = hint.saturating_sub((out.len() - start) as u64);
             out.reserve(usize::try_from(remaining.min(MAX_PREALLOCATION)).unwrap_or(0));
         }
+        // `out[filled..]` is zeroed spare room from an earlier `resize`: each byte of the `Vec`
+        // is zeroed at most once, however short the host's reads are.
+        let mut filled = out.len();
         loop {
-            if out.len() == out.capacity() {
-                // Full (often exactly at Content-Length): probe for more before growing.
-                let mut probe = [0; PROBE_SIZE];
-                match self.raw.input_read(&mut probe)? {
-                    0 => return Ok(out.len() - start),
-                    n => out.extend_from_slice(&probe[..n]),
+            if filled == out.len() {
+                if out.len() == out.capacity() {
+                    // Full (often exactly at Content-Length): probe for more before growing.
+                    let mut probe = [0; PROBE_SIZE];
+                    match self.raw.input_read(&mut probe)? {
+                        0 => return Ok(filled - start),
+                        n => out.extend_from_slice(&probe[..n]),
+                    }
+                    filled = out.len();
+                    continue;
                 }
-                continue;
+                let block = (out.capacity() - out.len()).min(READ_TO_END_BLOCK);
+                out.resize(out.len() + block, 0);
             }
-            let len = out.len();
-            let block = (out.capacity() - len).min(READ_TO_END_BLOCK);
-            out.resize(len + block, 0);
-            match self.raw.input_read(&mut out[len..]) {
-                Ok(n) => out.truncate(len + n),
+            match self.raw.input_read(&mut out[filled..]) {
+                Ok(0) => {
+                    out.truncate(filled);
+                    return Ok(filled - start);
+                }
+                Ok(n) => filled += n,
                 Err(e) => {
-                    out.truncate(len);
+                    out.truncate(filled);
                     return Err(e);
                 }
-            }
-            if out.len() == len {
-                return Ok(len - start);
             }
         }
     }
