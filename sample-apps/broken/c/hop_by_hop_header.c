@@ -20,78 +20,10 @@
  * What a host sees: start_response returns NSGI_E_INVAL (nothing is stored); NSGI hosts answer
  * 500 and log the violation.
  */
-#include <stdlib.h>
-#include <string.h>
-
-#include "nsgi.h"
-
 #define APP_NAME "broken_c_hop_by_hop_header"
-#define BYTES(literal) {(const uint8_t *)(literal), sizeof(literal) - 1}
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+#include "broken_app.h"
 
 static const char BODY[] = "ok\n";
-
-typedef struct app {
-    const nsgi_host_api *host;
-} app;
-
-typedef struct body {
-    int sent;
-} body;
-
-static void app_log(const nsgi_host_api *host, nsgi_request *req, int32_t level, const char *msg) {
-    if (host == NULL || !NSGI_HAS(host, nsgi_host_api, log) || host->log == NULL) {
-        return;
-    }
-    nsgi_bytes text = {(const uint8_t *)msg, strlen(msg)};
-    host->log(host->host_data, req, level, text);
-}
-
-static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *args, void **app_out) {
-    (void)args;
-    if (host == NULL || app_out == NULL) {
-        return NSGI_E_INVAL;
-    }
-    if (host->abi_major != NSGI_ABI_MAJOR || !NSGI_HAS(host, nsgi_host_api, start_response) ||
-        host->start_response == NULL) {
-        app_log(host, NULL, NSGI_LOG_ERROR, APP_NAME ": the host does not speak NSGI v1");
-        return NSGI_E_UNSUPPORTED;
-    }
-    app *a = malloc(sizeof *a);
-    if (a == NULL) {
-        return NSGI_E_NOMEM;
-    }
-    a->host = host;
-    *app_out = a;
-    return NSGI_OK;
-}
-
-static void app_shutdown(void *a) {
-    free(a);
-}
-
-static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk_out) {
-    body *b = state;
-    (void)req;
-    if (b->sent) {
-        return NSGI_DONE;
-    }
-    b->sent = 1;
-    chunk_out->ptr = (const uint8_t *)BODY;
-    chunk_out->len = sizeof(BODY) - 1;
-    return NSGI_OK;
-}
-
-static void body_close(void *state, nsgi_request *req) {
-    (void)req;
-    free(state);
-}
-
-static const nsgi_body_vtable body_vtable = {
-    .struct_size = (uint32_t)sizeof(nsgi_body_vtable),
-    .next = body_next,
-    .close = body_close,
-};
 
 static nsgi_status app_call(void *self, nsgi_request *req, const nsgi_environ *env, nsgi_body *body_out) {
     app *a = self;
@@ -108,30 +40,7 @@ static nsgi_status app_call(void *self, nsgi_request *req, const nsgi_environ *e
     /* BUG (deliberate): Connection is hop-by-hop; and the refusal is ignored. */
     (void)host->start_response(req, (nsgi_bytes)BYTES("200 OK"), headers, COUNT(headers), NULL);
 
-    body *b = malloc(sizeof *b);
-    if (b == NULL) {
-        app_log(host, req, NSGI_LOG_ERROR, APP_NAME ": out of memory");
-        return NSGI_E_NOMEM;
-    }
-    b->sent = 0;
-    body_out->vtable = &body_vtable;
-    body_out->state = b;
-    return NSGI_OK;
+    return one_chunk_body(host, req, BODY, body_out);
 }
 
-static const nsgi_app_descriptor descriptor = {
-    .magic = NSGI_APP_MAGIC,
-    .abi_major = NSGI_ABI_MAJOR,
-    .abi_minor = NSGI_ABI_MINOR,
-    .struct_size = (uint32_t)sizeof(nsgi_app_descriptor),
-    .flags = NSGI_APP_THREAD_SAFE,
-    .name = BYTES(APP_NAME),
-    .sdk_info = BYTES("C"),
-    .init = app_init,
-    .call = app_call,
-    .shutdown = app_shutdown,
-};
-
-NSGI_EXPORT const nsgi_app_descriptor *nsgi_app_entry_v1(void) {
-    return &descriptor;
-}
+BROKEN_APP_EXPORT(app_call)

@@ -18,56 +18,15 @@
  * What a host sees: a write() while next() is running. NSGI hosts refuse it (NSGI_E_STATE) and
  * treat it as a fatal error: 500 if nothing was sent yet, and one log line naming the violation.
  */
-#include <stdlib.h>
-#include <string.h>
-
-#include "nsgi.h"
-
 #define APP_NAME "broken_c_write_inside_next"
-#define BYTES(literal) {(const uint8_t *)(literal), sizeof(literal) - 1}
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+#include "broken_app.h"
 
 static const char YIELDED[] = "line yielded by next()\n";
-
-typedef struct app {
-    const nsgi_host_api *host;
-} app;
 
 typedef struct body {
     const nsgi_host_api *host;
     int sent;
 } body;
-
-static void app_log(const nsgi_host_api *host, nsgi_request *req, int32_t level, const char *msg) {
-    if (host == NULL || !NSGI_HAS(host, nsgi_host_api, log) || host->log == NULL) {
-        return;
-    }
-    nsgi_bytes text = {(const uint8_t *)msg, strlen(msg)};
-    host->log(host->host_data, req, level, text);
-}
-
-static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *args, void **app_out) {
-    (void)args;
-    if (host == NULL || app_out == NULL) {
-        return NSGI_E_INVAL;
-    }
-    if (host->abi_major != NSGI_ABI_MAJOR || !NSGI_HAS(host, nsgi_host_api, write) ||
-        host->start_response == NULL || host->write == NULL) {
-        app_log(host, NULL, NSGI_LOG_ERROR, APP_NAME ": the host does not speak NSGI v1");
-        return NSGI_E_UNSUPPORTED;
-    }
-    app *a = malloc(sizeof *a);
-    if (a == NULL) {
-        return NSGI_E_NOMEM;
-    }
-    a->host = host;
-    *app_out = a;
-    return NSGI_OK;
-}
-
-static void app_shutdown(void *a) {
-    free(a);
-}
 
 static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk_out) {
     body *b = state;
@@ -82,15 +41,10 @@ static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk_o
     return NSGI_OK;
 }
 
-static void body_close(void *state, nsgi_request *req) {
-    (void)req;
-    free(state);
-}
-
 static const nsgi_body_vtable body_vtable = {
     .struct_size = (uint32_t)sizeof(nsgi_body_vtable),
     .next = body_next,
-    .close = body_close,
+    .close = body_free,
 };
 
 static nsgi_status app_call(void *self, nsgi_request *req, const nsgi_environ *env, nsgi_body *body_out) {
@@ -121,19 +75,4 @@ static nsgi_status app_call(void *self, nsgi_request *req, const nsgi_environ *e
     return NSGI_OK;
 }
 
-static const nsgi_app_descriptor descriptor = {
-    .magic = NSGI_APP_MAGIC,
-    .abi_major = NSGI_ABI_MAJOR,
-    .abi_minor = NSGI_ABI_MINOR,
-    .struct_size = (uint32_t)sizeof(nsgi_app_descriptor),
-    .flags = NSGI_APP_THREAD_SAFE,
-    .name = BYTES(APP_NAME),
-    .sdk_info = BYTES("C"),
-    .init = app_init,
-    .call = app_call,
-    .shutdown = app_shutdown,
-};
-
-NSGI_EXPORT const nsgi_app_descriptor *nsgi_app_entry_v1(void) {
-    return &descriptor;
-}
+BROKEN_APP_EXPORT(app_call)
