@@ -12,6 +12,8 @@ fn compile(source: &str, name: &str, defines: &[&str]) -> PathBuf {
     let out_dir = exe.parent().expect("deps dir").join("nsgi-host-test-libs");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
     let output = out_dir.join(format!("lib{name}.so"));
+    // Parallel tests may compile the same library: write a private file, then rename it into place.
+    let partial = out_dir.join(format!(".lib{name}.so.{:?}", std::thread::current().id()));
     let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
     let result = Command::new(&compiler)
         .args(["-shared", "-fPIC", "-std=c11", "-Wall", "-Wextra", "-Werror"])
@@ -22,7 +24,7 @@ fn compile(source: &str, name: &str, defines: &[&str]) -> PathBuf {
         .arg(manifest.join("include"))
         .arg(manifest.join("tests/c").join(source))
         .arg("-o")
-        .arg(&output)
+        .arg(&partial)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler:?}: {e}"));
     assert!(
@@ -30,6 +32,7 @@ fn compile(source: &str, name: &str, defines: &[&str]) -> PathBuf {
         "compiling {source} failed:\n{}",
         String::from_utf8_lossy(&result.stderr)
     );
+    std::fs::rename(&partial, &output).expect("move the compiled library into place");
     output
 }
 
@@ -106,8 +109,18 @@ struct Outcome {
     violations: Vec<Violation>,
 }
 
+/// The scenarios app, compiled once per test process and shared by the tests that keep no count.
 fn scenarios() -> AppInstance {
-    let module = AppModule::load(compile("scenarios.c", "scenarios", &[])).expect("scenarios loads");
+    static LIBRARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let library = LIBRARY.get_or_init(|| compile("scenarios.c", "scenarios", &[]));
+    let module = AppModule::load(library).expect("scenarios loads");
+    AppInstance::init(&module, &InitOptions::default()).expect("init")
+}
+
+/// A private copy of the scenarios app: its global counters see only the calling test, not the
+/// tests running beside it on other threads (the dynamic loader shares one copy per path).
+fn private_scenarios(name: &str) -> AppInstance {
+    let module = AppModule::load(compile("scenarios.c", name, &[])).expect("scenarios loads");
     AppInstance::init(&module, &InitOptions::default()).expect("init")
 }
 
@@ -217,7 +230,7 @@ fn content_length_stops_the_body_and_excess_is_a_warning() {
 
 #[test]
 fn close_runs_exactly_once_on_every_path() {
-    let app = scenarios();
+    let app = private_scenarios("scenarios_close_count");
     let closes = |app: &AppInstance| -> usize {
         let outcome = run(app, "/closes", b"");
         String::from_utf8_lossy(&outcome.body)

@@ -394,6 +394,9 @@ pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
     let out_dir = profile_dir().join("nsgi-test-c-apps");
     std::fs::create_dir_all(&out_dir).expect("create the C test app directory");
     let output = out_dir.join(format!("lib{name}.so"));
+    // Tests running in parallel may compile the same app: each writes its own file and renames it
+    // into place, so no test ever loads a half-written library.
+    let partial = out_dir.join(format!(".lib{name}.so.{}.{:?}", std::process::id(), std::thread::current().id()));
     let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
     let include = workspace_root().join("abi/include");
     let result = Command::new(&compiler)
@@ -402,7 +405,7 @@ pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
         .arg(&include)
         .arg(source)
         .arg("-o")
-        .arg(&output)
+        .arg(&partial)
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run the C compiler {compiler:?} (a C compiler is required for these tests): {e}")
@@ -413,6 +416,7 @@ pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
         source.display(),
         String::from_utf8_lossy(&result.stderr)
     );
+    std::fs::rename(&partial, &output).expect("move the compiled C test app into place");
     output
 }
 
