@@ -16,7 +16,7 @@ use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 /// Most header lines parsed from one request, whatever the configured limit.
-const HEADER_SLOTS: usize = 256;
+pub const HEADER_SLOTS: usize = 256;
 /// How much to read at a time into a connection's own buffer.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// How long a closing connection keeps draining the client's unread bytes.

@@ -396,7 +396,11 @@ pub fn compile_c_app(name: &str, source: &Path) -> PathBuf {
     let output = out_dir.join(format!("lib{name}.so"));
     // Tests running in parallel may compile the same app: each writes its own file and renames it
     // into place, so no test ever loads a half-written library.
-    let partial = out_dir.join(format!(".lib{name}.so.{}.{:?}", std::process::id(), std::thread::current().id()));
+    let partial = out_dir.join(format!(
+        ".lib{name}.so.{}.{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
     let include = workspace_root().join("abi/include");
     let result = Command::new(&compiler)

@@ -1,0 +1,1 @@
+//! Mount table: which app serves a request path, and its SCRIPT_NAME / PATH_INFO. (Being written.)

@@ -1,0 +1,1 @@
+//! File-descriptor calls: close-on-exec flags, adopting inherited sockets. (Being written.)

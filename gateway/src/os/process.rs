@@ -1,0 +1,1 @@
+//! Process calls: signals to other processes, parent-death signal. (Being written.)

@@ -1,0 +1,1 @@
+//! Proxy awareness: trusted peers and their X-Forwarded-* / Forwarded headers. (Being written.)

@@ -1,0 +1,1 @@
+//! The supervisor (master) process: spawns, watches, reloads and stops workers. (Being written.)
