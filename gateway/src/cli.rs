@@ -290,6 +290,7 @@ impl Cli {
             },
             graceful_timeout: Duration::from_secs(self.graceful_timeout),
             max_connections: self.max_connections,
+            ..ServerOptions::default()
         })
     }
 }

@@ -2,15 +2,20 @@
 //!
 //! Owns the life of a socket from accept to close: reading (into the worker's shared scratch
 //! buffer first, so an idle connection holds no buffers), framing requests out of the bytes with
-//! the `http` layer, handing complete requests to the [`Responder`] in order (pipelining),
-//! writing responses with back-pressure (no reading while output is pending), `Expect:
-//! 100-continue`, and closing — lingering after an error so the client reads the error response
-//! instead of a reset.
+//! the `http` layer, receiving bodies (spilled to disk past `--body-buffer-size`), handing
+//! complete requests in order (pipelining) to the [`Responder`] inline or to the [`Pool`],
+//! writing responses with back-pressure (no reading while output is pending or a request is
+//! with the app), `Expect: 100-continue`, and closing — lingering after an error so the client
+//! reads the error response instead of a reset.
 
 use crate::environ::ConnInfo;
-use crate::http::{CONTINUE_100, ChunkedDecoder, Framing, Limits, ParseError, Parsed, parse_head};
+use crate::http::{
+    CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, parse_head,
+};
+use crate::pool::Pool;
 use crate::respond::{After, Responder};
-use mio::net::TcpStream;
+use crate::spill::{BodyBuf, SpillPolicy};
+use crate::stream::Stream;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
@@ -21,6 +26,12 @@ pub const HEADER_SLOTS: usize = 256;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// How long a closing connection keeps draining the client's unread bytes.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+/// When the server drains, how long an idle keep-alive connection may still bring one more
+/// request (answered with `Connection: close`) before it is closed. Closing idle connections at
+/// once would race with clients that are sending their next request right then.
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+/// A deadline that never comes in practice.
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Timeouts of one connection.
 #[derive(Clone, Copy, Debug)]
@@ -48,8 +59,16 @@ impl Default for Timeouts {
 
 /// What the worker shares with every connection while handling one event.
 pub struct Shared<'w> {
-    /// The app and request resources.
+    /// The apps and the loop thread's request resources (inline calls, canned errors).
     pub responder: &'w mut Responder,
+    /// The app threads, with `--threads N`; `None` calls the app on the loop thread.
+    pub pool: Option<&'w mut Pool>,
+    /// Where large request bodies go.
+    pub spill: &'w SpillPolicy,
+    /// How long a request may stay with the app (`--timeout`), for pooled calls.
+    pub app_timeout: Option<Duration>,
+    /// Requests answered by this worker so far (for `--max-requests`).
+    pub served: &'w mut u64,
     /// Where reads land first (always at its full length; never empty).
     pub scratch: &'w mut Vec<u8>,
     /// Where responses are written before going to the socket.
@@ -67,19 +86,16 @@ pub struct Shared<'w> {
 enum ReadState {
     /// Between requests, or inside a head not yet complete.
     Head,
-    /// The head (`head_len` bytes at the start of the pending input) is parsed; its body is not
-    /// complete yet.
-    Body { head_len: usize, body: PendingBody },
+    /// The head is parsed and saved in `Conn::head`; the body is arriving into `Conn::body`.
+    Body(PendingBody),
 }
 
 #[derive(Debug)]
 enum PendingBody {
+    /// This many body bytes are still to come.
     Length(u64),
-    /// `consumed` raw bytes after the head have been decoded into the connection's body buffer.
-    Chunked {
-        decoder: ChunkedDecoder,
-        consumed: usize,
-    },
+    /// A chunked body, being decoded.
+    Chunked(ChunkedDecoder),
 }
 
 /// How the connection ends.
@@ -97,16 +113,24 @@ enum Closing {
 
 /// A client connection.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     info: ConnInfo,
-    /// Unprocessed input (only when a request spans reads).
+    /// Unique among the worker's connections (slab slots are reused; pool jobs name this).
+    id: u64,
+    /// The connection's slot in the event loop's slab (its token).
+    slab_index: usize,
+    /// Unprocessed input (only when a request head spans reads).
     rbuf: Vec<u8>,
     /// Unsent output.
     wbuf: Vec<u8>,
     wpos: usize,
-    /// A de-chunked request body being assembled.
-    body: Vec<u8>,
+    /// The head of a request whose body spans reads.
+    head: Vec<u8>,
+    /// That request's body as it arrives (in memory, or spilled to a file).
+    body: BodyBuf,
     read_state: ReadState,
+    /// A request of this connection is with the pool since then.
+    with_app_since: Option<Instant>,
     continue_sent: bool,
     closing: Closing,
     /// A request has started arriving (for the header timeout).
@@ -118,15 +142,19 @@ pub struct Conn {
 
 impl Conn {
     /// A newly accepted connection.
-    pub fn new(stream: TcpStream, info: ConnInfo, timeouts: &Timeouts) -> Conn {
+    pub fn new(stream: Stream, info: ConnInfo, id: u64, slab_index: usize, timeouts: &Timeouts) -> Conn {
         Conn {
             stream,
             info,
+            id,
+            slab_index,
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             wpos: 0,
-            body: Vec::new(),
+            head: Vec::new(),
+            body: BodyBuf::new(),
             read_state: ReadState::Head,
+            with_app_since: None,
             continue_sent: false,
             closing: Closing::No,
             request_started: false,
@@ -146,8 +174,18 @@ impl Conn {
     }
 
     /// The socket, for (re)registration.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut Stream {
         &mut self.stream
+    }
+
+    /// The connection's unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Since when a request of this connection is with the pool, if one is.
+    pub fn with_app_since(&self) -> Option<Instant> {
+        self.with_app_since
     }
 
     /// True when output is waiting for the socket to become writable.
@@ -162,7 +200,10 @@ impl Conn {
 
     /// True when no request is in progress and nothing is queued.
     pub fn is_idle(&self) -> bool {
-        matches!(self.read_state, ReadState::Head) && self.rbuf.is_empty() && !self.wants_write()
+        matches!(self.read_state, ReadState::Head)
+            && self.rbuf.is_empty()
+            && !self.wants_write()
+            && self.with_app_since.is_none()
     }
 
     /// When the current timeout expires.
@@ -170,8 +211,19 @@ impl Conn {
         self.deadline
     }
 
-    /// Handles an expired deadline.
-    pub fn on_timeout(&mut self, shared: &mut Shared<'_>) {
+    /// Handles an expired deadline. Returns true when it was a request the app kept past
+    /// `--timeout` (its answer is abandoned: the client gets a 503 and the connection closes).
+    pub fn on_timeout(&mut self, shared: &mut Shared<'_>) -> bool {
+        if self.with_app_since.take().is_some() {
+            log::error!(
+                "{}: the app kept a request past --timeout; answering 503 and abandoning it",
+                self.info.peer
+            );
+            shared.responder.write_error(shared.out, 503);
+            self.closing = Closing::AfterWrite;
+            self.flush_out(shared);
+            return true;
+        }
         match self.closing {
             Closing::Lingering | Closing::Now => self.closing = Closing::Now,
             _ if self.wants_write() => {
@@ -186,12 +238,29 @@ impl Conn {
             }
             _ => self.closing = Closing::Now,
         }
+        false
     }
 
-    /// The server started draining: close now if idle, otherwise after the current request.
+    /// The server started draining: an idle connection may bring one more request within a
+    /// short grace (answered with `Connection: close`); a busy one closes after its response.
     pub fn on_drain(&mut self) {
-        if self.is_idle() && self.closing == Closing::No {
-            self.closing = Closing::Now;
+        if self.is_idle() && self.closing == Closing::No && !self.request_started {
+            self.deadline = self.deadline.min(Instant::now() + DRAIN_IDLE_GRACE);
+        }
+    }
+
+    /// A request handed to the pool came back: send its response, then go on with the input.
+    pub fn on_job_done(&mut self, out: &[u8], after: After, shared: &mut Shared<'_>) {
+        if self.with_app_since.take().is_none() {
+            return; // abandoned after --timeout; the client was already answered
+        }
+        *shared.served += 1;
+        self.apply(after);
+        self.request_done(false, shared.timeouts);
+        shared.out.extend_from_slice(out);
+        self.flush_out(shared);
+        if self.closing == Closing::No && !self.wants_write() {
+            self.resume(shared);
         }
     }
 
@@ -204,8 +273,9 @@ impl Conn {
                 Closing::AfterWrite => return,
                 Closing::No => {}
             }
-            if self.wants_write() {
-                // Back-pressure: serve no more until the client takes what it was sent.
+            if self.wants_write() || self.with_app_since.is_some() {
+                // Back-pressure: serve no more until the client takes what it was sent, or
+                // while a request is with the app (responses go out in order).
                 return;
             }
             let read = if self.rbuf.is_empty() {
@@ -241,19 +311,27 @@ impl Conn {
         if !self.wants_write() {
             match self.closing {
                 Closing::AfterWrite => self.start_linger(shared),
-                Closing::No => {
-                    // Input may be waiting behind the back-pressure: serve it.
-                    if !self.rbuf.is_empty() {
-                        let input = std::mem::take(&mut self.rbuf);
-                        let consumed = self.process(&input, shared);
-                        self.rbuf = input;
-                        self.rbuf.drain(..consumed);
-                        self.flush_out(shared);
-                    }
-                    self.on_readable(shared);
-                }
+                Closing::No => self.resume(shared),
                 _ => {}
             }
+        }
+    }
+
+    /// Serves input that waited behind back-pressure, then reads on.
+    fn resume(&mut self, shared: &mut Shared<'_>) {
+        if !self.rbuf.is_empty() {
+            let input = std::mem::take(&mut self.rbuf);
+            let consumed = self.process(&input, shared);
+            self.rbuf = input;
+            if self.closing == Closing::No {
+                self.rbuf.drain(..consumed);
+            } else {
+                self.rbuf.clear();
+            }
+            self.flush_out(shared);
+        }
+        if self.closing == Closing::No && !self.wants_write() && self.with_app_since.is_none() {
+            self.on_readable(shared);
         }
     }
 
@@ -303,33 +381,33 @@ impl Conn {
                 self.deadline = now + timeouts.header;
             }
             ReadState::Head => {}
-            ReadState::Body { .. } => self.deadline = now + timeouts.body,
+            ReadState::Body(_) => self.deadline = now + timeouts.body,
         }
     }
 
-    /// Frames and serves complete requests at the start of `input`; returns the bytes consumed.
+    /// Frames and serves complete requests at the start of `input`; returns the bytes consumed
+    /// (the rest is an incomplete head, or input that waits while a request is with the app).
     fn process(&mut self, input: &[u8], shared: &mut Shared<'_>) -> usize {
         let mut pos = 0;
-        while self.closing == Closing::No && pos < input.len() {
+        while self.closing == Closing::No && self.with_app_since.is_none() && pos < input.len() {
             let rest = &input[pos..];
             let state = std::mem::replace(&mut self.read_state, ReadState::Head);
             let step = match state {
                 ReadState::Head => self.start_request(rest, shared),
-                ReadState::Body { head_len, body } => self.continue_body(rest, head_len, body, shared),
+                ReadState::Body(body) => self.continue_body(rest, body, shared),
             };
             match step {
                 Progress::Served(consumed) => {
                     pos += consumed;
-                    self.request_started = pos < input.len();
-                    self.continue_sent = false;
-                    self.deadline = Instant::now()
-                        + if self.request_started {
-                            shared.timeouts.header
-                        } else {
-                            shared.timeouts.keep_alive
-                        };
+                    self.request_done(pos < input.len(), shared.timeouts);
+                    if let Some(since) = self.with_app_since {
+                        self.deadline = since + shared.app_timeout.unwrap_or(FAR_FUTURE);
+                    }
                 }
-                Progress::NeedMore => break,
+                Progress::Partial(consumed) => {
+                    pos += consumed;
+                    break;
+                }
                 Progress::Failed => {
                     pos = input.len();
                 }
@@ -338,122 +416,194 @@ impl Conn {
         pos
     }
 
+    /// Resets the per-request state after a response; `more_input` says whether bytes of the
+    /// next request are already here.
+    fn request_done(&mut self, more_input: bool, timeouts: &Timeouts) {
+        self.request_started = more_input || !self.rbuf.is_empty();
+        self.continue_sent = false;
+        self.deadline = Instant::now()
+            + if self.request_started {
+                timeouts.header
+            } else {
+                timeouts.keep_alive
+            };
+    }
+
     fn start_request(&mut self, rest: &[u8], shared: &mut Shared<'_>) -> Progress {
         let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
         let head = match parse_head(rest, &mut headers[..slots], shared.limits) {
             Ok(Parsed::Complete(head)) => head,
-            Ok(Parsed::Partial) => return Progress::NeedMore,
+            Ok(Parsed::Partial) => return Progress::Partial(0),
             Err(error) => return self.reject(&error, shared),
         };
         let head_len = head.head_len;
         match head.framing {
             Framing::None => {
-                let after = shared
-                    .responder
-                    .respond(&head, &[], &self.info, shared.out, shared.draining);
-                self.apply(after);
+                self.serve_now(&head, &rest[..head_len], &[], shared);
                 Progress::Served(head_len)
             }
+            Framing::Length(length) if (rest.len() - head_len) as u64 >= length => {
+                let end = head_len + length as usize;
+                self.serve_now(&head, &rest[..head_len], &rest[head_len..end], shared);
+                Progress::Served(end)
+            }
             Framing::Length(length) => {
-                let available = (rest.len() - head_len) as u64;
-                if available >= length {
-                    let body = &rest[head_len..head_len + length as usize];
-                    let after = shared
-                        .responder
-                        .respond(&head, body, &self.info, shared.out, shared.draining);
-                    self.apply(after);
-                    Progress::Served(head_len + length as usize)
-                } else {
-                    self.await_body(head.expect_continue, shared);
-                    self.read_state = ReadState::Body {
-                        head_len,
-                        body: PendingBody::Length(length),
-                    };
-                    Progress::NeedMore
+                let expect_continue = head.expect_continue;
+                self.save_head(&rest[..head_len]);
+                match self.continue_body(&rest[head_len..], PendingBody::Length(length), shared) {
+                    Progress::Partial(consumed) => {
+                        self.await_body(expect_continue, shared);
+                        Progress::Partial(head_len + consumed)
+                    }
+                    Progress::Served(consumed) => Progress::Served(head_len + consumed),
+                    Progress::Failed => Progress::Failed,
                 }
             }
             Framing::Chunked => {
                 let expect_continue = head.expect_continue;
-                self.body.clear();
-                let body = PendingBody::Chunked {
-                    decoder: ChunkedDecoder::new(),
-                    consumed: 0,
-                };
-                let progress = self.continue_body(rest, head_len, body, shared);
-                if matches!(progress, Progress::NeedMore) {
-                    self.await_body(expect_continue, shared);
+                self.save_head(&rest[..head_len]);
+                match self.continue_body(&rest[head_len..], PendingBody::Chunked(ChunkedDecoder::new()), shared) {
+                    Progress::Partial(consumed) => {
+                        self.await_body(expect_continue, shared);
+                        Progress::Partial(head_len + consumed)
+                    }
+                    Progress::Served(consumed) => Progress::Served(head_len + consumed),
+                    Progress::Failed => Progress::Failed,
                 }
-                progress
             }
         }
     }
 
-    fn continue_body(&mut self, rest: &[u8], head_len: usize, body: PendingBody, shared: &mut Shared<'_>) -> Progress {
-        match body {
-            PendingBody::Length(length) => {
-                let total = head_len + length as usize;
-                if rest.len() < total {
-                    self.read_state = ReadState::Body {
-                        head_len,
-                        body: PendingBody::Length(length),
-                    };
-                    return Progress::NeedMore;
+    fn save_head(&mut self, head: &[u8]) {
+        self.head.clear();
+        self.head.extend_from_slice(head);
+        self.body.clear();
+    }
+
+    /// Takes body bytes from `rest` into the connection's body; serves the request once the
+    /// body is complete.
+    fn continue_body(&mut self, rest: &[u8], pending: PendingBody, shared: &mut Shared<'_>) -> Progress {
+        let (consumed, next) = match pending {
+            PendingBody::Length(remaining) => {
+                let take = rest.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                if let Err(e) = self.body.append(&rest[..take], shared.spill) {
+                    return self.fail_body(&e, shared);
                 }
-                self.serve_parsed(&rest[..head_len], &rest[head_len..total], shared);
-                Progress::Served(total)
+                let remaining = remaining - take as u64;
+                (take, (remaining > 0).then_some(PendingBody::Length(remaining)))
             }
-            PendingBody::Chunked { mut decoder, consumed } => {
-                let from = head_len + consumed;
-                let mut body = std::mem::take(&mut self.body);
-                let result = decoder.decode(&rest[from..], &mut body, shared.limits);
-                let progress = match result {
-                    Err(error) => {
-                        log::info!("{}: bad chunked body: {error}", self.info.peer);
-                        shared.responder.write_error(shared.out, error.status());
-                        self.closing = Closing::AfterWrite;
-                        Progress::Failed
+            PendingBody::Chunked(mut decoder) => match decoder.decode(rest, self.body.mem_mut(), shared.limits) {
+                Err(error) => return self.reject_body(error, shared),
+                Ok(progress) => {
+                    if let Err(e) = self.body.settle(shared.spill) {
+                        return self.fail_body(&e, shared);
                     }
-                    Ok(progress) if progress.done => {
-                        let total = from + progress.consumed;
-                        self.serve_parsed(&rest[..head_len], &body, shared);
-                        Progress::Served(total)
-                    }
-                    Ok(progress) => {
-                        self.read_state = ReadState::Body {
-                            head_len,
-                            body: PendingBody::Chunked {
-                                decoder,
-                                consumed: consumed + progress.consumed,
-                            },
-                        };
-                        Progress::NeedMore
-                    }
-                };
-                body.clear();
-                self.body = body;
-                progress
+                    (
+                        progress.consumed,
+                        (!progress.done).then_some(PendingBody::Chunked(decoder)),
+                    )
+                }
+            },
+        };
+        match next {
+            Some(pending) => {
+                self.read_state = ReadState::Body(pending);
+                Progress::Partial(consumed)
+            }
+            None => {
+                if let Err(e) = self.body.finish() {
+                    return self.fail_body(&e, shared);
+                }
+                self.serve_saved(shared);
+                Progress::Served(consumed)
             }
         }
     }
 
-    /// Serves a request whose head was parsed before (it is parsed again from the same bytes,
-    /// which is cheaper than keeping borrowed pieces across reads).
-    fn serve_parsed(&mut self, head_bytes: &[u8], body: &[u8], shared: &mut Shared<'_>) {
+    fn reject_body(&mut self, error: DecodeError, shared: &mut Shared<'_>) -> Progress {
+        log::info!("{}: bad request body: {error}", self.info.peer);
+        shared.responder.write_error(shared.out, error.status());
+        self.closing = Closing::AfterWrite;
+        Progress::Failed
+    }
+
+    fn fail_body(&mut self, error: &io::Error, shared: &mut Shared<'_>) -> Progress {
+        log::error!("{}: cannot store the request body: {error}", self.info.peer);
+        shared.responder.write_error(shared.out, 500);
+        self.closing = Closing::AfterWrite;
+        Progress::Failed
+    }
+
+    /// Serves a request whose head and body are both in the input: inline, straight from the
+    /// input bytes; pooled, copied into a job.
+    fn serve_now(&mut self, head: &RequestHead<'_, '_>, head_bytes: &[u8], body: &[u8], shared: &mut Shared<'_>) {
+        match shared.pool.as_deref_mut() {
+            None => {
+                let mut input = body;
+                let served = shared.responder.respond(
+                    head,
+                    &mut input,
+                    body.len() as u64,
+                    &self.info,
+                    shared.out,
+                    shared.draining,
+                );
+                *shared.served += 1;
+                self.apply(served.after);
+            }
+            Some(pool) => {
+                let mut job = pool.job();
+                job.head.extend_from_slice(head_bytes);
+                job.body.mem_mut().extend_from_slice(body);
+                self.submit(job, shared);
+            }
+        }
+    }
+
+    /// Serves the request saved in `self.head` and `self.body`.
+    fn serve_saved(&mut self, shared: &mut Shared<'_>) {
+        if let Some(pool) = shared.pool.as_deref_mut() {
+            let mut job = pool.job();
+            std::mem::swap(&mut job.head, &mut self.head);
+            std::mem::swap(&mut job.body, &mut self.body);
+            return self.submit(job, shared);
+        }
         let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
-        match parse_head(head_bytes, &mut headers[..slots], shared.limits) {
+        let head_bytes = std::mem::take(&mut self.head);
+        match parse_head(&head_bytes, &mut headers[..slots], shared.limits) {
             Ok(Parsed::Complete(head)) => {
-                let after = shared
-                    .responder
-                    .respond(&head, body, &self.info, shared.out, shared.draining);
-                self.apply(after);
+                let body_len = self.body.len();
+                let served = shared.responder.respond(
+                    &head,
+                    &mut self.body.reader(),
+                    body_len,
+                    &self.info,
+                    shared.out,
+                    shared.draining,
+                );
+                *shared.served += 1;
+                self.apply(served.after);
             }
             _ => {
                 // Unreachable: the same bytes parsed before. Fail safe.
                 shared.responder.write_error(shared.out, 500);
                 self.closing = Closing::AfterWrite;
             }
+        }
+        self.head = head_bytes;
+        self.body.clear();
+    }
+
+    fn submit(&mut self, mut job: crate::pool::Job, shared: &mut Shared<'_>) {
+        job.conn = self.slab_index;
+        job.conn_id = self.id;
+        job.info = Some(self.info);
+        job.closing = shared.draining;
+        self.with_app_since = Some(Instant::now());
+        if let Some(pool) = shared.pool.as_deref_mut() {
+            pool.submit(job);
         }
     }
 
@@ -569,16 +719,16 @@ impl Conn {
 
 /// What framing one request did.
 enum Progress {
-    /// A request was answered; this many input bytes belonged to it.
+    /// A request was answered (or handed to the pool); this many input bytes belonged to it.
     Served(usize),
-    /// The request is incomplete.
-    NeedMore,
+    /// The request is incomplete; this many input bytes were taken into it.
+    Partial(usize),
     /// The request was refused; the connection closes after the error response.
     Failed,
 }
 
 /// Writes as much of `data` as the socket takes now.
-fn write_some(stream: &mut TcpStream, data: &[u8]) -> io::Result<usize> {
+fn write_some(stream: &mut Stream, data: &[u8]) -> io::Result<usize> {
     let mut written = 0;
     while written < data.len() {
         match stream.write(&data[written..]) {

@@ -8,6 +8,7 @@
 //! error-level finding made before the head went out like a host-detected failure (500). Never
 //! touches a socket.
 
+use crate::access_log::{AccessEntry, AccessLog};
 use crate::environ::{self, ConnInfo};
 use crate::errors_log::ErrorsLog;
 use crate::http::{
@@ -16,7 +17,8 @@ use crate::http::{
 };
 use nsgi::host::{AppInstance, Environ, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
-use std::sync::Arc;
+use std::io::BufRead;
+use std::sync::{Arc, Mutex};
 
 /// The value of the `Server` header the gateway adds when the app sets none.
 pub const SERVER_HEADER: &[u8] = b"nsgi-gateway";
@@ -33,36 +35,133 @@ pub enum After {
     Abort,
 }
 
-/// One worker's app and reusable request resources.
+/// The apps a worker serves and what every request shares: immutable once serving, so the
+/// event loop and the pool threads hold it through one `Arc`.
+pub struct Apps {
+    /// The mounted apps, in `--mount` order (index 0 is usually `/`).
+    instances: Vec<AppInstance>,
+    /// Mount prefix of each instance (`""` for `/`).
+    prefixes: Vec<Vec<u8>>,
+    validator: Option<Arc<Validator>>,
+    access_log: Option<Mutex<AccessLog>>,
+}
+
+impl Apps {
+    /// Apps to serve: `(prefix, instance)` pairs; with a validator when they were initialised
+    /// observed by it ([`AppInstance::init_observed`]).
+    pub fn new(mounts: Vec<(String, AppInstance)>, validator: Option<Arc<Validator>>) -> Apps {
+        let (prefixes, instances) = mounts.into_iter().map(|(p, i)| (p.into_bytes(), i)).unzip();
+        Apps {
+            instances,
+            prefixes,
+            validator,
+            access_log: None,
+        }
+    }
+
+    /// Records every request in `log`.
+    pub fn with_access_log(mut self, log: AccessLog) -> Apps {
+        self.access_log = Some(Mutex::new(log));
+        self
+    }
+
+    /// Flushes the access log (the event loop calls it about once a second and at exit).
+    pub fn flush_access_log(&self) {
+        if let Some(log) = &self.access_log {
+            lock(log).flush();
+        }
+    }
+
+    /// Reopens the access log file (after log rotation).
+    pub fn reopen_access_log(&self) {
+        if let Some(log) = &self.access_log {
+            lock(log).reopen();
+        }
+    }
+
+    /// The validator watching the apps, with `--validate`.
+    pub fn validator(&self) -> Option<&Arc<Validator>> {
+        self.validator.as_ref()
+    }
+
+    /// The mounted app instances.
+    pub fn instances(&self) -> &[AppInstance] {
+        &self.instances
+    }
+
+    /// Shuts every app down (after the last request). Fails when requests still hold the apps.
+    pub fn shutdown(self: Arc<Self>) -> Result<(), Arc<Self>> {
+        let apps = Arc::try_unwrap(self)?;
+        apps.flush_access_log();
+        for instance in apps.instances {
+            instance.shutdown();
+        }
+        Ok(())
+    }
+
+    /// The app serving `path` and the length of its mount prefix: the longest prefix that ends
+    /// at a segment boundary.
+    fn route(&self, path: &[u8]) -> Option<(usize, usize)> {
+        let mut best: Option<(usize, usize)> = None;
+        for (index, prefix) in self.prefixes.iter().enumerate() {
+            let matches = path.starts_with(prefix) && matches!(path.get(prefix.len()), None | Some(b'/'));
+            if matches && best.is_none_or(|(_, len)| prefix.len() > len) {
+                best = Some((index, prefix.len()));
+            }
+        }
+        best
+    }
+}
+
+/// Formats `ip` into `buf` without allocating; returns the text.
+fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{ip}");
+    let len = cursor.position() as usize;
+    &buf[..len]
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How one response went, for the connection and the access log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// What the connection does next.
+    pub after: After,
+    /// The status sent.
+    pub status: u16,
+    /// Body bytes sent (after framing is removed).
+    pub body_bytes: u64,
+}
+
+/// One thread's view of the apps, with its reusable request resources: one per event loop
+/// (inline calls) or per pool thread.
 pub struct Responder {
-    app: AppInstance,
+    apps: Arc<Apps>,
     slot: RequestSlot,
     environ: Environ,
     errors_line: Vec<u8>,
     date: DateCache,
-    validator: Option<Arc<Validator>>,
 }
 
 impl Responder {
-    /// A responder for `app`.
-    pub fn new(app: AppInstance) -> Responder {
+    /// A responder for `apps`.
+    pub fn new(apps: Arc<Apps>) -> Responder {
         Responder {
-            app,
+            apps,
             slot: RequestSlot::new(),
             environ: Environ::new(),
             errors_line: Vec::new(),
             date: DateCache::new(),
-            validator: None,
         }
     }
 
-    /// A responder for `app`, which was initialised observed by `validator`
-    /// ([`AppInstance::init_observed`]).
-    pub fn with_validator(app: AppInstance, validator: Arc<Validator>) -> Responder {
-        Responder {
-            validator: Some(validator),
-            ..Responder::new(app)
-        }
+    /// The apps.
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
     }
 
     /// The current `Date` header value.
@@ -76,28 +175,70 @@ impl Responder {
         write_error_response(out, status, date, SERVER_HEADER);
     }
 
-    /// Answers `head` (whose body is `body`) into `out`. With `closing`, the response tells the
-    /// client that the connection closes after it.
+    /// Answers `head`, whose body (`body_len` bytes) is read from `input`, into `out`. With
+    /// `closing`, the response tells the client that the connection closes after it.
     pub fn respond(
         &mut self,
         head: &RequestHead<'_, '_>,
-        body: &[u8],
+        input: &mut dyn BufRead,
+        body_len: u64,
         conn: &ConnInfo,
         out: &mut Vec<u8>,
         closing: bool,
-    ) -> After {
-        environ::build(&mut self.environ, head, body.len(), conn, b"");
+    ) -> Served {
+        let start = out.len();
+        let apps = Arc::clone(&self.apps);
+        let served = match apps.route(head.path) {
+            Some((index, prefix_len)) => self.call_app(
+                &apps.instances[index],
+                &head.path[..prefix_len],
+                head,
+                input,
+                body_len,
+                conn,
+                out,
+                closing,
+            ),
+            None => {
+                let date = self.date.now();
+                write_error_response(out, 404, date, SERVER_HEADER);
+                Served {
+                    after: After::Close,
+                    status: 404,
+                    body_bytes: 0,
+                }
+            }
+        };
+        if let Some(log) = &apps.access_log {
+            let _ = start;
+            record_access(&mut lock(log), head, conn, &served);
+        }
+        served
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_app(
+        &mut self,
+        app: &AppInstance,
+        script_name: &[u8],
+        head: &RequestHead<'_, '_>,
+        input: &mut dyn BufRead,
+        body_len: u64,
+        conn: &ConnInfo,
+        out: &mut Vec<u8>,
+        closing: bool,
+    ) -> Served {
+        environ::build(&mut self.environ, head, body_len as usize, conn, script_name);
         let is_head = head.method == "HEAD";
         let keep_alive = head.keep_alive && !closing;
         let start = out.len();
-        let mut input: &[u8] = body;
-        let mut errors = ErrorsLog::new(&mut self.errors_line, self.app.mount_name());
-        let mut exchange = self
-            .app
-            .call(&mut self.slot, &mut self.environ, &mut input, &mut errors);
+        let mut errors = ErrorsLog::new(&mut self.errors_line, app.mount_name());
+        let mut exchange = app.call(&mut self.slot, &mut self.environ, input, &mut errors);
         let request_id = exchange.request_id();
-        let validator = self.validator.as_deref();
+        let validator = self.apps.validator.as_deref();
         let mut framing = BodyKind::None;
+        let mut status = 0;
+        let mut body_bytes = 0u64;
         // Whether response bytes went out: then a failure can only abort the connection.
         let mut head_written = false;
         let result = loop {
@@ -111,13 +252,8 @@ impl Responder {
                         break Err(format!("{} {}", finding.check, finding.message));
                     }
                     let empty = end && data.is_empty();
-                    framing = framing_for(
-                        head.version,
-                        is_head,
-                        response.status_code(),
-                        response.content_length(),
-                        empty,
-                    );
+                    status = response.status_code();
+                    framing = framing_for(head.version, is_head, status, response.content_length(), empty);
                     let keep = keep_alive && !matches!(framing, BodyKind::CloseDelimited);
                     let date = self.date.now();
                     head_written = true;
@@ -138,13 +274,13 @@ impl Responder {
                         // A HEAD response carries no body: stop the app here (close is called).
                         break Ok(keep);
                     }
-                    write_body(out, framing, data);
+                    body_bytes += write_body(out, framing, data);
                     if end {
                         finish_body(out, framing);
                         break Ok(keep);
                     }
                 }
-                Ok(Step::Data(data)) => write_body(out, framing, data),
+                Ok(Step::Data(data)) => body_bytes += write_body(out, framing, data),
                 Ok(Step::End) => {
                     finish_body(out, framing);
                     break Ok(keep_alive && !matches!(framing, BodyKind::CloseDelimited));
@@ -166,9 +302,9 @@ impl Responder {
         drop(exchange);
         errors.finish();
         if let Some(validator) = validator {
-            log_findings(validator, request_id, head, self.app.mount_name());
+            log_findings(validator, request_id, head, app.mount_name());
         }
-        match result {
+        let after = match result {
             Ok(true) => After::KeepAlive,
             Ok(false) => After::Close,
             Err(failure) => {
@@ -176,7 +312,7 @@ impl Responder {
                     "{} {}: app {} broke the NSGI rules: {failure}",
                     head.method,
                     String::from_utf8_lossy(head.target),
-                    self.app.mount_name()
+                    app.mount_name()
                 );
                 if head_written {
                     After::Abort
@@ -184,26 +320,42 @@ impl Responder {
                     out.truncate(start);
                     let date = self.date.now();
                     write_error_response(out, 500, date, SERVER_HEADER);
+                    status = 500;
+                    body_bytes = 0;
                     After::Close
                 }
             }
+        };
+        Served {
+            after,
+            status,
+            body_bytes,
         }
     }
+}
 
-    /// The validator watching the app, with `--validate`.
-    pub fn validator(&self) -> Option<&Arc<Validator>> {
-        self.validator.as_ref()
-    }
-
-    /// The app instance.
-    pub fn app(&self) -> &AppInstance {
-        &self.app
-    }
-
-    /// Takes the app instance out (for shutdown).
-    pub fn into_app(self) -> AppInstance {
-        self.app
-    }
+/// Writes one access-log line for a served request.
+fn record_access(log: &mut AccessLog, head: &RequestHead<'_, '_>, conn: &ConnInfo, served: &Served) {
+    let mut addr = [0u8; 64];
+    let remote = ip_text(conn.peer.ip(), &mut addr);
+    let header = |name: &str| {
+        head.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    log.record(&AccessEntry {
+        remote_addr: remote,
+        remote_user: None,
+        time: std::time::SystemTime::now(),
+        method: head.method.as_bytes(),
+        target: head.target,
+        version: head.version.as_bytes(),
+        status: served.status,
+        body_bytes: served.body_bytes,
+        referer: header("referer"),
+        user_agent: header("user-agent"),
+    });
 }
 
 /// Logs what the validator found in one request: errors and warnings as such, info at debug level.
@@ -226,12 +378,14 @@ fn log_findings(validator: &Validator, request: RequestId, head: &RequestHead<'_
     }
 }
 
-fn write_body(out: &mut Vec<u8>, framing: BodyKind, data: &[u8]) {
+/// Frames `data` into `out`; returns the body bytes it carried.
+fn write_body(out: &mut Vec<u8>, framing: BodyKind, data: &[u8]) -> u64 {
     match framing {
-        BodyKind::Chunked => write_chunk(out, data),
+        BodyKind::Chunked if !data.is_empty() => write_chunk(out, data),
         BodyKind::Length(_) | BodyKind::CloseDelimited => out.extend_from_slice(data),
-        BodyKind::Empty | BodyKind::None => {}
+        BodyKind::Chunked | BodyKind::Empty | BodyKind::None => return 0,
     }
+    data.len() as u64
 }
 
 fn finish_body(out: &mut Vec<u8>, framing: BodyKind) {

@@ -1,33 +1,48 @@
-//! The event loop: one mio `Poll` over the listeners, the connections and the stop signals.
+//! The event loop of one worker: one mio `Poll` over the listeners, the connections, the stop
+//! signals and the app pool's completions.
 //!
-//! Owns accepting, dispatching readiness events to connections, timeouts (a sweep once a
-//! second), and the graceful stop: on SIGINT or SIGTERM it stops accepting, closes idle
-//! connections, lets in-flight requests finish (their responses say `Connection: close`), and
-//! returns when the last connection is gone or the graceful timeout has passed.
+//! Owns accepting (pausing while the pool is backed up, so other workers take the load),
+//! dispatching readiness events to connections, timeouts (a sweep once a second, which also
+//! sends the supervisor its heartbeat), `--max-requests` and `--timeout` retirement requests,
+//! and stopping: on SIGINT or SIGTERM it stops accepting, lets in-flight requests finish (their
+//! responses say `Connection: close`), gives idle keep-alive connections a short grace, and
+//! returns when the last connection is gone or the graceful timeout has passed; on SIGQUIT it
+//! returns at once.
 
 use crate::conn::{Conn, Shared, Timeouts};
 use crate::environ::ConnInfo;
 use crate::http::Limits;
-use crate::respond::Responder;
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use crate::listen::Listener;
+use crate::pool::Pool;
+use crate::respond::{Apps, Responder};
+use crate::spill::SpillPolicy;
+use crate::stream::Stream;
+use crate::worker_link::WorkerLink;
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Token of the signal source.
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
+/// Token of the pool's completion waker.
+const WAKER_TOKEN: Token = Token(usize::MAX - 2);
 /// Listener `i` has token `LISTENER_BASE - i`.
-const LISTENER_BASE: usize = usize::MAX - 2;
+const LISTENER_BASE: usize = usize::MAX - 3;
 /// Most listeners.
 const MAX_LISTENERS: usize = 1024;
-/// How often timeouts are checked.
+/// How often timeouts are checked (and the supervisor hears a heartbeat).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Size of the shared read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
 /// Readiness events taken per poll.
 const EVENTS_PER_POLL: usize = 1024;
+/// Accepting pauses while more than this many requests per pool thread wait for a thread.
+const BACKLOG_PER_THREAD: usize = 8;
 
 /// Settings of the event loop.
 #[derive(Clone, Debug)]
@@ -40,6 +55,15 @@ pub struct ServerOptions {
     pub graceful_timeout: Duration,
     /// Most simultaneous connections; beyond it, accepting pauses.
     pub max_connections: usize,
+    /// App threads (`--threads`); 0 calls the app on the loop thread.
+    pub threads: usize,
+    /// Longest a request may stay with the app (`--timeout`); enforced here for pooled calls,
+    /// by the supervisor's heartbeat watch for inline ones.
+    pub app_timeout: Option<Duration>,
+    /// Ask to be replaced after this many requests (`--max-requests` plus jitter).
+    pub max_requests: Option<u64>,
+    /// Where large request bodies go.
+    pub spill: SpillPolicy,
 }
 
 impl Default for ServerOptions {
@@ -49,8 +73,21 @@ impl Default for ServerOptions {
             timeouts: Timeouts::default(),
             graceful_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            threads: 0,
+            app_timeout: None,
+            max_requests: None,
+            spill: SpillPolicy::default(),
         }
     }
+}
+
+/// How the event loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Gracefully: every connection finished (or the graceful timeout passed).
+    Graceful,
+    /// At once (SIGQUIT): the process should exit without waiting for anything.
+    Immediately,
 }
 
 /// Connections by token index.
@@ -61,6 +98,10 @@ struct Slab {
 }
 
 impl Slab {
+    fn next_index(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.entries.len())
+    }
+
     fn insert(&mut self, conn: Conn) -> usize {
         self.live += 1;
         match self.free.pop() {
@@ -83,62 +124,138 @@ impl Slab {
     }
 }
 
-/// The gateway's event loop.
+/// A listening socket registered with the loop.
+enum LoopListener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl LoopListener {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            LoopListener::Tcp(l) => l,
+            LoopListener::Unix(l) => l,
+        }
+    }
+
+    /// Accepts one connection: the stream and who is on the other end.
+    fn accept(&self) -> io::Result<(Stream, ConnInfo)> {
+        match self {
+            LoopListener::Tcp(listener) => {
+                let (stream, peer) = listener.accept()?;
+                let local = stream.local_addr().unwrap_or(peer);
+                let _ = stream.set_nodelay(true);
+                Ok((Stream::Tcp(stream), ConnInfo { peer, local }))
+            }
+            LoopListener::Unix(listener) => {
+                let (stream, _) = listener.accept()?;
+                let unix = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+                Ok((
+                    Stream::Unix(stream),
+                    ConnInfo {
+                        peer: unix,
+                        local: unix,
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// A worker's event loop.
 pub struct Server {
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<LoopListener>,
     signals: Signals,
     conns: Slab,
+    next_conn_id: u64,
     responder: Responder,
+    pool: Option<Pool>,
     scratch: Vec<u8>,
     out: Vec<u8>,
     options: ServerOptions,
+    link: Option<WorkerLink>,
+    served: u64,
+    retire_requested: bool,
+    /// Pooled requests abandoned past `--timeout` (their threads are stuck in the app).
+    abandoned: usize,
     draining_since: Option<Instant>,
+    quit: bool,
     accepting: bool,
 }
 
 impl Server {
-    /// A server over already-bound listeners.
+    /// A server over already-bound listeners, answering with `apps`; `link` is the supervisor
+    /// link of a supervised worker.
     pub fn new(
-        listeners: Vec<std::net::TcpListener>,
-        responder: Responder,
+        listeners: Vec<Listener>,
+        apps: Arc<Apps>,
         options: ServerOptions,
+        link: Option<WorkerLink>,
     ) -> io::Result<Server> {
         if listeners.len() > MAX_LISTENERS {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many listeners"));
         }
         let poll = Poll::new()?;
-        let mut mio_listeners = Vec::with_capacity(listeners.len());
+        let mut loop_listeners = Vec::with_capacity(listeners.len());
         for (index, listener) in listeners.into_iter().enumerate() {
-            listener.set_nonblocking(true)?;
-            let mut listener = TcpListener::from_std(listener);
+            let mut listener = match listener {
+                Listener::Tcp(l) => {
+                    l.set_nonblocking(true)?;
+                    LoopListener::Tcp(TcpListener::from_std(l))
+                }
+                Listener::Unix { listener, .. } => {
+                    listener.set_nonblocking(true)?;
+                    LoopListener::Unix(UnixListener::from_std(listener))
+                }
+            };
             poll.registry()
-                .register(&mut listener, Token(LISTENER_BASE - index), Interest::READABLE)?;
-            mio_listeners.push(listener);
+                .register(listener.source(), Token(LISTENER_BASE - index), Interest::READABLE)?;
+            loop_listeners.push(listener);
         }
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1])?;
         poll.registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        let pool = if options.threads > 0 {
+            let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+            Some(Pool::start(options.threads, &apps, waker, options.limits)?)
+        } else {
+            None
+        };
         Ok(Server {
             poll,
-            listeners: mio_listeners,
+            listeners: loop_listeners,
             signals,
             conns: Slab {
                 entries: Vec::new(),
                 free: Vec::new(),
                 live: 0,
             },
-            responder,
+            next_conn_id: 0,
+            responder: Responder::new(apps),
+            pool,
             scratch: vec![0; SCRATCH_BYTES],
             out: Vec::with_capacity(SCRATCH_BYTES),
             options,
+            link,
+            served: 0,
+            retire_requested: false,
+            abandoned: 0,
             draining_since: None,
+            quit: false,
             accepting: true,
         })
     }
 
-    /// Serves until a stop signal, then drains; returns the responder (to shut the app down).
-    pub fn run(mut self) -> io::Result<Responder> {
+    /// Tells the supervisor (if any) that this worker serves.
+    pub fn ready(&mut self) {
+        if let Some(link) = &mut self.link {
+            link.ready();
+        }
+    }
+
+    /// Serves until a stop signal; returns how it stopped and the apps (to shut them down).
+    pub fn run(mut self) -> io::Result<(Stopped, Arc<Apps>)> {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         loop {
@@ -152,12 +269,19 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     SIGNAL_TOKEN => self.on_signal(),
+                    WAKER_TOKEN => self.on_completions(),
                     Token(t) if t > LISTENER_BASE - MAX_LISTENERS && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t)
                     }
                     Token(index) => self.on_conn_event(index, event.is_readable(), event.is_writable()),
                 }
             }
+            if self.quit {
+                log::info!("stopping at once (SIGQUIT)");
+                self.responder.apps().flush_access_log();
+                return Ok((Stopped::Immediately, Arc::clone(self.responder.apps())));
+            }
+            self.check_max_requests();
             let now = Instant::now();
             if now >= next_sweep {
                 self.sweep(now);
@@ -177,18 +301,40 @@ impl Server {
                 }
             }
         }
-        Ok(self.responder)
+        let apps = Arc::clone(self.responder.apps());
+        apps.flush_access_log();
+        if let Some(pool) = self.pool.take() {
+            pool.stop(self.abandoned);
+        }
+        Ok((Stopped::Graceful, apps))
     }
 
     fn on_signal(&mut self) {
         let received: Vec<i32> = self.signals.pending().collect();
-        if received.is_empty() || self.draining_since.is_some() {
+        for signal in received {
+            match signal {
+                SIGQUIT => self.quit = true,
+                SIGUSR1 => {
+                    log::info!("reopening the access log");
+                    self.responder.apps().reopen_access_log();
+                }
+                SIGHUP if self.link.is_none() => {
+                    log::warn!("SIGHUP ignored: graceful reload needs the supervisor (run with --workers 1 or more)")
+                }
+                SIGHUP => log::debug!("SIGHUP is the supervisor's; ignored by the worker"),
+                _ => self.start_drain(),
+            }
+        }
+    }
+
+    fn start_drain(&mut self) {
+        if self.draining_since.is_some() {
             return;
         }
         log::info!("received stop signal; finishing {} open connection(s)", self.conns.live);
         self.draining_since = Some(Instant::now());
         for listener in &mut self.listeners {
-            let _ = self.poll.registry().deregister(listener);
+            let _ = self.poll.registry().deregister(listener.source());
         }
         self.listeners.clear();
         self.accepting = false;
@@ -200,30 +346,52 @@ impl Server {
         }
     }
 
+    fn check_max_requests(&mut self) {
+        if self.retire_requested {
+            return;
+        }
+        if let (Some(limit), Some(link)) = (self.options.max_requests, self.link.as_mut())
+            && self.served >= limit
+        {
+            log::info!(
+                "served {} requests (--max-requests); asking to be replaced",
+                self.served
+            );
+            link.retire("max-requests");
+            self.retire_requested = true;
+        }
+    }
+
+    fn backed_up(&self) -> bool {
+        self.pool
+            .as_ref()
+            .is_some_and(|pool| pool.backlog() > self.options.threads * BACKLOG_PER_THREAD)
+    }
+
     fn accept(&mut self, listener_index: usize) {
-        while self.accepting && self.conns.live < self.options.max_connections {
+        while self.accepting && self.conns.live < self.options.max_connections && !self.backed_up() {
             let Some(listener) = self.listeners.get(listener_index) else {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, peer)) => {
-                    let local = stream.local_addr().unwrap_or(peer);
-                    let _ = stream.set_nodelay(true);
-                    let index = self.conns.free.last().copied().unwrap_or(self.conns.entries.len());
+                Ok((mut stream, info)) => {
+                    let index = self.conns.next_index();
                     if let Err(e) = self
                         .poll
                         .registry()
                         .register(&mut stream, Token(index), Interest::READABLE)
                     {
-                        log::warn!("cannot register connection from {peer}: {e}");
+                        log::warn!("cannot register a new connection: {e}");
                         continue;
                     }
-                    let conn = Conn::new(stream, ConnInfo { peer, local }, &self.options.timeouts);
+                    self.next_conn_id += 1;
+                    let conn = Conn::new(stream, info, self.next_conn_id, index, &self.options.timeouts);
                     let inserted = self.conns.insert(conn);
                     debug_assert_eq!(inserted, index);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // EMFILE and friends: keep serving what we have; the sweep retries later.
                     log::warn!("accept failed: {e}");
@@ -233,22 +401,58 @@ impl Server {
         }
     }
 
-    fn shared(&mut self) -> (Shared<'_>, &mut Slab) {
-        (
-            Shared {
-                responder: &mut self.responder,
-                scratch: &mut self.scratch,
-                out: &mut self.out,
-                limits: &self.options.limits,
-                timeouts: &self.options.timeouts,
-                draining: self.draining_since.is_some(),
-            },
-            &mut self.conns,
-        )
+    fn accept_all(&mut self) {
+        for index in 0..self.listeners.len() {
+            self.accept(index);
+        }
+    }
+
+    fn on_completions(&mut self) {
+        let Some(pool) = self.pool.as_mut() else {
+            return;
+        };
+        let mut jobs = pool.collect();
+        for job in &jobs {
+            let index = job.conn;
+            let (mut shared, conns) = split(
+                &mut self.responder,
+                &mut self.pool,
+                &mut self.scratch,
+                &mut self.out,
+                &self.options,
+                &mut self.served,
+                &mut self.conns,
+                self.draining_since.is_some(),
+            );
+            if let Some(Some(conn)) = conns.entries.get_mut(index)
+                && conn.id() == job.conn_id
+            {
+                conn.on_job_done(&job.out, job.served.after, &mut shared);
+                if shared.draining {
+                    conn.on_drain();
+                }
+            }
+            self.settle(index);
+        }
+        if let Some(pool) = self.pool.as_mut() {
+            pool.recycle(&mut jobs);
+        }
+        if self.accepting && !self.backed_up() {
+            self.accept_all();
+        }
     }
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
-        let (mut shared, conns) = self.shared();
+        let (mut shared, conns) = split(
+            &mut self.responder,
+            &mut self.pool,
+            &mut self.scratch,
+            &mut self.out,
+            &self.options,
+            &mut self.served,
+            &mut self.conns,
+            self.draining_since.is_some(),
+        );
         let Some(Some(conn)) = conns.entries.get_mut(index) else {
             return;
         };
@@ -297,20 +501,78 @@ impl Server {
     }
 
     fn sweep(&mut self, now: Instant) {
+        if let Some(link) = &mut self.link {
+            link.heartbeat();
+        }
+        self.responder.apps().flush_access_log();
         for index in 0..self.conns.entries.len() {
-            let (mut shared, conns) = self.shared();
+            let (mut shared, conns) = split(
+                &mut self.responder,
+                &mut self.pool,
+                &mut self.scratch,
+                &mut self.out,
+                &self.options,
+                &mut self.served,
+                &mut self.conns,
+                self.draining_since.is_some(),
+            );
             let Some(Some(conn)) = conns.entries.get_mut(index) else {
                 continue;
             };
             if conn.deadline() <= now {
-                conn.on_timeout(&mut shared);
+                if conn.on_timeout(&mut shared) {
+                    self.abandoned += 1;
+                    self.retire_for_timeout();
+                }
                 self.settle(index);
             }
         }
         if self.accepting && self.conns.live < self.options.max_connections {
-            for index in 0..self.listeners.len() {
-                self.accept(index);
-            }
+            self.accept_all();
         }
     }
+
+    fn retire_for_timeout(&mut self) {
+        match self.link.as_mut() {
+            Some(link) if !self.retire_requested => {
+                link.retire("timeout");
+                self.retire_requested = true;
+            }
+            Some(_) => {}
+            None => log::error!(
+                "an app thread is stuck past --timeout; {} of {} threads are lost until restart",
+                self.abandoned,
+                self.options.threads
+            ),
+        }
+    }
+}
+
+/// Borrows the loop's parts that a connection event needs, separately from the slab.
+#[allow(clippy::too_many_arguments)]
+fn split<'s>(
+    responder: &'s mut Responder,
+    pool: &'s mut Option<Pool>,
+    scratch: &'s mut Vec<u8>,
+    out: &'s mut Vec<u8>,
+    options: &'s ServerOptions,
+    served: &'s mut u64,
+    conns: &'s mut Slab,
+    draining: bool,
+) -> (Shared<'s>, &'s mut Slab) {
+    (
+        Shared {
+            responder,
+            pool: pool.as_mut(),
+            spill: &options.spill,
+            app_timeout: options.app_timeout,
+            served,
+            scratch,
+            out,
+            limits: &options.limits,
+            timeouts: &options.timeouts,
+            draining,
+        },
+        conns,
+    )
 }

@@ -1,68 +1,163 @@
-//! One serving process: load and initialise the apps, run the event loop over the listeners,
-//! shut the apps down. Used by each supervised worker and by `--workers 0`.
+//! One serving process: load and initialise the mounted apps, run the event loop over the
+//! listeners, shut the apps down. Used by each supervised worker and by `--workers 0`; also
+//! validates everything for `--check-config`.
 
-use crate::cli::Cli;
+use crate::access_log::AccessLog;
+use crate::cli::{Cli, MountSpec};
 use crate::listen::Listener;
-use crate::respond::Responder;
-use crate::server::Server;
+use crate::respond::Apps;
+use crate::server::{Server, ServerOptions, Stopped};
+use crate::spill::SpillPolicy;
 use crate::welcome;
 use crate::worker_link::WorkerLink;
 use nsgi::host::{AppInstance, AppModule, InitOptions};
 use nsgi_conformance::Validator;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a worker needs, validated from the command line.
+pub struct WorkerPlan {
+    /// Event-loop settings.
+    pub options: ServerOptions,
+    /// The apps and their prefixes.
+    pub mounts: Vec<MountSpec>,
+}
+
+/// Validates the settings a worker uses (not the listeners).
+pub fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
+    let mut options = cli.server_options()?;
+    let mounts = cli.mounts()?;
+    cli.root_path()?;
+    // MERGE: proxy::TrustedProxies::parse(&cli.forwarded_allow_ips)?;
+    options.threads = cli.threads;
+    options.app_timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
+    if cli.max_requests > 0 {
+        if supervised {
+            let jitter = if cli.max_requests_jitter > 0 {
+                random_below(cli.max_requests_jitter + 1)
+            } else {
+                0
+            };
+            options.max_requests = Some(cli.max_requests + jitter);
+        } else {
+            log::warn!("--max-requests needs the supervisor (--workers 1 or more); ignored");
+        }
+    }
+    options.spill = SpillPolicy {
+        memory_limit: cli.body_buffer_size,
+        dir: cli.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+    };
+    if !options.spill.dir.is_dir() {
+        return Err(format!("--spill-dir {}: not a directory", options.spill.dir.display()));
+    }
+    Ok(WorkerPlan { options, mounts })
+}
+
+/// Loads and initialises every mounted app.
+fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps, String> {
+    let validator = cli.validate.then(|| Arc::new(Validator::new()));
+    let mut instances = Vec::with_capacity(mounts.len());
+    for mount in mounts {
+        let shown = if mount.prefix.is_empty() { "/" } else { &mount.prefix };
+        let module = match &mount.library {
+            Some(path) => AppModule::load(path).map_err(|e| e.to_string())?,
+            None => AppModule::from_static(welcome::descriptor(), "built-in welcome app").map_err(|e| e.to_string())?,
+        };
+        let config = match &mount.config_file {
+            Some(path) => {
+                std::fs::read(path).map_err(|e| format!("config of the app at {shown}: {}: {e}", path.display()))?
+            }
+            None => Vec::new(),
+        };
+        let thread_safe = module.thread_safe();
+        let init = InitOptions {
+            mount_name: module.name(),
+            script_name: mount.prefix.clone(),
+            config,
+            multithread: cli.threads > 1 && thread_safe,
+            multiprocess: supervised && cli.worker_count() > 1,
+            max_concurrency: if thread_safe { cli.threads.max(1) as u32 } else { 1 },
+            ..InitOptions::default()
+        };
+        let instance = match &validator {
+            Some(validator) => AppInstance::init_observed(&module, &init, validator.clone()),
+            None => AppInstance::init(&module, &init),
+        }
+        .map_err(|e| e.to_string())?;
+        if cli.threads > 1 && !thread_safe {
+            log::warn!(
+                "app {:?} at {shown} is not thread-safe: its calls are serialised across the {} threads",
+                module.name(),
+                cli.threads
+            );
+        }
+        log::info!(
+            "serving app {:?} ({}) at {shown} from {}",
+            module.name(),
+            module.sdk_info(),
+            module.origin().display()
+        );
+        instances.push((mount.prefix.clone(), instance));
+    }
+    if validator.is_some() {
+        log::info!("validating the apps: NSGI rule breaches are logged with their check ids");
+    }
+    let mut apps = Apps::new(instances, validator);
+    if let Some(path) = &cli.access_log {
+        let log = AccessLog::open(path).map_err(|e| format!("--access-log {}: {e}", path.display()))?;
+        apps = apps.with_access_log(log);
+    }
+    Ok(apps)
+}
 
 /// Serves `listeners` until stopped. `link` is the supervisor link of a supervised worker.
 pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> Result<(), String> {
-    let options = cli.server_options()?;
-    let mounts = cli.mounts()?;
-    let root = mounts.first().ok_or("no app to serve")?;
-    let module = match &root.library {
-        Some(path) => AppModule::load(path).map_err(|e| e.to_string())?,
-        None => AppModule::from_static(welcome::descriptor(), "built-in welcome app").map_err(|e| e.to_string())?,
-    };
-    let config = match &root.config_file {
-        Some(path) => std::fs::read(path).map_err(|e| format!("--app-config {}: {e}", path.display()))?,
-        None => Vec::new(),
-    };
-    let init = InitOptions {
-        mount_name: module.name(),
-        config,
-        ..InitOptions::default()
-    };
-    let responder = if cli.validate {
-        let validator = Arc::new(Validator::new());
-        let app = AppInstance::init_observed(&module, &init, validator.clone()).map_err(|e| e.to_string())?;
-        log::info!(
-            "validating app {:?}: NSGI rule breaches are logged with their check ids",
-            module.name()
-        );
-        Responder::with_validator(app, validator)
-    } else {
-        Responder::new(AppInstance::init(&module, &init).map_err(|e| e.to_string())?)
-    };
-    log::info!(
-        "serving app {:?} ({}) from {}",
-        module.name(),
-        module.sdk_info(),
-        module.origin().display()
-    );
+    let supervised = link.is_some();
+    let plan = plan(cli, supervised)?;
+    let apps = Arc::new(start_apps(cli, &plan.mounts, supervised)?);
     let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
-    let tcp = listeners
-        .into_iter()
-        .filter_map(|l| match l {
-            Listener::Tcp(t) => Some(t),
-            Listener::Unix { .. } => None,
-        })
-        .collect();
-    let server = Server::new(tcp, responder, options).map_err(|e| e.to_string())?;
-    match link {
-        Some(mut link) => link.ready(),
-        None => announce(&urls),
+    let mut server = Server::new(listeners, apps, plan.options, link).map_err(|e| e.to_string())?;
+    if supervised {
+        server.ready();
+    } else {
+        announce(&urls);
     }
-    let responder = server.run().map_err(|e| format!("event loop failed: {e}"))?;
-    responder.into_app().shutdown();
+    let (stopped, apps) = server.run().map_err(|e| format!("event loop failed: {e}"))?;
+    if stopped == Stopped::Immediately {
+        std::process::exit(0);
+    }
+    if apps.shutdown().is_err() {
+        log::warn!("apps not shut down: requests still hold them");
+    }
     log::info!("stopped");
     Ok(())
+}
+
+/// `--check-config`: validates every setting and loads and initialises every app (then shuts
+/// them down). Returns what was checked, or every problem found.
+pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
+    let plan = plan(cli, false)?;
+    for bind in cli.binds() {
+        let _ = bind; // MERGE: listen::parse_bind(&bind)?;
+    }
+    cli.unix_mode()?;
+    let apps = Arc::new(start_apps(cli, &plan.mounts, false)?);
+    let mut report: Vec<String> = plan
+        .mounts
+        .iter()
+        .map(|m| {
+            let at = if m.prefix.is_empty() { "/" } else { &m.prefix };
+            match &m.library {
+                Some(path) => format!("app at {at}: {} loads and initialises", path.display()),
+                None => format!("app at {at}: the built-in welcome app"),
+            }
+        })
+        .collect();
+    report.push(format!("listeners: {}", cli.binds().join(", ")));
+    if apps.shutdown().is_err() {
+        log::warn!("apps not shut down");
+    }
+    Ok(report)
 }
 
 /// Prints where the server listens, once it is ready to serve (scripts and tests wait for it).
@@ -73,4 +168,12 @@ pub fn announce(urls: &[String]) {
         let _ = writeln!(stdout, "Listening on {url} (Ctrl+C to quit)");
     }
     let _ = stdout.flush();
+}
+
+/// A number in `0..bound`, random enough to spread worker recycling.
+fn random_below(bound: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish() % bound.max(1)
 }

@@ -1,0 +1,243 @@
+//! The app thread pool (`--threads N`): the event loop hands complete requests to N threads
+//! that call the app, and gets the encoded responses back through a mio [`Waker`], so the loop
+//! keeps serving other connections while an app call blocks.
+//!
+//! Jobs and their buffers are recycled: once warm, handing a request to the pool allocates
+//! nothing. The queue is unbounded in type but bounded in practice — a connection has at most
+//! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
+
+use crate::conn::HEADER_SLOTS;
+use crate::environ::ConnInfo;
+use crate::http::{Limits, Parsed, parse_head};
+use crate::respond::{After, Apps, Responder, Served};
+use crate::spill::BodyBuf;
+use mio::Waker;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// One request handed to the pool, and its response coming back.
+#[derive(Debug)]
+pub struct Job {
+    /// The connection's slab index.
+    pub conn: usize,
+    /// The connection's unique id (slab slots are reused).
+    pub conn_id: u64,
+    /// The raw request head.
+    pub head: Vec<u8>,
+    /// The request body, finished.
+    pub body: BodyBuf,
+    /// The connection the request came on (always set on a submitted job).
+    pub info: Option<ConnInfo>,
+    /// The server is draining: the response closes the connection.
+    pub closing: bool,
+    /// The encoded response.
+    pub out: Vec<u8>,
+    /// How the response went (set by the pool thread).
+    pub served: Served,
+    /// When the loop handed the job over.
+    pub queued_at: Instant,
+}
+
+impl Job {
+    fn blank() -> Job {
+        Job {
+            conn: 0,
+            conn_id: 0,
+            head: Vec::new(),
+            body: BodyBuf::new(),
+            info: None,
+            closing: false,
+            out: Vec::new(),
+            served: Served {
+                after: After::Close,
+                status: 0,
+                body_bytes: 0,
+            },
+            queued_at: Instant::now(),
+        }
+    }
+
+    fn recycle(&mut self) {
+        self.head.clear();
+        self.body.clear();
+        self.out.clear();
+        if self.out.capacity() > 256 * 1024 {
+            self.out = Vec::new();
+        }
+        if self.head.capacity() > 64 * 1024 {
+            self.head = Vec::new();
+        }
+    }
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    stopping: bool,
+}
+
+struct PoolShared {
+    queue: Mutex<Queue>,
+    available: Condvar,
+    done: Mutex<Vec<Job>>,
+    waker: Waker,
+    limits: Limits,
+}
+
+/// The pool of app threads.
+pub struct Pool {
+    shared: Arc<PoolShared>,
+    threads: Vec<JoinHandle<()>>,
+    free: Vec<Job>,
+    /// Jobs handed over and not yet collected.
+    in_flight: usize,
+    /// Reused buffer for collecting completions.
+    collected: Vec<Job>,
+}
+
+impl Pool {
+    /// Starts `threads` threads answering with `apps`; completions wake `waker`.
+    pub fn start(threads: usize, apps: &Arc<Apps>, waker: Waker, limits: Limits) -> std::io::Result<Pool> {
+        let shared = Arc::new(PoolShared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::with_capacity(1024),
+                stopping: false,
+            }),
+            available: Condvar::new(),
+            done: Mutex::new(Vec::with_capacity(1024)),
+            waker,
+            limits,
+        });
+        let mut handles = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let shared = Arc::clone(&shared);
+            let responder = Responder::new(Arc::clone(apps));
+            let handle = std::thread::Builder::new()
+                .name(format!("nsgi-app-{index}"))
+                .spawn(move || run_thread(&shared, responder))?;
+            handles.push(handle);
+        }
+        Ok(Pool {
+            shared,
+            threads: handles,
+            free: Vec::new(),
+            in_flight: 0,
+            collected: Vec::with_capacity(1024),
+        })
+    }
+
+    /// A recycled (or new) job to fill in.
+    pub fn job(&mut self) -> Job {
+        self.free.pop().unwrap_or_else(Job::blank)
+    }
+
+    /// Hands a filled-in job to the threads.
+    pub fn submit(&mut self, mut job: Job) {
+        job.queued_at = Instant::now();
+        self.in_flight += 1;
+        lock(&self.shared.queue).jobs.push_back(job);
+        self.shared.available.notify_one();
+    }
+
+    /// Jobs waiting for a thread (not yet started).
+    pub fn backlog(&self) -> usize {
+        lock(&self.shared.queue).jobs.len()
+    }
+
+    /// Jobs handed over and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Takes the finished jobs (call when the waker fired); hand each back with [`Pool::recycle`].
+    pub fn collect(&mut self) -> Vec<Job> {
+        let mut collected = std::mem::take(&mut self.collected);
+        std::mem::swap(&mut *lock(&self.shared.done), &mut collected);
+        self.in_flight -= collected.len();
+        collected
+    }
+
+    /// Returns a job's buffers for reuse, and the (now empty) collection vector.
+    pub fn recycle(&mut self, jobs: &mut Vec<Job>) {
+        for mut job in jobs.drain(..) {
+            job.recycle();
+            self.free.push(job);
+        }
+        if self.collected.capacity() < jobs.capacity() {
+            self.collected = std::mem::take(jobs);
+        }
+    }
+
+    /// Stops the threads after the queued jobs; waits for them unless one is stuck in the app
+    /// (a request past `--timeout`): those are left behind, the process exits around them.
+    pub fn stop(self, abandoned: usize) {
+        lock(&self.shared.queue).stopping = true;
+        self.shared.available.notify_all();
+        if abandoned == 0 {
+            for handle in self.threads {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn run_thread(shared: &PoolShared, mut responder: Responder) {
+    loop {
+        let mut job = {
+            let mut queue = lock(&shared.queue);
+            loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    break job;
+                }
+                if queue.stopping {
+                    return;
+                }
+                queue = shared
+                    .available
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        };
+        answer(&mut responder, &mut job, &shared.limits);
+        let first = {
+            let mut done = lock(&shared.done);
+            done.push(job);
+            done.len() == 1
+        };
+        if first && let Err(e) = shared.waker.wake() {
+            log::error!("cannot wake the event loop: {e}");
+        }
+    }
+}
+
+/// Answers one job into its `out`.
+fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits) {
+    let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let slots = limits.max_headers.min(HEADER_SLOTS);
+    let head_bytes = std::mem::take(&mut job.head);
+    job.served = match (
+        parse_head(&head_bytes, &mut headers[..slots], limits),
+        job.info.as_ref(),
+    ) {
+        (Ok(Parsed::Complete(head)), Some(info)) => {
+            let body_len = job.body.len();
+            let mut input = job.body.reader();
+            responder.respond(&head, &mut input, body_len, info, &mut job.out, job.closing)
+        }
+        _ => {
+            // Unreachable: the loop parsed the same bytes. Fail safe.
+            responder.write_error(&mut job.out, 500);
+            Served {
+                after: After::Close,
+                status: 500,
+                body_bytes: 0,
+            }
+        }
+    };
+    job.head = head_bytes;
+}

@@ -1,0 +1,92 @@
+/* A thread-safe NSGI app whose calls can block, written against nsgi.h alone.
+ *
+ * `/sleep?MS` sleeps MS milliseconds inside the call, then answers `slept`; `/flags` answers
+ * the environ's wsgi.multithread and wsgi.multiprocess as `multithread=X multiprocess=Y`;
+ * anything else answers `ok`. For the gateway's thread-pool and --timeout tests.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "nsgi.h"
+
+static const nsgi_host_api *HOST;
+
+static nsgi_bytes var(const nsgi_environ *env, const char *name) {
+    nsgi_bytes none = { NULL, 0 };
+    for (size_t i = 0; i < env->n_vars; i++) {
+        const nsgi_header *v = &env->vars[i];
+        if (v->name.len == strlen(name) && memcmp(v->name.ptr, name, v->name.len) == 0) return v->value;
+    }
+    return none;
+}
+
+static int is(nsgi_bytes value, const char *want) {
+    return value.len == strlen(want) && memcmp(value.ptr, want, value.len) == 0;
+}
+
+typedef struct {
+    char text[64];
+    int sent;
+} body_state;
+
+static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk) {
+    (void)req;
+    body_state *s = state;
+    if (s->sent) return NSGI_DONE;
+    s->sent = 1;
+    chunk->ptr = (const uint8_t *)s->text;
+    chunk->len = strlen(s->text);
+    return NSGI_OK;
+}
+
+static void body_close(void *state, nsgi_request *req) {
+    (void)req;
+    free(state);
+}
+
+static const nsgi_body_vtable BODY = { sizeof(nsgi_body_vtable), body_next, body_close };
+
+static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *args, void **app) {
+    (void)args;
+    HOST = host;
+    *app = NULL;
+    return NSGI_OK;
+}
+
+static nsgi_status app_call(void *app, nsgi_request *req, const nsgi_environ *env, nsgi_body *out) {
+    (void)app;
+    body_state *s = calloc(1, sizeof *s);
+    if (!s) return NSGI_E_NOMEM;
+    nsgi_bytes path = var(env, "PATH_INFO");
+    if (is(path, "/sleep")) {
+        nsgi_bytes query = var(env, "QUERY_STRING");
+        char digits[16] = { 0 };
+        memcpy(digits, query.ptr, query.len < 15 ? query.len : 15);
+        long ms = atol(digits);
+        struct timespec pause = { ms / 1000, (ms % 1000) * 1000000L };
+        nanosleep(&pause, NULL);
+        strcpy(s->text, "slept");
+    } else if (is(path, "/flags")) {
+        snprintf(s->text, sizeof s->text, "multithread=%d multiprocess=%d",
+                 (env->flags & NSGI_ENV_MULTITHREAD) != 0, (env->flags & NSGI_ENV_MULTIPROCESS) != 0);
+    } else {
+        strcpy(s->text, "ok");
+    }
+    nsgi_header type = { { (const uint8_t *)"Content-Type", 12 }, { (const uint8_t *)"text/plain", 10 } };
+    HOST->start_response(req, (nsgi_bytes){ (const uint8_t *)"200 OK", 6 }, &type, 1, NULL);
+    out->vtable = &BODY;
+    out->state = s;
+    return NSGI_OK;
+}
+
+static const nsgi_app_descriptor DESCRIPTOR = {
+    NSGI_APP_MAGIC, NSGI_ABI_MAJOR, NSGI_ABI_MINOR, sizeof(nsgi_app_descriptor), NSGI_APP_THREAD_SAFE,
+    { (const uint8_t *)"sleepy", 6 }, { (const uint8_t *)"C", 1 },
+    app_init, app_call, NULL,
+};
+
+NSGI_EXPORT const nsgi_app_descriptor *nsgi_app_entry_v1(void) {
+    return &DESCRIPTOR;
+}
