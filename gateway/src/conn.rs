@@ -12,12 +12,13 @@ use crate::environ::ConnInfo;
 use crate::http::{
     CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, parse_head,
 };
-use crate::pool::Pool;
+use crate::pool::{Flow, Pool};
 use crate::respond::{After, Responder};
 use crate::spill::{BodyBuf, SpillPolicy};
 use crate::stream::Stream;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Most header lines parsed from one request, whatever the configured limit.
@@ -129,8 +130,13 @@ pub struct Conn {
     /// That request's body as it arrives (in memory, or spilled to a file).
     body: BodyBuf,
     read_state: ReadState,
-    /// A request of this connection is with the pool since then.
+    /// A request of this connection is with the pool since then (or since its last streamed
+    /// part).
     with_app_since: Option<Instant>,
+    /// Part of a pooled response was sent: a timeout can no longer answer 503.
+    streamed: bool,
+    /// The pool thread waiting for a streamed part to reach the client.
+    flow: Option<Arc<Flow>>,
     continue_sent: bool,
     closing: Closing,
     /// A request has started arriving (for the header timeout).
@@ -155,6 +161,8 @@ impl Conn {
             body: BodyBuf::new(),
             read_state: ReadState::Head,
             with_app_since: None,
+            streamed: false,
+            flow: None,
             continue_sent: false,
             closing: Closing::No,
             request_started: false,
@@ -214,14 +222,30 @@ impl Conn {
     /// Handles an expired deadline. Returns true when it was a request the app kept past
     /// `--timeout` (its answer is abandoned: the client gets a 503 and the connection closes).
     pub fn on_timeout(&mut self, shared: &mut Shared<'_>) -> bool {
+        if let Some(flow) = self.flow.take() {
+            // A streamed part the client does not take: the send timeout, not the app's fault.
+            log::info!("{}: send timeout during a streamed response, closing", self.info.peer);
+            flow.finish(false);
+            self.with_app_since = None;
+            self.closing = Closing::Now;
+            return false;
+        }
         if self.with_app_since.take().is_some() {
-            log::error!(
-                "{}: the app kept a request past --timeout; answering 503 and abandoning it",
-                self.info.peer
-            );
-            shared.responder.write_error(shared.out, 503);
-            self.closing = Closing::AfterWrite;
-            self.flush_out(shared);
+            if self.streamed {
+                log::error!(
+                    "{}: the app stalled a streamed response past --timeout; aborting it",
+                    self.info.peer
+                );
+                self.closing = Closing::Now;
+            } else {
+                log::error!(
+                    "{}: the app kept a request past --timeout; answering 503 and abandoning it",
+                    self.info.peer
+                );
+                shared.responder.write_error(shared.out, 503);
+                self.closing = Closing::AfterWrite;
+                self.flush_out(shared);
+            }
             return true;
         }
         match self.closing {
@@ -255,6 +279,7 @@ impl Conn {
             return; // abandoned after --timeout; the client was already answered
         }
         *shared.served += 1;
+        self.streamed = false;
         self.apply(after);
         self.request_done(false, shared.timeouts);
         shared.out.extend_from_slice(out);
@@ -308,12 +333,43 @@ impl Conn {
     /// Sends queued output; resumes reading once it is all gone.
     pub fn on_writable(&mut self, shared: &mut Shared<'_>) {
         self.write_pending(shared.timeouts);
+        if !self.wants_write()
+            && let Some(flow) = self.flow.take()
+        {
+            flow.finish(self.closing != Closing::Now);
+            if let Some(timeout) = shared.app_timeout {
+                self.deadline = Instant::now() + timeout;
+            }
+        }
         if !self.wants_write() {
             match self.closing {
                 Closing::AfterWrite => self.start_linger(shared),
                 Closing::No => self.resume(shared),
                 _ => {}
             }
+        }
+    }
+
+    /// A pool thread handed part of a streamed response: send it; the thread goes on once the
+    /// client has taken it.
+    pub fn on_partial(&mut self, flow: Arc<Flow>, shared: &mut Shared<'_>) {
+        if self.with_app_since.is_none() || self.closing != Closing::No {
+            flow.finish(false);
+            return;
+        }
+        flow.take_part(shared.out);
+        self.streamed = true;
+        self.with_app_since = Some(Instant::now());
+        if let Some(timeout) = shared.app_timeout {
+            self.deadline = Instant::now() + timeout;
+        }
+        self.flush_out(shared);
+        if self.is_done() {
+            flow.finish(false);
+        } else if self.wants_write() {
+            self.flow = Some(flow);
+        } else {
+            flow.finish(true);
         }
     }
 
@@ -548,6 +604,7 @@ impl Conn {
                     &self.info,
                     shared.out,
                     shared.draining,
+                    None,
                 );
                 *shared.served += 1;
                 self.apply(served.after);
@@ -582,6 +639,7 @@ impl Conn {
                     &self.info,
                     shared.out,
                     shared.draining,
+                    None,
                 );
                 *shared.served += 1;
                 self.apply(served.after);
@@ -714,6 +772,16 @@ impl Conn {
             }
         }
         *shared.scratch = scratch;
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // A pool thread waiting for this connection to take a streamed part must not wait
+        // forever: the client is gone.
+        if let Some(flow) = self.flow.take() {
+            flow.finish(false);
+        }
     }
 }
 

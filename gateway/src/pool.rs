@@ -77,10 +77,86 @@ struct Queue {
     stopping: bool,
 }
 
+/// What a pool thread reports to the event loop.
+pub enum Done {
+    /// A job is finished: its response (or its last part) is in `out`.
+    Finished(Job),
+    /// Part of a job's response is waiting in `flow` for connection `conn`.
+    Partial {
+        /// The connection's slab index.
+        conn: usize,
+        /// The connection's unique id.
+        conn_id: u64,
+        /// The handover between the thread and the loop.
+        flow: Arc<Flow>,
+    },
+}
+
+/// The handover of a streamed response part from a pool thread to the event loop, and back
+/// the news of whether the client took it.
+#[derive(Debug, Default)]
+pub struct Flow {
+    state: Mutex<FlowState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct FlowState {
+    part: Vec<u8>,
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Idle,
+    /// The part is waiting for the loop.
+    Handed,
+    /// The client took it (`true`) or is gone (`false`).
+    Finished(bool),
+}
+
+impl Flow {
+    /// Loop side: moves the handed part into `out` (to be sent).
+    pub fn take_part(&self, out: &mut Vec<u8>) {
+        let mut state = lock(&self.state);
+        out.extend_from_slice(&state.part);
+        state.part.clear();
+    }
+
+    /// Loop side: the part reached the client (`sent`), or never will.
+    pub fn finish(&self, sent: bool) {
+        lock(&self.state).phase = Phase::Finished(sent);
+        self.changed.notify_one();
+    }
+
+    /// Thread side: hands `out` over (it comes back as an empty buffer to reuse).
+    fn hand_over(&self, out: &mut Vec<u8>) {
+        let mut state = lock(&self.state);
+        std::mem::swap(&mut state.part, out);
+        state.phase = Phase::Handed;
+    }
+
+    /// Thread side: waits for the verdict on the handed part: sent, or never to be.
+    fn wait(&self) -> bool {
+        let mut state = lock(&self.state);
+        loop {
+            if let Phase::Finished(sent) = state.phase {
+                state.phase = Phase::Idle;
+                return sent;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
 struct PoolShared {
     queue: Mutex<Queue>,
     available: Condvar,
-    done: Mutex<Vec<Job>>,
+    done: Mutex<Vec<Done>>,
     waker: Waker,
     limits: Limits,
 }
@@ -93,7 +169,7 @@ pub struct Pool {
     /// Jobs handed over and not yet collected.
     in_flight: usize,
     /// Reused buffer for collecting completions.
-    collected: Vec<Job>,
+    collected: Vec<Done>,
 }
 
 impl Pool {
@@ -150,23 +226,24 @@ impl Pool {
         self.in_flight
     }
 
-    /// Takes the finished jobs (call when the waker fired); hand each back with [`Pool::recycle`].
-    pub fn collect(&mut self) -> Vec<Job> {
+    /// Takes what the threads reported (call when the waker fired); hand the vector back with
+    /// [`Pool::recycle`].
+    pub fn collect(&mut self) -> Vec<Done> {
         let mut collected = std::mem::take(&mut self.collected);
         std::mem::swap(&mut *lock(&self.shared.done), &mut collected);
-        self.in_flight -= collected.len();
+        self.in_flight -= collected.iter().filter(|d| matches!(d, Done::Finished(_))).count();
         collected
     }
 
-    /// Returns a job's buffers for reuse, and the (now empty) collection vector.
-    pub fn recycle(&mut self, jobs: &mut Vec<Job>) {
-        for mut job in jobs.drain(..) {
-            job.recycle();
-            self.free.push(job);
+    /// Returns finished jobs' buffers for reuse, and the (then empty) collection vector.
+    pub fn recycle(&mut self, mut done: Vec<Done>) {
+        for item in done.drain(..) {
+            if let Done::Finished(mut job) = item {
+                job.recycle();
+                self.free.push(job);
+            }
         }
-        if self.collected.capacity() < jobs.capacity() {
-            self.collected = std::mem::take(jobs);
-        }
+        self.collected = done;
     }
 
     /// Stops the threads after the queued jobs; waits for them unless one is stuck in the app
@@ -187,6 +264,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn run_thread(shared: &PoolShared, mut responder: Responder) {
+    let flow = Arc::new(Flow::default());
     loop {
         let mut job = {
             let mut queue = lock(&shared.queue);
@@ -203,20 +281,38 @@ fn run_thread(shared: &PoolShared, mut responder: Responder) {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
         };
-        answer(&mut responder, &mut job, &shared.limits);
-        let first = {
-            let mut done = lock(&shared.done);
-            done.push(job);
-            done.len() == 1
+        let (conn, conn_id) = (job.conn, job.conn_id);
+        let mut sink = |out: &mut Vec<u8>| {
+            flow.hand_over(out);
+            report(
+                shared,
+                Done::Partial {
+                    conn,
+                    conn_id,
+                    flow: Arc::clone(&flow),
+                },
+            );
+            flow.wait()
         };
-        if first && let Err(e) = shared.waker.wake() {
-            log::error!("cannot wake the event loop: {e}");
-        }
+        answer(&mut responder, &mut job, &shared.limits, &mut sink);
+        report(shared, Done::Finished(job));
+    }
+}
+
+/// Queues a report for the event loop and wakes it if it may be asleep.
+fn report(shared: &PoolShared, item: Done) {
+    let first = {
+        let mut done = lock(&shared.done);
+        done.push(item);
+        done.len() == 1
+    };
+    if first && let Err(e) = shared.waker.wake() {
+        log::error!("cannot wake the event loop: {e}");
     }
 }
 
 /// Answers one job into its `out`.
-fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits) {
+fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::respond::Sink<'_>) {
     let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let slots = limits.max_headers.min(HEADER_SLOTS);
     let head_bytes = std::mem::take(&mut job.head);
@@ -227,7 +323,7 @@ fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits) {
         (Ok(Parsed::Complete(head)), Some(info)) => {
             let body_len = job.body.len();
             let mut input = job.body.reader();
-            responder.respond(&head, &mut input, body_len, info, &mut job.out, job.closing)
+            responder.respond(&head, &mut input, body_len, info, &mut job.out, job.closing, Some(sink))
         }
         _ => {
             // Unreachable: the loop parsed the same bytes. Fail safe.

@@ -20,6 +20,15 @@ use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 
+/// A pool thread hands its response to the connection once this many bytes are encoded, and
+/// waits until the client has taken them (so a large or endless response streams with
+/// back-pressure instead of growing in memory).
+pub const STREAM_HIGH_WATER: usize = 256 * 1024;
+
+/// Where a pool thread hands part of a response: takes the bytes out of the buffer and returns
+/// once they are sent, `false` when the client is gone (the app is then stopped).
+pub type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
+
 /// The value of the `Server` header the gateway adds when the app sets none.
 pub const SERVER_HEADER: &[u8] = b"nsgi-gateway";
 
@@ -176,7 +185,9 @@ impl Responder {
     }
 
     /// Answers `head`, whose body (`body_len` bytes) is read from `input`, into `out`. With
-    /// `closing`, the response tells the client that the connection closes after it.
+    /// `closing`, the response tells the client that the connection closes after it. With a
+    /// `sink` (pool threads), a large response is handed over in parts as it is produced.
+    #[allow(clippy::too_many_arguments)] // one request's parts; a struct would only rename them
     pub fn respond(
         &mut self,
         head: &RequestHead<'_, '_>,
@@ -185,8 +196,8 @@ impl Responder {
         conn: &ConnInfo,
         out: &mut Vec<u8>,
         closing: bool,
+        sink: Option<Sink<'_>>,
     ) -> Served {
-        let start = out.len();
         let apps = Arc::clone(&self.apps);
         let served = match apps.route(head.path) {
             Some((index, prefix_len)) => self.call_app(
@@ -198,6 +209,7 @@ impl Responder {
                 conn,
                 out,
                 closing,
+                sink,
             ),
             None => {
                 let date = self.date.now();
@@ -210,7 +222,6 @@ impl Responder {
             }
         };
         if let Some(log) = &apps.access_log {
-            let _ = start;
             record_access(&mut lock(log), head, conn, &served);
         }
         served
@@ -227,6 +238,7 @@ impl Responder {
         conn: &ConnInfo,
         out: &mut Vec<u8>,
         closing: bool,
+        mut sink: Option<Sink<'_>>,
     ) -> Served {
         environ::build(&mut self.environ, head, body_len as usize, conn, script_name);
         let is_head = head.method == "HEAD";
@@ -241,6 +253,8 @@ impl Responder {
         let mut body_bytes = 0u64;
         // Whether response bytes went out: then a failure can only abort the connection.
         let mut head_written = false;
+        // The client stopped taking a streamed response: the app is stopped, no one to blame.
+        let mut client_gone = false;
         let result = loop {
             match exchange.next_step() {
                 Ok(Step::Head {
@@ -279,8 +293,24 @@ impl Responder {
                         finish_body(out, framing);
                         break Ok(keep);
                     }
+                    if out.len() >= STREAM_HIGH_WATER
+                        && let Some(sink) = sink.as_mut()
+                        && !sink(out)
+                    {
+                        client_gone = true;
+                        break Err(String::new());
+                    }
                 }
-                Ok(Step::Data(data)) => body_bytes += write_body(out, framing, data),
+                Ok(Step::Data(data)) => {
+                    body_bytes += write_body(out, framing, data);
+                    if out.len() >= STREAM_HIGH_WATER
+                        && let Some(sink) = sink.as_mut()
+                        && !sink(out)
+                    {
+                        client_gone = true;
+                        break Err(String::new());
+                    }
+                }
                 Ok(Step::End) => {
                     finish_body(out, framing);
                     break Ok(keep_alive && !matches!(framing, BodyKind::CloseDelimited));
@@ -307,6 +337,14 @@ impl Responder {
         let after = match result {
             Ok(true) => After::KeepAlive,
             Ok(false) => After::Close,
+            Err(_) if client_gone => {
+                log::debug!(
+                    "{} {}: the client went away during the response",
+                    head.method,
+                    String::from_utf8_lossy(head.target)
+                );
+                After::Abort
+            }
             Err(failure) => {
                 log::error!(
                     "{} {}: app {} broke the NSGI rules: {failure}",

@@ -13,7 +13,7 @@ use crate::conn::{Conn, Shared, Timeouts};
 use crate::environ::ConnInfo;
 use crate::http::Limits;
 use crate::listen::Listener;
-use crate::pool::Pool;
+use crate::pool::{Done, Pool};
 use crate::respond::{Apps, Responder};
 use crate::spill::SpillPolicy;
 use crate::stream::Stream;
@@ -411,9 +411,12 @@ impl Server {
         let Some(pool) = self.pool.as_mut() else {
             return;
         };
-        let mut jobs = pool.collect();
-        for job in &jobs {
-            let index = job.conn;
+        let mut done = pool.collect();
+        for item in &mut done {
+            let index = match item {
+                Done::Finished(job) => job.conn,
+                Done::Partial { conn, .. } => *conn,
+            };
             let (mut shared, conns) = split(
                 &mut self.responder,
                 &mut self.pool,
@@ -424,18 +427,24 @@ impl Server {
                 &mut self.conns,
                 self.draining_since.is_some(),
             );
-            if let Some(Some(conn)) = conns.entries.get_mut(index)
-                && conn.id() == job.conn_id
-            {
-                conn.on_job_done(&job.out, job.served.after, &mut shared);
-                if shared.draining {
-                    conn.on_drain();
+            let conn = conns.entries.get_mut(index).and_then(Option::as_mut);
+            match (item, conn) {
+                (Done::Finished(job), Some(conn)) if conn.id() == job.conn_id => {
+                    conn.on_job_done(&job.out, job.served.after, &mut shared);
+                    if shared.draining {
+                        conn.on_drain();
+                    }
                 }
+                (Done::Partial { conn_id, flow, .. }, Some(conn)) if conn.id() == *conn_id => {
+                    conn.on_partial(Arc::clone(flow), &mut shared);
+                }
+                (Done::Partial { flow, .. }, _) => flow.finish(false),
+                (Done::Finished(_), _) => {}
             }
             self.settle(index);
         }
         if let Some(pool) = self.pool.as_mut() {
-            pool.recycle(&mut jobs);
+            pool.recycle(done);
         }
         if self.accepting && !self.backed_up() {
             self.accept_all();

@@ -168,3 +168,37 @@ fn multithread_and_multiprocess_flags_are_truthful() {
         assert_eq!(gateway.request(&get("/flags")).text(), expected, "{flags:?}");
     }
 }
+
+#[test]
+fn a_large_pooled_response_streams_and_a_reader_that_stalls_frees_its_thread() {
+    let gateway = Gateway::start(
+        gateway_binary(),
+        [
+            sleepy().as_os_str(),
+            "--workers".as_ref(),
+            "0".as_ref(),
+            "--threads".as_ref(),
+            "1".as_ref(),
+            "--send-timeout".as_ref(),
+            "1".as_ref(),
+        ],
+    );
+    // A whole 16 MiB streamed response arrives intact.
+    let mut stream = gateway.connect();
+    stream.write_all(&get("/stream?256")).expect("send");
+    let response = read_response(&mut BufReader::new(stream), false);
+    assert_eq!(response.body.len(), 256 * 64 * 1024);
+    assert!(response.body.iter().all(|&b| b == b'x'));
+
+    // A client that reads a little of a 64 MiB response, then stops reading: the only pool
+    // thread waits while the response streams, until the send timeout cuts the client off.
+    let mut stalled = gateway.connect();
+    stalled.write_all(&get("/stream?1024")).expect("send");
+    let mut first = [0u8; 16];
+    stalled.read_exact(&mut first).expect("the response starts streaming");
+    assert!(first.starts_with(b"HTTP/1.1 200"), "{first:?}");
+    // The thread comes free once the stalled client is cut off: the next request is answered.
+    let response = gateway.request(&get("/fast"));
+    assert_eq!(response.body, b"ok");
+    gateway.wait_for_log("send timeout during a streamed response");
+}

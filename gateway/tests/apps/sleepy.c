@@ -2,7 +2,7 @@
  *
  * `/sleep?MS` sleeps MS milliseconds inside the call, then answers `slept`; `/flags` answers
  * the environ's wsgi.multithread and wsgi.multiprocess as `multithread=X multiprocess=Y`;
- * anything else answers `ok`. For the gateway's thread-pool and --timeout tests.
+ * `/stream?N` answers N chunks of 64 KiB of `x`; anything else answers `ok`. For the gateway's thread-pool and --timeout tests.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -29,11 +29,20 @@ static int is(nsgi_bytes value, const char *want) {
 typedef struct {
     char text[64];
     int sent;
+    long chunks; /* for /stream: 64 KiB chunks still to send */
 } body_state;
+
+static char BLOCK[64 * 1024];
 
 static nsgi_status body_next(void *state, nsgi_request *req, nsgi_bytes *chunk) {
     (void)req;
     body_state *s = state;
+    if (s->chunks > 0) {
+        s->chunks--;
+        chunk->ptr = (const uint8_t *)BLOCK;
+        chunk->len = sizeof BLOCK;
+        return NSGI_OK;
+    }
     if (s->sent) return NSGI_DONE;
     s->sent = 1;
     chunk->ptr = (const uint8_t *)s->text;
@@ -51,6 +60,7 @@ static const nsgi_body_vtable BODY = { sizeof(nsgi_body_vtable), body_next, body
 static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *args, void **app) {
     (void)args;
     HOST = host;
+    memset(BLOCK, 'x', sizeof BLOCK);
     *app = NULL;
     return NSGI_OK;
 }
@@ -68,6 +78,12 @@ static nsgi_status app_call(void *app, nsgi_request *req, const nsgi_environ *en
         struct timespec pause = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&pause, NULL);
         strcpy(s->text, "slept");
+    } else if (is(path, "/stream")) {
+        nsgi_bytes query = var(env, "QUERY_STRING");
+        char digits[16] = { 0 };
+        memcpy(digits, query.ptr, query.len < 15 ? query.len : 15);
+        s->chunks = atol(digits);
+        s->sent = 1; /* no trailing text */
     } else if (is(path, "/flags")) {
         snprintf(s->text, sizeof s->text, "multithread=%d multiprocess=%d",
                  (env->flags & NSGI_ENV_MULTITHREAD) != 0, (env->flags & NSGI_ENV_MULTIPROCESS) != 0);
