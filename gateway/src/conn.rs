@@ -8,7 +8,7 @@
 //! with the app), `Expect: 100-continue`, and closing — lingering after an error so the client
 //! reads the error response instead of a reset.
 
-use crate::environ::ConnInfo;
+use crate::environ::Endpoints;
 use crate::http::{
     CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, parse_head,
 };
@@ -115,7 +115,7 @@ enum Closing {
 /// A client connection.
 pub struct Conn {
     stream: Stream,
-    info: ConnInfo,
+    info: Endpoints,
     /// Unique among the worker's connections (slab slots are reused; pool jobs name this).
     id: u64,
     /// The connection's slot in the event loop's slab (its token).
@@ -148,7 +148,7 @@ pub struct Conn {
 
 impl Conn {
     /// A newly accepted connection.
-    pub fn new(stream: Stream, info: ConnInfo, id: u64, slab_index: usize, timeouts: &Timeouts) -> Conn {
+    pub fn new(stream: Stream, info: Endpoints, id: u64, slab_index: usize, timeouts: &Timeouts) -> Conn {
         Conn {
             stream,
             info,
@@ -224,7 +224,7 @@ impl Conn {
     pub fn on_timeout(&mut self, shared: &mut Shared<'_>) -> bool {
         if let Some(flow) = self.flow.take() {
             // A streamed part the client does not take: the send timeout, not the app's fault.
-            log::info!("{}: send timeout during a streamed response, closing", self.info.peer);
+            log::info!("{}: send timeout during a streamed response, closing", self.info);
             flow.finish(false);
             self.with_app_since = None;
             self.closing = Closing::Now;
@@ -234,13 +234,13 @@ impl Conn {
             if self.streamed {
                 log::error!(
                     "{}: the app stalled a streamed response past --timeout; aborting it",
-                    self.info.peer
+                    self.info
                 );
                 self.closing = Closing::Now;
             } else {
                 log::error!(
                     "{}: the app kept a request past --timeout; answering 503 and abandoning it",
-                    self.info.peer
+                    self.info
                 );
                 shared.responder.write_error(shared.out, 503);
                 self.closing = Closing::AfterWrite;
@@ -251,11 +251,11 @@ impl Conn {
         match self.closing {
             Closing::Lingering | Closing::Now => self.closing = Closing::Now,
             _ if self.wants_write() => {
-                log::debug!("{}: send timeout, closing", self.info.peer);
+                log::debug!("{}: send timeout, closing", self.info);
                 self.closing = Closing::Now;
             }
             _ if self.request_started => {
-                log::info!("{}: request timed out while reading, answering 408", self.info.peer);
+                log::info!("{}: request timed out while reading, answering 408", self.info);
                 shared.responder.write_error(shared.out, 408);
                 self.closing = Closing::AfterWrite;
                 self.flush_out(shared);
@@ -322,7 +322,7 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::debug!("{}: read error: {e}", self.info.peer);
+                    log::debug!("{}: read error: {e}", self.info);
                     self.closing = Closing::Now;
                     return;
                 }
@@ -578,14 +578,14 @@ impl Conn {
     }
 
     fn reject_body(&mut self, error: DecodeError, shared: &mut Shared<'_>) -> Progress {
-        log::info!("{}: bad request body: {error}", self.info.peer);
+        log::info!("{}: bad request body: {error}", self.info);
         shared.responder.write_error(shared.out, error.status());
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }
 
     fn fail_body(&mut self, error: &io::Error, shared: &mut Shared<'_>) -> Progress {
-        log::error!("{}: cannot store the request body: {error}", self.info.peer);
+        log::error!("{}: cannot store the request body: {error}", self.info);
         shared.responder.write_error(shared.out, 500);
         self.closing = Closing::AfterWrite;
         Progress::Failed
@@ -657,7 +657,7 @@ impl Conn {
     fn submit(&mut self, mut job: crate::pool::Job, shared: &mut Shared<'_>) {
         job.conn = self.slab_index;
         job.conn_id = self.id;
-        job.info = Some(self.info);
+        job.info = Some(self.info.clone());
         job.closing = shared.draining;
         self.with_app_since = Some(Instant::now());
         if let Some(pool) = shared.pool.as_deref_mut() {
@@ -674,7 +674,7 @@ impl Conn {
     }
 
     fn reject(&mut self, error: &ParseError, shared: &mut Shared<'_>) -> Progress {
-        log::info!("{}: bad request: {error}", self.info.peer);
+        log::info!("{}: bad request: {error}", self.info);
         shared.responder.write_error(shared.out, error.status());
         self.closing = Closing::AfterWrite;
         Progress::Failed

@@ -101,12 +101,6 @@ impl Endpoints {
     }
 }
 
-impl From<ConnInfo> for Endpoints {
-    fn from(info: ConnInfo) -> Endpoints {
-        Endpoints::tcp(info.peer, info.local)
-    }
-}
-
 impl fmt::Display for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.peer, &self.local) {
@@ -115,16 +109,6 @@ impl fmt::Display for Endpoints {
             (None, Local::Tcp(_)) => f.write_str("unix:"),
         }
     }
-}
-
-/// The connection a request arrived on: TCP only. Kept until the callers move to [`Endpoints`]
-/// and [`build_request`]; converts with `Endpoints::from`.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnInfo {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The local address the request came in on.
-    pub local: SocketAddr,
 }
 
 /// Fills `environ` for `head`, whose de-chunked body is `body_len` bytes, arriving on `conn` and
@@ -152,21 +136,6 @@ pub fn build_request<'a>(
     );
     environ.set_flags(site.flags);
     view
-}
-
-/// The former entry point: no proxy headers believed, no flags, PATH_INFO the whole path.
-/// Superseded by [`build_request`].
-pub fn build(environ: &mut Environ, head: &RequestHead<'_, '_>, body_len: usize, conn: &ConnInfo, script_name: &[u8]) {
-    let view = ClientView::direct(head, Some(conn.peer));
-    write_environ(
-        environ,
-        head,
-        body_len as u64,
-        &view,
-        &Local::Tcp(conn.local),
-        script_name,
-        0,
-    );
 }
 
 fn write_environ(
@@ -520,29 +489,6 @@ mod tests {
             build_into(&mut environ, raw, 0, &tcp("127.0.0.1:1", "127.0.0.1:2"), &site),
             None
         );
-    }
-
-    #[test]
-    fn the_former_build_still_works() {
-        let mut slots = [httparse::EMPTY_HEADER; 8];
-        let raw = b"GET /a%20b HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";
-        let Ok(Parsed::Complete(head)) = parse_head(raw, &mut slots, &Limits::default()) else {
-            panic!("test request does not parse");
-        };
-        let mut environ = Environ::new();
-        let conn = ConnInfo {
-            peer: "127.0.0.1:1234".parse().expect("peer"),
-            local: "127.0.0.1:8000".parse().expect("local"),
-        };
-        build(&mut environ, &head, 0, &conn, b"/mnt");
-        assert_eq!(var(&environ, "SCRIPT_NAME"), Some("/mnt"));
-        assert_eq!(var(&environ, "PATH_INFO"), Some("/a b"));
-        assert_eq!(var(&environ, "REMOTE_ADDR"), Some("127.0.0.1"));
-        assert_eq!(var(&environ, "REMOTE_PORT"), Some("1234"));
-        assert_eq!(var(&environ, "SERVER_NAME"), Some("example.com"));
-        assert_eq!(var(&environ, "SERVER_PORT"), Some("80"));
-        assert_eq!(environ.flags(), 0);
-        assert_eq!(Endpoints::from(conn), tcp("127.0.0.1:1234", "127.0.0.1:8000"));
     }
 
     #[test]

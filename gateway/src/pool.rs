@@ -7,7 +7,7 @@
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
 use crate::conn::HEADER_SLOTS;
-use crate::environ::ConnInfo;
+use crate::environ::Endpoints;
 use crate::http::{Limits, Parsed, parse_head};
 use crate::respond::{After, Apps, Responder, Served};
 use crate::spill::BodyBuf;
@@ -29,7 +29,7 @@ pub struct Job {
     /// The request body, finished.
     pub body: BodyBuf,
     /// The connection the request came on (always set on a submitted job).
-    pub info: Option<ConnInfo>,
+    pub info: Option<Endpoints>,
     /// The server is draining: the response closes the connection.
     pub closing: bool,
     /// The encoded response.

@@ -9,12 +9,13 @@
 //! touches a socket.
 
 use crate::access_log::{AccessEntry, AccessLog};
-use crate::environ::{self, ConnInfo};
+use crate::environ::{self, Endpoints, Site};
 use crate::errors_log::ErrorsLog;
 use crate::http::{
     BodyKind, DateCache, RequestHead, ResponseHead, framing_for, write_chunk, write_error_response, write_head,
     write_last_chunk,
 };
+use crate::mount::Route;
 use nsgi::host::{AppInstance, Environ, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;
@@ -47,22 +48,21 @@ pub enum After {
 /// The apps a worker serves and what every request shares: immutable once serving, so the
 /// event loop and the pool threads hold it through one `Arc`.
 pub struct Apps {
-    /// The mounted apps, in `--mount` order (index 0 is usually `/`).
+    /// The mounted apps, in the order of `site.mounts`.
     instances: Vec<AppInstance>,
-    /// Mount prefix of each instance (`""` for `/`).
-    prefixes: Vec<Vec<u8>>,
+    /// Routing, proxies and environ flags.
+    site: Site,
     validator: Option<Arc<Validator>>,
     access_log: Option<Mutex<AccessLog>>,
 }
 
 impl Apps {
-    /// Apps to serve: `(prefix, instance)` pairs; with a validator when they were initialised
-    /// observed by it ([`AppInstance::init_observed`]).
-    pub fn new(mounts: Vec<(String, AppInstance)>, validator: Option<Arc<Validator>>) -> Apps {
-        let (prefixes, instances) = mounts.into_iter().map(|(p, i)| (p.into_bytes(), i)).unzip();
+    /// Apps to serve, one per mount of `site` in the same order; with a validator when they
+    /// were initialised observed by it ([`AppInstance::init_observed`]).
+    pub fn new(instances: Vec<AppInstance>, site: Site, validator: Option<Arc<Validator>>) -> Apps {
         Apps {
             instances,
-            prefixes,
+            site,
             validator,
             access_log: None,
         }
@@ -106,19 +106,6 @@ impl Apps {
             instance.shutdown();
         }
         Ok(())
-    }
-
-    /// The app serving `path` and the length of its mount prefix: the longest prefix that ends
-    /// at a segment boundary.
-    fn route(&self, path: &[u8]) -> Option<(usize, usize)> {
-        let mut best: Option<(usize, usize)> = None;
-        for (index, prefix) in self.prefixes.iter().enumerate() {
-            let matches = path.starts_with(prefix) && matches!(path.get(prefix.len()), None | Some(b'/'));
-            if matches && best.is_none_or(|(_, len)| prefix.len() > len) {
-                best = Some((index, prefix.len()));
-            }
-        }
-        best
     }
 }
 
@@ -193,24 +180,15 @@ impl Responder {
         head: &RequestHead<'_, '_>,
         input: &mut dyn BufRead,
         body_len: u64,
-        conn: &ConnInfo,
+        conn: &Endpoints,
         out: &mut Vec<u8>,
         closing: bool,
         sink: Option<Sink<'_>>,
     ) -> Served {
         let apps = Arc::clone(&self.apps);
-        let served = match apps.route(head.path) {
-            Some((index, prefix_len)) => self.call_app(
-                &apps.instances[index],
-                &head.path[..prefix_len],
-                head,
-                input,
-                body_len,
-                conn,
-                out,
-                closing,
-                sink,
-            ),
+        let route = apps.site.mounts.route_encoded(head.path);
+        let served = match route.as_ref().and_then(|r| Some((r, apps.instances.get(r.app)?))) {
+            Some((route, app)) => self.call_app(app, route, head, input, body_len, conn, out, closing, sink),
             None => {
                 let date = self.date.now();
                 write_error_response(out, 404, date, SERVER_HEADER);
@@ -222,7 +200,14 @@ impl Responder {
             }
         };
         if let Some(log) = &apps.access_log {
-            record_access(&mut lock(log), head, conn, &served);
+            let mut addr = [0u8; 64];
+            // The client as resolved through trusted proxies when the app was called.
+            let remote = match (route.is_some(), self.environ.get(b"REMOTE_ADDR"), conn.peer) {
+                (true, Some(resolved), _) if !resolved.is_empty() => resolved,
+                (_, _, Some(peer)) => ip_text(peer.ip(), &mut addr),
+                _ => b"-",
+            };
+            record_access(&mut lock(log), head, remote, &served);
         }
         served
     }
@@ -231,16 +216,16 @@ impl Responder {
     fn call_app(
         &mut self,
         app: &AppInstance,
-        script_name: &[u8],
+        route: &Route,
         head: &RequestHead<'_, '_>,
         input: &mut dyn BufRead,
         body_len: u64,
-        conn: &ConnInfo,
+        conn: &Endpoints,
         out: &mut Vec<u8>,
         closing: bool,
         mut sink: Option<Sink<'_>>,
     ) -> Served {
-        environ::build(&mut self.environ, head, body_len as usize, conn, script_name);
+        environ::build_request(&mut self.environ, head, body_len, conn, &self.apps.site, route);
         let is_head = head.method == "HEAD";
         let keep_alive = head.keep_alive && !closing;
         let start = out.len();
@@ -373,9 +358,7 @@ impl Responder {
 }
 
 /// Writes one access-log line for a served request.
-fn record_access(log: &mut AccessLog, head: &RequestHead<'_, '_>, conn: &ConnInfo, served: &Served) {
-    let mut addr = [0u8; 64];
-    let remote = ip_text(conn.peer.ip(), &mut addr);
+fn record_access(log: &mut AccessLog, head: &RequestHead<'_, '_>, remote: &[u8], served: &Served) {
     let header = |name: &str| {
         head.headers
             .iter()

@@ -10,7 +10,7 @@
 //! returns at once.
 
 use crate::conn::{Conn, Shared, Timeouts};
-use crate::environ::ConnInfo;
+use crate::environ::Endpoints;
 use crate::http::Limits;
 use crate::listen::Listener;
 use crate::pool::{Done, Pool};
@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,36 +127,30 @@ impl Slab {
 /// A listening socket registered with the loop.
 enum LoopListener {
     Tcp(TcpListener),
-    Unix(UnixListener),
+    /// A unix socket and its path (shared by every connection's environ).
+    Unix(UnixListener, Arc<Path>),
 }
 
 impl LoopListener {
     fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
             LoopListener::Tcp(l) => l,
-            LoopListener::Unix(l) => l,
+            LoopListener::Unix(l, _) => l,
         }
     }
 
     /// Accepts one connection: the stream and who is on the other end.
-    fn accept(&self) -> io::Result<(Stream, ConnInfo)> {
+    fn accept(&self) -> io::Result<(Stream, Endpoints)> {
         match self {
             LoopListener::Tcp(listener) => {
                 let (stream, peer) = listener.accept()?;
                 let local = stream.local_addr().unwrap_or(peer);
                 let _ = stream.set_nodelay(true);
-                Ok((Stream::Tcp(stream), ConnInfo { peer, local }))
+                Ok((Stream::Tcp(stream), Endpoints::tcp(peer, local)))
             }
-            LoopListener::Unix(listener) => {
+            LoopListener::Unix(listener, path) => {
                 let (stream, _) = listener.accept()?;
-                let unix = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-                Ok((
-                    Stream::Unix(stream),
-                    ConnInfo {
-                        peer: unix,
-                        local: unix,
-                    },
-                ))
+                Ok((Stream::Unix(stream), Endpoints::unix(Arc::clone(path))))
             }
         }
     }
@@ -204,9 +198,9 @@ impl Server {
                     l.set_nonblocking(true)?;
                     LoopListener::Tcp(TcpListener::from_std(l))
                 }
-                Listener::Unix { listener, .. } => {
+                Listener::Unix { listener, path } => {
                     listener.set_nonblocking(true)?;
-                    LoopListener::Unix(UnixListener::from_std(listener))
+                    LoopListener::Unix(UnixListener::from_std(listener), Arc::from(path.as_path()))
                 }
             };
             poll.registry()

@@ -4,6 +4,7 @@
 
 use crate::access_log::AccessLog;
 use crate::cli::{Cli, MountSpec};
+use crate::environ::Site;
 use crate::listen::Listener;
 use crate::respond::Apps;
 use crate::server::{Server, ServerOptions, Stopped};
@@ -28,7 +29,8 @@ pub fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
     let mut options = cli.server_options()?;
     let mounts = cli.mounts()?;
     cli.root_path()?;
-    // MERGE: proxy::TrustedProxies::parse(&cli.forwarded_allow_ips)?;
+    crate::proxy::TrustedProxies::parse(&cli.forwarded_allow_ips)?;
+    crate::mount::MountTable::from_specs(&mounts, &cli.root_path()?)?;
     options.threads = cli.threads;
     options.app_timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
     if cli.max_requests > 0 {
@@ -97,12 +99,17 @@ fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps,
             module.sdk_info(),
             module.origin().display()
         );
-        instances.push((mount.prefix.clone(), instance));
+        instances.push(instance);
     }
     if validator.is_some() {
-        log::info!("validating the apps: NSGI rule breaches are logged with their check ids");
+        let names: Vec<String> = instances.iter().map(|i| format!("{:?}", i.mount_name())).collect();
+        log::info!(
+            "validating app {}: NSGI rule breaches are logged with their check ids",
+            names.join(", ")
+        );
     }
-    let mut apps = Apps::new(instances, validator);
+    let site = Site::from_cli(cli, mounts, 0)?;
+    let mut apps = Apps::new(instances, site, validator);
     if let Some(path) = &cli.access_log {
         let log = AccessLog::open(path).map_err(|e| format!("--access-log {}: {e}", path.display()))?;
         apps = apps.with_access_log(log);
