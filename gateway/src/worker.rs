@@ -145,7 +145,7 @@ pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> R
 pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
     let plan = plan(cli, false)?;
     for bind in cli.binds() {
-        let _ = bind; // MERGE: listen::parse_bind(&bind)?;
+        crate::listen::parse_bind(&bind)?;
     }
     cli.unix_mode()?;
     let apps = Arc::new(start_apps(cli, &plan.mounts, false)?);
