@@ -86,7 +86,8 @@ pub enum ParseError {
     InvalidTarget,
     /// 400: `*` as the target of a method other than `OPTIONS`.
     AsteriskFormNotOptions,
-    /// 400: the request line is malformed in a way not covered by a more precise variant.
+    /// 400: the request line is malformed in a way not covered by a more precise variant,
+    /// e.g. it ends after the target without an HTTP-version (an HTTP/0.9 simple-request).
     InvalidRequestLine,
     /// 400: the HTTP-version is not `HTTP/` DIGIT `.` DIGIT.
     InvalidVersion,
@@ -116,6 +117,8 @@ pub enum ParseError {
     InvalidTransferEncoding,
     /// 400: `Transfer-Encoding` present but `chunked` is not the final coding.
     ChunkedNotFinal,
+    /// 400: `chunked` listed more than once (RFC 9112 §6.1: a sender MUST NOT apply it twice).
+    RepeatedChunked,
     /// 400: both `Transfer-Encoding` and `Content-Length` (refused, not resolved).
     ContentLengthWithTransferEncoding,
     /// 400: `Transfer-Encoding` in an HTTP/1.0 request.
@@ -130,9 +133,10 @@ pub enum ParseError {
     HeadersTooLarge,
     /// 431: more header lines than [`Limits::max_headers`] (or than the slots passed in).
     TooManyHeaders,
-    /// 501: a transfer coding other than a single, final `chunked`.
+    /// 501: a coding this server does not implement before a final `chunked` (`gzip, chunked`).
     UnsupportedTransferCoding,
-    /// 505: a well-formed version other than HTTP/1.0 and HTTP/1.1 (HTTP/0.9, HTTP/2.0, ...).
+    /// 505: a well-formed version other than HTTP/1.0 and HTTP/1.1 (`HTTP/0.9`, `HTTP/2.0`, ...).
+    /// A request line without any version is malformed instead ([`ParseError::InvalidRequestLine`]).
     UnsupportedVersion,
 }
 
@@ -158,6 +162,7 @@ impl ParseError {
             | ConflictingContentLength
             | InvalidTransferEncoding
             | ChunkedNotFinal
+            | RepeatedChunked
             | ContentLengthWithTransferEncoding
             | TransferEncodingInHttp10 => 400,
             ContentTooLarge => 413,
@@ -190,6 +195,7 @@ impl ParseError {
             ConflictingContentLength => "conflicting Content-Length values",
             InvalidTransferEncoding => "malformed Transfer-Encoding",
             ChunkedNotFinal => "chunked is not the final transfer coding",
+            RepeatedChunked => "chunked applied more than once",
             ContentLengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",
             TransferEncodingInHttp10 => "Transfer-Encoding in an HTTP/1.0 request",
             ContentTooLarge => "Content-Length exceeds the body limit",
@@ -410,12 +416,12 @@ fn classify_token_error(window: &[u8]) -> ParseError {
     if parts.method.is_empty() || parts.after_method != Some(b' ') {
         return ParseError::InvalidMethod;
     }
-    // `GET /path CRLF` and nothing after it: an HTTP/0.9 simple-request.
-    if !parts.target.is_empty()
-        && matches!(parts.after_target, b"\r\n" | b"\r")
-        && parts.target.iter().all(|&b| (0x21..=0x7e).contains(&b))
-    {
-        return ParseError::UnsupportedVersion;
+    // `GET /path CRLF` (an HTTP/0.9 simple-request, or `GET /\nHTTP/1.1`): the line ends where
+    // the version should start. RFC 9112 §3 has no request-line without a version, so this is a
+    // malformed line (400), whatever follows it in the buffer — never a 505 that would depend
+    // on whether the next bytes had arrived yet.
+    if !parts.target.is_empty() && matches!(parts.after_target.first(), Some(b'\r' | b'\n')) {
+        return ParseError::InvalidRequestLine;
     }
     ParseError::InvalidTarget
 }
@@ -564,9 +570,11 @@ struct TransferCodings {
     invalid: bool,
     /// Is the latest element `chunked`? (`None` until one is seen.)
     last_is_chunked: Option<bool>,
-    /// Was any element followed by another (so not final)? Every non-final coding is either
-    /// a second `chunked` or a coding we do not implement.
+    /// Was any element followed by another (so not final)? Once a repeated `chunked` is ruled
+    /// out, every non-final coding is one we do not implement.
     non_final: bool,
+    /// How many elements were `chunked`.
+    chunked_count: usize,
 }
 
 impl TransferCodings {
@@ -579,6 +587,7 @@ impl TransferCodings {
                         self.non_final = true;
                     }
                     self.last_is_chunked = Some(is_chunked);
+                    self.chunked_count += usize::from(is_chunked);
                 }
                 None => self.invalid = true,
             }
@@ -707,6 +716,11 @@ fn decide_framing(version: Version, f: &Fields<'_>, limits: &Limits) -> Result<F
         }
         if te.last_is_chunked != Some(true) {
             return Err(ParseError::ChunkedNotFinal);
+        }
+        // `chunked, chunked` is a framing the sender was forbidden to produce, not a coding we
+        // lack: a malformed message (400), not 501.
+        if te.chunked_count > 1 {
+            return Err(ParseError::RepeatedChunked);
         }
         if te.non_final {
             return Err(ParseError::UnsupportedTransferCoding);
@@ -953,7 +967,37 @@ mod tests {
 
     #[test]
     fn lf_as_a_separator_in_the_request_line_is_400() {
-        assert_eq!(err(b"GET /\nHTTP/1.1\r\nHost: h\r\n\r\n"), ParseError::InvalidTarget);
+        assert_eq!(
+            err(b"GET /\nHTTP/1.1\r\nHost: h\r\n\r\n"),
+            ParseError::InvalidRequestLine
+        );
+    }
+
+    #[test]
+    fn request_line_without_a_version_is_400_however_it_is_buffered() {
+        // An HTTP/0.9 simple-request, a missing target (`HTTP/1.1` taken as the target) and a
+        // line cut at CR: always malformed (400), never 505, and never dependent on whether
+        // another request follows in the same read.
+        for req in [
+            &b"GET /\r\n"[..],
+            b"GET /\r",
+            b"GET /\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /index.html\r\n\r\n",
+            b"GET HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET HTTP/1.1\r\n",
+        ] {
+            let e = err(req);
+            assert_eq!(e, ParseError::InvalidRequestLine, "{}", req.escape_ascii());
+            assert_eq!(e.status(), 400);
+        }
+        // Every prefix of the simple-request is either still partial or already that error.
+        let full = b"GET /\r\n";
+        for n in 0..full.len() {
+            match parse_with(&full[..n], &Limits::default()) {
+                Ok(None) | Err(ParseError::InvalidRequestLine) => {}
+                other => panic!("{}: {other:?}", full[..n].escape_ascii()),
+            }
+        }
     }
 
     #[test]
@@ -1043,7 +1087,6 @@ mod tests {
             b"GET / HTTP/0.9\r\n\r\n",
             b"GET / HTTP/3.0\r\n",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-            b"GET /\r\n", // HTTP/0.9 simple-request
         ] {
             let e = err(req);
             assert_eq!(e, ParseError::UnsupportedVersion, "{}", req.escape_ascii());
@@ -1513,8 +1556,6 @@ mod tests {
         for lines in [
             "Transfer-Encoding: gzip, chunked\r\n",
             "Transfer-Encoding: identity, chunked\r\n",
-            "Transfer-Encoding: chunked, chunked\r\n",
-            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
             "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
             "Transfer-Encoding: foo;q=1, chunked\r\n",
             "Transfer-Encoding: deflate , CHUNKED\r\n",
@@ -1523,6 +1564,28 @@ mod tests {
             assert_eq!(e, ParseError::UnsupportedTransferCoding, "{lines:?}");
             assert_eq!(e.status(), 501);
         }
+    }
+
+    #[test]
+    fn chunked_applied_twice_is_400_not_501() {
+        // RFC 9112 §6.1: a sender MUST NOT apply chunked more than once. Not a coding we lack
+        // (501) but a malformed message (400), in one line or across lines.
+        for lines in [
+            "Transfer-Encoding: chunked, chunked\r\n",
+            "Transfer-Encoding: Chunked,CHUNKED\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked, gzip, chunked\r\n",
+            "Transfer-Encoding: gzip, chunked, chunked\r\n",
+        ] {
+            let e = err(&post11(lines));
+            assert_eq!(e, ParseError::RepeatedChunked, "{lines:?}");
+            assert_eq!(e.status(), 400);
+        }
+        // Not final wins: `chunked, chunked, gzip` is unframeable whatever else is wrong.
+        assert_eq!(
+            err(&post11("Transfer-Encoding: chunked, chunked, gzip\r\n")),
+            ParseError::ChunkedNotFinal
+        );
     }
 
     #[test]
@@ -1667,6 +1730,7 @@ mod tests {
             ConflictingContentLength,
             InvalidTransferEncoding,
             ChunkedNotFinal,
+            RepeatedChunked,
             ContentLengthWithTransferEncoding,
             TransferEncodingInHttp10,
             ContentTooLarge,
