@@ -186,6 +186,10 @@ impl Responder {
         sink: Option<Sink<'_>>,
     ) -> Served {
         let apps = Arc::clone(&self.apps);
+        if head.target == b"*" {
+            // `OPTIONS *` asks about the server, not a resource (RFC 9110 §9.3.7): answered here.
+            return self.options_asterisk(head, out, closing);
+        }
         let route = apps.site.mounts.route_encoded(head.path);
         let served = match route.as_ref().and_then(|r| Some((r, apps.instances.get(r.app)?))) {
             Some((route, app)) => self.call_app(app, route, head, input, body_len, conn, out, closing, sink),
@@ -210,6 +214,30 @@ impl Responder {
             record_access(&mut lock(log), head, remote, &served);
         }
         served
+    }
+
+    fn options_asterisk(&mut self, head: &RequestHead<'_, '_>, out: &mut Vec<u8>, closing: bool) -> Served {
+        const ALLOW: [(&[u8], &[u8]); 1] = [(b"Allow", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")];
+        let keep_alive = head.keep_alive && !closing;
+        let date = self.date.now();
+        write_head(
+            out,
+            &ResponseHead {
+                version: head.version,
+                status: b"200 OK",
+                headers: ALLOW.iter().copied(),
+                body: BodyKind::Length(0),
+                keep_alive,
+                is_head: false,
+            },
+            date,
+            SERVER_HEADER,
+        );
+        Served {
+            after: if keep_alive { After::KeepAlive } else { After::Close },
+            status: 200,
+            body_bytes: 0,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

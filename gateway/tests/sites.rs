@@ -211,3 +211,19 @@ fn the_access_log_has_one_combined_line_per_request() {
     drop(gateway);
     let _ = std::fs::remove_file(&log);
 }
+
+#[test]
+fn options_asterisk_is_answered_by_the_server_and_keeps_the_connection() {
+    let gateway = start(&[sample_library("hello").into()]);
+    let mut stream = gateway.connect();
+    stream
+        .write_all(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    let mut reader = BufReader::new(stream);
+    let options = read_response(&mut reader, false);
+    assert_eq!(options.status, 200);
+    assert!(options.header("Allow").is_some_and(|allow| allow.contains("GET")));
+    assert_eq!(options.header("Content-Length"), Some("0"));
+    let hello = read_response(&mut reader, false);
+    assert_eq!(hello.body, b"Hello, World!");
+}
