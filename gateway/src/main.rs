@@ -1,18 +1,23 @@
 //! `nsgi-gateway`: serve NSGI app libraries over HTTP/1.1.
 //!
-//! Decides this process's role and hands over: a worker started by the supervisor, a single
-//! serving process (`--workers 0`), or the supervisor. Every failure before serving is one line
-//! on stderr and exit status 1.
+//! Decides this process's role and hands over: a worker started by the supervisor (the
+//! `NSGI_WORKER` link in its environment), a single serving process (`--workers 0`), or the
+//! supervisor, which binds the listeners and starts the workers. Every failure before serving is
+//! one line on stderr and exit status 1.
 
-use clap::Parser;
 use nsgi_gateway::cli::Cli;
 use nsgi_gateway::worker_link::WorkerLink;
-use nsgi_gateway::{listen, worker};
+use nsgi_gateway::{config, listen, supervisor, worker};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(cli.log_level.as_str())).init();
+    // The settings: the command line over the `--config` file. A worker is started with its
+    // supervisor's arguments, so it reads the same flags and the same file.
+    let cli = match config::parse_args(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    init_logging(&cli);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -22,11 +27,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// The error log on stderr, each line tagged with the pid of the process that wrote it, since the
+/// supervisor and every worker share it: `[2025-01-01T00:00:00Z INFO  1234 nsgi_gateway::server] ...`.
+fn init_logging(cli: &Cli) {
+    use std::io::Write;
+    let pid = std::process::id();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(cli.log_level.as_str()))
+        .format(move |buf, record| {
+            let style = buf.default_level_style(record.level());
+            writeln!(
+                buf,
+                "[{} {style}{:<5}{style:#} {pid} {}] {}",
+                buf.timestamp(),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
+        .init();
+}
+
 fn run(cli: &Cli) -> Result<(), String> {
+    // First, while the process has one thread: a worker takes its link (and clears it from the
+    // environment before any app could read it).
     if let Some(link) = WorkerLink::from_env()? {
         let listeners = listen::inherit(link.listener_fds())?;
         return worker::serve(cli, listeners, Some(link));
     }
+    if cli.check_config {
+        // Binds nothing: prints what was checked, or fails with the reasons.
+        for line in worker::check_config(cli)? {
+            println!("{line}");
+        }
+        println!("nsgi-gateway: the configuration is valid");
+        return Ok(());
+    }
     let listeners = listen::open(&cli.binds(), cli.unix_mode()?, cli.backlog)?;
-    worker::serve(cli, listeners, None)
+    if cli.worker_count() == 0 {
+        return worker::serve(cli, listeners, None);
+    }
+    supervisor::run(cli, listeners)
 }

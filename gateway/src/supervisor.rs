@@ -1,1 +1,1083 @@
-//! The supervisor (master) process: spawns, watches, reloads and stops workers. (Being written.)
+//! The supervisor (master) process: starts the workers, watches them, replaces, reloads and stops
+//! them.
+//!
+//! Owns the life of every worker process: starting it (this binary executed again with the same
+//! arguments, the listeners inherited and a control pipe, see `worker_link`), readiness,
+//! heartbeats and the `--timeout` kill, restarts after crashes with a growing back-off,
+//! replacements one at a time (`--max-requests`), the graceful reload (SIGHUP: a new generation
+//! serves before the old one drains), the graceful stop (SIGTERM, SIGINT), the quick stop
+//! (SIGQUIT), SIGTTIN/SIGTTOU (one worker more or fewer) and SIGUSR1 (forwarded to the workers).
+//!
+//! It never loads an app and never accepts a connection: the listeners it holds are only passed
+//! on, so a crashing app cannot take it down. It is a single-threaded mio loop that wakes on
+//! signals, on the control pipes and at least once a second; it never busy-waits.
+
+use crate::cli::Cli;
+use crate::listen::Listener;
+use crate::os::{fd, process};
+use crate::sd_notify;
+use crate::worker;
+use crate::worker_link::{self, Inbox, Message};
+use libc::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
+use mio::unix::pipe::Receiver;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook_mio::v1_0::Signals;
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest the loop sleeps without looking at its workers.
+const TICK: Duration = Duration::from_secs(1);
+/// Wait before restarting a worker after its first crash.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait before restarting a worker that keeps crashing.
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A worker that ran this long before it crashed restarts after [`BACKOFF_FIRST`] again.
+const STABLE_UPTIME: Duration = Duration::from_secs(10);
+/// How often a worker's event loop reports (the worker side's period). A worker is timed out
+/// only after `--timeout` plus this much silence: the stuck call may have begun just after the
+/// last heartbeat, so the silence proves a call longer than `--timeout` only then.
+const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+/// Added to `--graceful-timeout` before a stopping worker is killed: the worker's own drain
+/// deadline passes first, and it gets this long to shut its apps down and exit.
+const STOP_MARGIN: Duration = Duration::from_secs(2);
+/// How long SIGQUIT gives the workers before SIGKILL.
+const QUIT_GRACE: Duration = Duration::from_secs(1);
+/// How long to wait for killed workers to be reaped before giving up on them at exit.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// Bytes read from one control pipe per wake-up, so a chatty worker cannot starve the loop.
+const READ_BUDGET: usize = 64 * 1024;
+/// Token of the signal source; control pipes use small tokens counting up from 0.
+const SIGNAL_TOKEN: Token = Token(usize::MAX);
+/// The signals the supervisor handles.
+const SIGNALS: [libc::c_int; 8] = [SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGUSR1];
+/// Variables meant for the supervisor alone (systemd's socket activation and notification):
+/// workers must not adopt systemd's sockets nor notify systemd themselves.
+const SUPERVISOR_ONLY_ENV: [&str; 6] = [
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+];
+
+/// Runs the supervisor over `listeners` until it is stopped: `Ok` after a graceful or quick
+/// stop, `Err` when the first workers could not start (their own errors are on stderr) or the
+/// supervisor itself failed. Removes the unix socket files and the `--pid` file on the way out.
+pub fn run(cli: &Cli, listeners: Vec<Listener>) -> Result<(), String> {
+    let outcome = supervise(cli, &listeners);
+    for listener in &listeners {
+        listener.remove_socket_file();
+    }
+    outcome
+}
+
+fn supervise(cli: &Cli, listeners: &[Listener]) -> Result<(), String> {
+    // Refuse bad settings once here, rather than once per worker that would fail on them.
+    worker::plan(cli, true)?;
+    if listeners.is_empty() {
+        return Err("no listener to pass to the workers".to_owned());
+    }
+    let spawner = Spawner::new(listeners)?;
+    let _pid_file = cli.pid.as_deref().map(PidFile::create).transpose()?;
+    let mut supervisor = Supervisor::new(cli, spawner, listeners.iter().map(Listener::url).collect())?;
+    log::info!(
+        "supervisor (pid {}) starting {} worker(s)",
+        process::pid(),
+        supervisor.target
+    );
+    let outcome = supervisor.run();
+    log::info!("supervisor (pid {}) stopped", process::pid());
+    outcome
+}
+
+/// Starts worker processes: this binary, executed again with this process's arguments.
+#[derive(Debug)]
+struct Spawner {
+    program: PathBuf,
+    arg0: OsString,
+    args: Vec<OsString>,
+    listener_fds: Vec<RawFd>,
+}
+
+impl Spawner {
+    fn new(listeners: &[Listener]) -> Result<Spawner, String> {
+        let mut argv = std::env::args_os();
+        let arg0 = argv.next().unwrap_or_else(|| OsString::from("nsgi-gateway"));
+        Ok(Spawner {
+            program: own_executable()?,
+            arg0,
+            args: argv.collect(),
+            listener_fds: listeners.iter().map(AsRawFd::as_raw_fd).collect(),
+        })
+    }
+
+    /// Starts worker `id`, passing it the listeners and the write end of a new control pipe;
+    /// returns the child and the pipe's read end (non-blocking).
+    fn spawn(&self, id: usize) -> io::Result<(Child, Receiver)> {
+        let (read, write) = process::pipe()?;
+        process::set_nonblocking(read.as_fd())?;
+        let mut command = Command::new(&self.program);
+        command.arg0(&self.arg0).args(&self.args).stdin(Stdio::null());
+        for name in SUPERVISOR_ONLY_ENV {
+            command.env_remove(name);
+        }
+        command.envs(worker_link::worker_env(
+            id,
+            &self.listener_fds,
+            write.as_raw_fd(),
+            process::pid(),
+        ));
+        // Every descriptor stays close-on-exec here; only this child's copies are cleared, so
+        // no worker inherits another worker's pipe (its end-of-file would never come).
+        let mut inherited = self.listener_fds.clone();
+        inherited.push(write.as_raw_fd());
+        fd::inherit_in_child(&mut command, &inherited);
+        let child = command.spawn()?;
+        drop(write);
+        Ok((child, Receiver::from(read)))
+    }
+}
+
+/// The program workers run. On Linux `/proc/self/exe`: the very binary this supervisor runs even
+/// if its file was replaced or removed since, so a worker always speaks its supervisor's link
+/// protocol (a new gateway binary takes a restart; a reload picks up new app libraries).
+fn own_executable() -> Result<PathBuf, String> {
+    let proc_exe = Path::new("/proc/self/exe");
+    if cfg!(any(target_os = "linux", target_os = "android")) && proc_exe.exists() {
+        return Ok(proc_exe.to_path_buf());
+    }
+    std::env::current_exe().map_err(|e| format!("cannot find the gateway's own executable to start workers: {e}"))
+}
+
+/// The `--pid` file: written (atomically) when the supervisor starts, removed when it exits if
+/// it still holds this process's id.
+#[derive(Debug)]
+struct PidFile {
+    path: PathBuf,
+}
+
+impl PidFile {
+    fn create(path: &Path) -> Result<PidFile, String> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| format!("--pid {}: not a file path", path.display()))?;
+        let mut partial_name = OsString::from(".");
+        partial_name.push(name);
+        partial_name.push(format!(".{}.tmp", process::pid()));
+        let partial = path.with_file_name(partial_name);
+        let written =
+            std::fs::write(&partial, format!("{}\n", process::pid())).and_then(|()| std::fs::rename(&partial, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&partial);
+            return Err(format!("--pid {}: cannot write the pid file: {e}", path.display()));
+        }
+        Ok(PidFile {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let ours = process::pid().to_string();
+        match std::fs::read_to_string(&self.path) {
+            Ok(content) if content.trim() == ours => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    log::warn!("cannot remove the pid file {}: {e}", self.path.display());
+                }
+            }
+            Ok(_) => log::warn!(
+                "not removing the pid file {}: it no longer holds pid {ours}",
+                self.path.display()
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("cannot read the pid file {}: {e}", self.path.display()),
+        }
+    }
+}
+
+/// What the supervisor expects of a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Serves in its slot; exiting now is a crash.
+    Serving,
+    /// Asked to be replaced: serves until its successor in the slot is ready.
+    Retiring,
+    /// Told to stop (SIGTERM or SIGQUIT); killed if still running at `deadline`.
+    Stopping { deadline: Instant },
+    /// Sent SIGKILL at `since`.
+    Killed { since: Instant },
+}
+
+/// One worker process.
+#[derive(Debug)]
+struct Worker {
+    /// The slot, 1..=target; new workers of later generations reuse the ids.
+    id: usize,
+    generation: u64,
+    child: Child,
+    pid: u32,
+    token: Token,
+    /// The control pipe; `None` once the worker closed its end.
+    control: Option<Receiver>,
+    inbox: Inbox,
+    started: Instant,
+    ready_at: Option<Instant>,
+    /// When the last message (any message) came.
+    last_beat: Instant,
+    fate: Fate,
+    /// Why the worker asked to be replaced, until its turn comes.
+    retire_reason: Option<String>,
+    /// An unknown message was logged already (a garbling worker is reported once).
+    warned_unknown: bool,
+}
+
+impl Worker {
+    fn name(&self) -> String {
+        format!("worker {} (pid {})", self.id, self.pid)
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready_at.is_some()
+    }
+
+    /// Serves or still may (not told to stop).
+    fn is_active(&self) -> bool {
+        matches!(self.fate, Fate::Serving | Fate::Retiring)
+    }
+}
+
+/// Restart pacing of one slot.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// The wait before the next restart after a crash.
+    delay: Duration,
+    /// No worker is started in this slot before then.
+    not_before: Option<Instant>,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            delay: BACKOFF_FIRST,
+            not_before: None,
+        }
+    }
+}
+
+/// Where the supervisor is in its life.
+#[derive(Debug)]
+enum Phase {
+    /// Starting the first workers (until they are all ready), then serving.
+    Running,
+    /// Waiting for the workers to exit; then returns `outcome`.
+    Stopping { outcome: Result<(), String> },
+}
+
+struct Supervisor {
+    poll: Poll,
+    signals: Signals,
+    spawner: Spawner,
+    workers: Vec<Worker>,
+    /// Indexed by worker id - 1.
+    slots: Vec<Slot>,
+    /// How many workers should serve.
+    target: usize,
+    /// The generation serving (the first one, until it is ready, is generation 1).
+    committed: u64,
+    /// The generation a reload is starting.
+    pending: Option<u64>,
+    last_generation: u64,
+    /// The first generation became ready and "Listening on" was printed.
+    announced: bool,
+    urls: Vec<String>,
+    /// `--timeout`, `None` when 0.
+    timeout: Option<Duration>,
+    graceful_timeout: Duration,
+    phase: Phase,
+    next_token: usize,
+    /// Control pipes that still held bytes when their read budget ran out.
+    unread: Vec<Token>,
+}
+
+impl Supervisor {
+    fn new(cli: &Cli, spawner: Spawner, urls: Vec<String>) -> Result<Supervisor, String> {
+        let poll = Poll::new().map_err(|e| format!("supervisor: cannot create the event loop: {e}"))?;
+        let mut signals =
+            Signals::new(SIGNALS).map_err(|e| format!("supervisor: cannot install signal handlers: {e}"))?;
+        poll.registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)
+            .map_err(|e| format!("supervisor: cannot watch signals: {e}"))?;
+        Ok(Supervisor {
+            poll,
+            signals,
+            spawner,
+            workers: Vec::new(),
+            slots: Vec::new(),
+            target: cli.worker_count().max(1),
+            committed: 1,
+            pending: None,
+            last_generation: 1,
+            announced: false,
+            urls,
+            timeout: (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout)),
+            graceful_timeout: Duration::from_secs(cli.graceful_timeout),
+            phase: Phase::Running,
+            next_token: 0,
+            unread: Vec::new(),
+        })
+    }
+
+    /// The loop: act on the state, sleep until something happens or a deadline comes, take in
+    /// signals, messages and exits; repeat until the last worker is gone after a stop.
+    fn run(&mut self) -> Result<(), String> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let now = Instant::now();
+            if let Some(outcome) = self.step(now) {
+                return outcome;
+            }
+            let wait = if self.unread.is_empty() {
+                self.next_wakeup(now).saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.abandon_workers();
+                    return Err(format!("supervisor: waiting for events failed: {e}"));
+                }
+            }
+            let mut signalled = false;
+            let mut readable = std::mem::take(&mut self.unread);
+            for event in events.iter() {
+                if event.token() == SIGNAL_TOKEN {
+                    signalled = true;
+                } else {
+                    readable.push(event.token());
+                }
+            }
+            let now = Instant::now();
+            if signalled {
+                self.on_signals(now);
+            }
+            for token in readable {
+                self.read_control(token, now);
+            }
+            self.reap(now);
+        }
+    }
+
+    /// Everything that follows from the state at `now`; `Some` when the supervisor is done.
+    fn step(&mut self, now: Instant) -> Option<Result<(), String>> {
+        self.enforce_deadlines(now);
+        if let Phase::Stopping { outcome } = &self.phase {
+            return self.stopped(now, outcome.clone());
+        }
+        self.trim_excess(now);
+        self.start_retirement();
+        self.spawn_missing(now);
+        if matches!(self.phase, Phase::Stopping { .. }) {
+            return None;
+        }
+        self.finish_replacements(now);
+        self.commit_generation(now);
+        None
+    }
+
+    /// The next moment something falls due, at most a [`TICK`] away. Only instants after `now`
+    /// count: whatever was due by `now` was dealt with by the step just taken, and an instant that
+    /// stays past (a killed worker not reaped yet) must not turn the loop into a busy one.
+    fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut at = now + TICK;
+        let mut consider = |when: Instant| {
+            if when > now {
+                at = at.min(when);
+            }
+        };
+        if matches!(self.phase, Phase::Running) {
+            self.slots
+                .iter()
+                .filter_map(|slot| slot.not_before)
+                .for_each(&mut consider);
+        }
+        for worker in &self.workers {
+            match worker.fate {
+                Fate::Killed { .. } => continue,
+                Fate::Stopping { deadline } => consider(deadline),
+                Fate::Serving | Fate::Retiring => {}
+            }
+            if let (Some(timeout), true) = (self.timeout, worker.is_ready()) {
+                consider(worker.last_beat + timeout + HEARTBEAT_PERIOD + Duration::from_millis(1));
+            }
+        }
+        at
+    }
+
+    // ---- acting on the state ----
+
+    /// Kills workers past their stop deadline and workers whose event loop went silent for
+    /// longer than `--timeout` (plus one heartbeat period).
+    fn enforce_deadlines(&mut self, now: Instant) {
+        for index in 0..self.workers.len() {
+            let worker = &self.workers[index];
+            if let Fate::Stopping { deadline } = worker.fate {
+                if now >= deadline {
+                    log::warn!("{} did not stop in time; killing it (SIGKILL)", worker.name());
+                    self.kill(index, now);
+                    continue;
+                }
+            }
+            let Some(timeout) = self.timeout else {
+                continue;
+            };
+            if !worker.is_ready() || matches!(worker.fate, Fate::Killed { .. }) {
+                continue;
+            }
+            if now.duration_since(worker.last_beat) > timeout + HEARTBEAT_PERIOD {
+                let what = if worker.fate == Fate::Serving {
+                    "replaced"
+                } else {
+                    "killed"
+                };
+                log::error!(
+                    "{} timed out: a request ran longer than --timeout {}s; {what}",
+                    worker.name(),
+                    timeout.as_secs()
+                );
+                self.kill(index, now);
+            }
+        }
+    }
+
+    /// Stops the workers of slots above the target (after SIGTTOU).
+    fn trim_excess(&mut self, now: Instant) {
+        for index in 0..self.workers.len() {
+            let worker = &self.workers[index];
+            if worker.is_active() && worker.id > self.target {
+                log::info!("{} stopping: the worker count is now {}", worker.name(), self.target);
+                self.stop(index, SIGTERM, now + self.graceful_timeout + STOP_MARGIN);
+            }
+        }
+        self.slots.truncate(self.target);
+    }
+
+    /// Marks the next worker that asked to be replaced as retiring (its successor is then
+    /// started by [`Self::spawn_missing`]), one at a time and never during a reload.
+    fn start_retirement(&mut self) {
+        if self.pending.is_some() || self.workers.iter().any(|w| w.fate == Fate::Retiring) {
+            return;
+        }
+        let committed = self.committed;
+        let next = self.workers.iter_mut().find(|w| {
+            w.fate == Fate::Serving && w.generation == committed && w.is_ready() && w.retire_reason.is_some()
+        });
+        if let Some(worker) = next {
+            worker.fate = Fate::Retiring;
+            log::info!(
+                "replacing {} ({}): starting its successor first",
+                worker.name(),
+                worker.retire_reason.as_deref().unwrap_or("asked to be replaced")
+            );
+        }
+    }
+
+    /// Starts a worker in every slot of the serving (and the reloading) generation that has no
+    /// serving worker, once the slot's back-off has passed.
+    fn spawn_missing(&mut self, now: Instant) {
+        let generations: Vec<u64> = std::iter::once(self.committed).chain(self.pending).collect();
+        for generation in generations {
+            for id in 1..=self.target {
+                let still_wanted = matches!(self.phase, Phase::Running)
+                    && (generation == self.committed || self.pending == Some(generation));
+                if !still_wanted {
+                    return;
+                }
+                let occupied = self
+                    .workers
+                    .iter()
+                    .any(|w| w.generation == generation && w.id == id && w.fate == Fate::Serving);
+                if occupied {
+                    continue;
+                }
+                if generation == self.committed && self.slot(id).not_before.is_some_and(|t| t > now) {
+                    continue;
+                }
+                if generation == self.committed {
+                    self.slot(id).not_before = None;
+                }
+                self.start_worker(id, generation, now);
+            }
+        }
+    }
+
+    /// Stops each retiring worker whose successor is ready.
+    fn finish_replacements(&mut self, now: Instant) {
+        for index in 0..self.workers.len() {
+            let retiring = &self.workers[index];
+            if retiring.fate != Fate::Retiring {
+                continue;
+            }
+            let successor = self.workers.iter().find(|w| {
+                w.fate == Fate::Serving && w.id == retiring.id && w.generation == retiring.generation && w.is_ready()
+            });
+            if let Some(successor) = successor {
+                log::info!(
+                    "{} replaced by pid {}; stopping it gracefully",
+                    retiring.name(),
+                    successor.pid
+                );
+                self.stop(index, SIGTERM, now + self.graceful_timeout + STOP_MARGIN);
+            }
+        }
+    }
+
+    /// Once every slot of the starting generation has a ready worker: announces the first one,
+    /// or completes a reload by stopping the previous generation.
+    fn commit_generation(&mut self, now: Instant) {
+        let generation = if self.announced {
+            match self.pending {
+                Some(generation) => generation,
+                None => return,
+            }
+        } else {
+            self.committed
+        };
+        let complete = (1..=self.target).all(|id| {
+            self.workers
+                .iter()
+                .any(|w| w.generation == generation && w.id == id && w.fate == Fate::Serving && w.is_ready())
+        });
+        if !complete {
+            return;
+        }
+        if !self.announced {
+            self.announced = true;
+            log::info!("{} worker(s) serving", self.target);
+            worker::announce(&self.urls);
+            sd_notify::status(&format!("{} workers serving", self.target));
+            sd_notify::ready();
+            return;
+        }
+        self.pending = None;
+        let previous = std::mem::replace(&mut self.committed, generation);
+        let old: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].generation < generation && self.workers[i].is_active())
+            .collect();
+        log::info!(
+            "reload complete: generation {generation} is serving with {} worker(s); stopping {} worker(s) of generation {previous}",
+            self.target,
+            old.len()
+        );
+        for index in old {
+            self.stop(index, SIGTERM, now + self.graceful_timeout + STOP_MARGIN);
+        }
+        sd_notify::status(&format!("{} workers serving (generation {generation})", self.target));
+        sd_notify::ready();
+    }
+
+    /// Once stopping: done when every worker is gone (or only unkillable ones are left).
+    fn stopped(&mut self, now: Instant, outcome: Result<(), String>) -> Option<Result<(), String>> {
+        if self.workers.is_empty() {
+            return Some(outcome);
+        }
+        let hopeless = self
+            .workers
+            .iter()
+            .all(|w| matches!(w.fate, Fate::Killed { since } if now.duration_since(since) >= KILL_WAIT));
+        if hopeless {
+            let pids: Vec<String> = self.workers.iter().map(|w| w.pid.to_string()).collect();
+            log::error!(
+                "worker pid(s) {} did not exit after SIGKILL; leaving them behind",
+                pids.join(", ")
+            );
+            return Some(outcome);
+        }
+        None
+    }
+
+    // ---- workers ----
+
+    fn slot(&mut self, id: usize) -> &mut Slot {
+        if self.slots.len() < id {
+            self.slots.resize(id, Slot::default());
+        }
+        &mut self.slots[id - 1]
+    }
+
+    fn start_worker(&mut self, id: usize, generation: u64, now: Instant) {
+        let (mut child, mut control) = match self.spawner.spawn(id) {
+            Ok(started) => started,
+            Err(e) => return self.start_failed(id, generation, &format!("cannot start worker {id}: {e}"), now),
+        };
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        if let Err(e) = self.poll.registry().register(&mut control, token, Interest::READABLE) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return self.start_failed(
+                id,
+                generation,
+                &format!("cannot watch the control pipe of worker {id}: {e}"),
+                now,
+            );
+        }
+        let pid = child.id();
+        if generation > 1 {
+            log::info!("booting worker {id} (pid {pid}), generation {generation}");
+        } else {
+            log::info!("booting worker {id} (pid {pid})");
+        }
+        self.workers.push(Worker {
+            id,
+            generation,
+            child,
+            pid,
+            token,
+            control: Some(control),
+            inbox: Inbox::new(),
+            started: now,
+            ready_at: None,
+            last_beat: now,
+            fate: Fate::Serving,
+            retire_reason: None,
+            warned_unknown: false,
+        });
+    }
+
+    /// A worker could not be started: fatal while starting up, the end of a reload, or a crash
+    /// of its slot otherwise.
+    fn start_failed(&mut self, id: usize, generation: u64, message: &str, now: Instant) {
+        if !self.announced {
+            log::error!("{message}");
+            self.begin_stop(true, Err(message.to_owned()), now);
+        } else if self.pending == Some(generation) {
+            self.abort_reload(message, now);
+        } else {
+            let delay = self.back_off(id, Duration::ZERO, now);
+            log::error!("{message}; retrying in {}", seconds(delay));
+        }
+    }
+
+    /// Records a crash of slot `id` after `uptime`; returns the wait before its next start.
+    fn back_off(&mut self, id: usize, uptime: Duration, now: Instant) -> Duration {
+        let slot = self.slot(id);
+        if uptime >= STABLE_UPTIME {
+            slot.delay = BACKOFF_FIRST;
+        }
+        let delay = slot.delay;
+        slot.delay = (delay * 2).min(BACKOFF_MAX);
+        slot.not_before = Some(now + delay);
+        delay
+    }
+
+    /// Sends `signal` to the worker at `index` and expects it gone by `deadline`.
+    fn stop(&mut self, index: usize, signal: libc::c_int, deadline: Instant) {
+        let worker = &mut self.workers[index];
+        if let Err(e) = process::kill(worker.pid, signal) {
+            log::warn!("cannot send {} to {}: {e}", process::signal_name(signal), worker.name());
+        }
+        let deadline = match worker.fate {
+            Fate::Stopping { deadline: earlier } => earlier.min(deadline),
+            _ => deadline,
+        };
+        worker.fate = Fate::Stopping { deadline };
+    }
+
+    /// SIGKILLs the worker at `index`.
+    fn kill(&mut self, index: usize, now: Instant) {
+        let worker = &mut self.workers[index];
+        if let Err(e) = process::kill(worker.pid, SIGKILL) {
+            log::warn!("cannot send SIGKILL to {}: {e}", worker.name());
+        }
+        worker.fate = Fate::Killed { since: now };
+    }
+
+    /// Reads what the worker with `token` wrote and acts on it.
+    fn read_control(&mut self, token: Token, now: Instant) {
+        let Some(index) = self.workers.iter().position(|w| w.token == token) else {
+            return;
+        };
+        let (messages, more) = self.take_messages(index);
+        if more {
+            self.unread.push(token);
+        }
+        for message in messages {
+            self.on_message(index, message, now);
+        }
+    }
+
+    /// Drains the control pipe of the worker at `index` (up to [`READ_BUDGET`] bytes); returns
+    /// its messages and whether bytes were left. Closes the pipe at end-of-file.
+    fn take_messages(&mut self, index: usize) -> (Vec<Message>, bool) {
+        let worker = &mut self.workers[index];
+        let mut messages = Vec::new();
+        let Some(control) = worker.control.as_mut() else {
+            return (messages, false);
+        };
+        let mut buf = [0u8; 4096];
+        let mut budget = READ_BUDGET;
+        let mut closed = false;
+        while budget > 0 {
+            match control.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    messages.extend(worker.inbox.feed(&buf[..n]));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("cannot read the control pipe of {}: {e}", worker.name());
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            if let Some(mut control) = worker.control.take() {
+                let _ = self.poll.registry().deregister(&mut control);
+            }
+        }
+        (messages, budget == 0 && !closed)
+    }
+
+    fn on_message(&mut self, index: usize, message: Message, now: Instant) {
+        let worker = &mut self.workers[index];
+        worker.last_beat = now;
+        match message {
+            Message::Ready => {
+                if worker.ready_at.is_none() {
+                    worker.ready_at = Some(now);
+                    log::info!("{} ready", worker.name());
+                }
+            }
+            Message::Heartbeat => {}
+            Message::Retire(reason) => {
+                let reason = if reason.is_empty() {
+                    "asked to be replaced".to_owned()
+                } else {
+                    reason
+                };
+                if worker.fate == Fate::Serving && worker.retire_reason.is_none() {
+                    log::info!("{} asks to be replaced: {reason}", worker.name());
+                    worker.retire_reason = Some(reason);
+                }
+            }
+            Message::Unknown(text) => {
+                if !worker.warned_unknown {
+                    worker.warned_unknown = true;
+                    log::warn!(
+                        "{} sent an unknown message on its control pipe: {text:?}",
+                        worker.name()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Collects every worker that has exited and acts on each exit.
+    fn reap(&mut self, now: Instant) {
+        let mut index = 0;
+        while index < self.workers.len() {
+            let exit = match self.workers[index].child.try_wait() {
+                Ok(None) => {
+                    index += 1;
+                    continue;
+                }
+                Ok(Some(status)) => describe_exit(status),
+                Err(e) => Exit {
+                    clean: false,
+                    text: format!("could not be waited for ({e})"),
+                },
+            };
+            // Messages written just before the exit (a last "ready") still count.
+            let (messages, _) = self.take_messages(index);
+            for message in messages {
+                self.on_message(index, message, now);
+            }
+            let mut worker = self.workers.remove(index);
+            if let Some(mut control) = worker.control.take() {
+                let _ = self.poll.registry().deregister(&mut control);
+            }
+            self.on_exit(worker, &exit, now);
+        }
+    }
+
+    fn on_exit(&mut self, worker: Worker, exit: &Exit, now: Instant) {
+        let name = worker.name();
+        match worker.fate {
+            Fate::Stopping { .. } if exit.clean => log::info!("{name} stopped"),
+            Fate::Stopping { .. } | Fate::Killed { .. } => log::info!("{name} stopped: {}", exit.text),
+            Fate::Serving | Fate::Retiring => {
+                let what = match (exit.clean, worker.is_ready()) {
+                    (true, true) => format!("{} without being asked to stop", exit.text),
+                    (true, false) => format!("{} before it was ready, without being asked to stop", exit.text),
+                    (false, true) => exit.text.clone(),
+                    (false, false) => format!("{} before it was ready", exit.text),
+                };
+                self.on_unexpected_exit(&worker, &format!("{name} {what}"), now);
+            }
+        }
+    }
+
+    fn on_unexpected_exit(&mut self, worker: &Worker, what: &str, now: Instant) {
+        if matches!(self.phase, Phase::Stopping { .. }) {
+            log::info!("{what}");
+        } else if self.pending == Some(worker.generation) {
+            self.abort_reload(what, now);
+        } else if !self.announced && !worker.is_ready() {
+            log::error!("{what}");
+            self.begin_stop(true, Err("worker failed to boot (see above)".to_owned()), now);
+        } else if worker.fate == Fate::Retiring {
+            log::error!("{what} while being replaced");
+        } else if worker.generation != self.committed || worker.id > self.target {
+            log::error!("{what}");
+        } else {
+            let uptime = now.duration_since(worker.started);
+            let delay = self.back_off(worker.id, uptime, now);
+            log::error!("{what}; restarting in {}", seconds(delay));
+        }
+    }
+
+    // ---- signals and their actions ----
+
+    fn on_signals(&mut self, now: Instant) {
+        let received: Vec<libc::c_int> = self.signals.pending().collect();
+        let got = |signal| received.contains(&signal);
+        let stopping = matches!(self.phase, Phase::Stopping { .. });
+        if got(SIGQUIT) {
+            log::info!("received SIGQUIT: stopping now");
+            self.begin_stop(false, Ok(()), now);
+        } else if got(SIGTERM) || got(SIGINT) {
+            let name = if got(SIGTERM) { "SIGTERM" } else { "SIGINT" };
+            if stopping {
+                log::info!("received {name}: already stopping");
+            } else {
+                log::info!("received {name}: stopping gracefully");
+                self.begin_stop(true, Ok(()), now);
+            }
+        }
+        if got(SIGUSR1) {
+            let live: Vec<usize> = (0..self.workers.len())
+                .filter(|&i| !matches!(self.workers[i].fate, Fate::Killed { .. }))
+                .collect();
+            log::info!("received SIGUSR1: asking {} worker(s) to reopen their logs", live.len());
+            for index in live {
+                let worker = &self.workers[index];
+                if let Err(e) = process::kill(worker.pid, SIGUSR1) {
+                    log::warn!("cannot send SIGUSR1 to {}: {e}", worker.name());
+                }
+            }
+        }
+        if matches!(self.phase, Phase::Stopping { .. }) {
+            for (signal, name) in [(SIGHUP, "SIGHUP"), (SIGTTIN, "SIGTTIN"), (SIGTTOU, "SIGTTOU")] {
+                if got(signal) {
+                    log::info!("received {name}: ignored while stopping");
+                }
+            }
+            return;
+        }
+        if got(SIGHUP) {
+            self.reload(now);
+        }
+        if got(SIGTTIN) {
+            self.target += 1;
+            log::info!("received SIGTTIN: raising the worker count to {}", self.target);
+        }
+        if got(SIGTTOU) {
+            if self.target > 1 {
+                self.target -= 1;
+                log::info!("received SIGTTOU: lowering the worker count to {}", self.target);
+            } else {
+                log::info!("received SIGTTOU: the worker count stays at 1");
+            }
+        }
+    }
+
+    /// Starts a new generation of workers (SIGHUP); they are spawned by
+    /// [`Self::spawn_missing`] and the old ones stopped by [`Self::commit_generation`].
+    fn reload(&mut self, now: Instant) {
+        if !self.announced {
+            log::warn!("received SIGHUP: ignored, the first workers are still starting");
+            return;
+        }
+        if let Some(abandoned) = self.pending.take() {
+            log::warn!("received SIGHUP while generation {abandoned} was starting: abandoning it for a new one");
+            self.stop_generation(abandoned, now);
+        }
+        self.last_generation += 1;
+        let generation = self.last_generation;
+        self.pending = Some(generation);
+        log::info!(
+            "received SIGHUP: reloading: generation {generation} ({} worker(s)) will replace generation {}",
+            self.target,
+            self.committed
+        );
+        sd_notify::reloading();
+    }
+
+    /// A worker of the reloading generation failed: the serving generation stays.
+    fn abort_reload(&mut self, reason: &str, now: Instant) {
+        let Some(generation) = self.pending.take() else {
+            return;
+        };
+        log::error!(
+            "reload failed: {reason}; stopping generation {generation}, generation {} keeps serving",
+            self.committed
+        );
+        self.stop_generation(generation, now);
+        sd_notify::status(&format!(
+            "reload failed; generation {} keeps serving: {reason}",
+            self.committed
+        ));
+        sd_notify::ready();
+    }
+
+    fn stop_generation(&mut self, generation: u64, now: Instant) {
+        for index in 0..self.workers.len() {
+            if self.workers[index].generation == generation && self.workers[index].is_active() {
+                self.stop(index, SIGTERM, now + self.graceful_timeout + STOP_MARGIN);
+            }
+        }
+    }
+
+    /// Stops every worker: gracefully (SIGTERM, then SIGKILL after `--graceful-timeout`) or
+    /// quickly (SIGQUIT, then SIGKILL after [`QUIT_GRACE`]). A quick stop may follow a graceful
+    /// one; the first outcome stays.
+    fn begin_stop(&mut self, graceful: bool, outcome: Result<(), String>, now: Instant) {
+        let outcome = match std::mem::replace(&mut self.phase, Phase::Running) {
+            Phase::Stopping { outcome: earlier } => {
+                if graceful {
+                    self.phase = Phase::Stopping { outcome: earlier };
+                    return;
+                }
+                earlier
+            }
+            Phase::Running => {
+                sd_notify::stopping();
+                outcome
+            }
+        };
+        self.phase = Phase::Stopping { outcome };
+        self.pending = None;
+        let (signal, deadline) = if graceful {
+            (SIGTERM, now + self.graceful_timeout + STOP_MARGIN)
+        } else {
+            (SIGQUIT, now + QUIT_GRACE)
+        };
+        let targets: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| !matches!(self.workers[i].fate, Fate::Killed { .. }))
+            .collect();
+        if !targets.is_empty() {
+            log::info!(
+                "sending {} to {} worker(s); killing those still running after {}",
+                process::signal_name(signal),
+                targets.len(),
+                seconds(deadline.saturating_duration_since(now))
+            );
+        }
+        for index in targets {
+            self.stop(index, signal, deadline);
+        }
+    }
+
+    /// The loop itself failed: make sure no worker outlives the supervisor.
+    fn abandon_workers(&mut self) {
+        for worker in &mut self.workers {
+            let _ = process::kill(worker.pid, SIGKILL);
+            let _ = worker.child.wait();
+        }
+        self.workers.clear();
+    }
+}
+
+/// How a worker ended, for the log.
+struct Exit {
+    /// Exit status 0.
+    clean: bool,
+    /// "exited with status 1", "killed by signal SIGSEGV (core dumped)", ...
+    text: String,
+}
+
+fn describe_exit(status: ExitStatus) -> Exit {
+    let text = if let Some(signal) = status.signal() {
+        let core = if status.core_dumped() { " (core dumped)" } else { "" };
+        format!("killed by signal {}{core}", process::signal_name(signal))
+    } else if let Some(code) = status.code() {
+        format!("exited with status {code}")
+    } else {
+        format!("ended ({status})")
+    };
+    Exit {
+        clean: status.success(),
+        text,
+    }
+}
+
+/// `0.1s`, `2s`: a duration for the log.
+fn seconds(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis % 1000 == 0 {
+        format!("{}s", millis / 1000)
+    } else {
+        format!("{}s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_are_described_for_operators() {
+        let exited = describe_exit(ExitStatus::from_raw(3 << 8));
+        assert_eq!((exited.clean, exited.text.as_str()), (false, "exited with status 3"));
+        let clean = describe_exit(ExitStatus::from_raw(0));
+        assert_eq!((clean.clean, clean.text.as_str()), (true, "exited with status 0"));
+        let segv = describe_exit(ExitStatus::from_raw(libc::SIGSEGV));
+        assert_eq!(segv.text, "killed by signal SIGSEGV");
+        let core = describe_exit(ExitStatus::from_raw(libc::SIGABRT | 0x80));
+        assert_eq!(core.text, "killed by signal SIGABRT (core dumped)");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(seconds(Duration::from_millis(100)), "0.1s");
+        assert_eq!(seconds(Duration::from_millis(1600)), "1.6s");
+        assert_eq!(seconds(Duration::from_secs(10)), "10s");
+    }
+
+    #[test]
+    fn pid_file_is_written_and_removed_only_while_ours() {
+        let dir = std::env::temp_dir().join(format!("nsgi-pid-test-{}", process::pid()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("gateway.pid");
+        let file = PidFile::create(&path).expect("create");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            format!("{}\n", process::pid())
+        );
+        drop(file);
+        assert!(!path.exists(), "removed on drop");
+
+        let file = PidFile::create(&path).expect("create");
+        std::fs::write(&path, "1\n").expect("overwrite");
+        drop(file);
+        assert!(path.exists(), "another process's pid file is left alone");
+        std::fs::remove_file(&path).expect("clean up");
+
+        let error = PidFile::create(&dir.join("missing-dir/x.pid")).expect_err("no such directory");
+        assert!(error.contains("--pid") && error.contains("missing-dir"), "{error}");
+        let _ = std::fs::remove_dir(&dir);
+    }
+}

@@ -1,0 +1,702 @@
+//! End-to-end: the supervisor and its workers as real processes — start-up, crashes, timeouts,
+//! recycling, reloads under load, stops, and no orphans.
+//!
+//! The supervisor's pid comes from its `--pid` file; its workers are found in /proc (children of
+//! that pid). Load comes from a few client threads sending keep-alive GETs: a connection the
+//! server closed while idle is replaced before a request is written on it, but a request that was
+//! written and got no complete response counts as a failure.
+
+use nsgi_testkit::{Gateway, IO_TIMEOUT, compile_c_app, sample_library};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+fn gateway_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_nsgi-gateway"))
+}
+
+/// The C app of `tests/apps/lifecycle.c` (`/crash`, `/sleep`, `/slow`, `/pid`, `/env`).
+fn lifecycle_app() -> PathBuf {
+    compile_c_app(
+        "lifecycle",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/lifecycle.c"),
+    )
+}
+
+/// A private scratch directory for one test.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("nsgi-supervisor-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the scratch directory");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A gateway started with `--pid`, so that its supervisor's pid is known.
+struct Supervised {
+    gateway: Gateway,
+    pid: u32,
+    pid_file: PathBuf,
+}
+
+fn start(scratch: &Scratch, args: &[&str]) -> Supervised {
+    let pid_file = scratch.path("gateway.pid");
+    let mut all: Vec<String> = vec!["--pid".into(), pid_file.to_string_lossy().into_owned()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    let gateway = Gateway::start(gateway_binary(), &all);
+    let text = std::fs::read_to_string(&pid_file).expect("the pid file exists once the gateway listens");
+    let pid = text.trim().parse().expect("the pid file holds a pid");
+    Supervised { gateway, pid, pid_file }
+}
+
+/// `/proc/<pid>/stat`: (state, parent pid), or `None` once the process is gone.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// The live (not zombie) children of `parent`.
+fn children_of(parent: u32) -> BTreeSet<u32> {
+    let mut children = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return children;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some((state, ppid)) = proc_stat(pid) {
+            if ppid == parent && state != 'Z' {
+                children.insert(pid);
+            }
+        }
+    }
+    children
+}
+
+/// Gone, or a zombie nobody has reaped yet: either way it runs no more.
+fn is_dead(pid: u32) -> bool {
+    proc_stat(pid).is_none_or(|(state, _)| state == 'Z' || state == 'X')
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after the IO timeout.
+fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The worker pids once there are exactly `count` of them.
+fn wait_for_workers(supervisor: u32, count: usize) -> BTreeSet<u32> {
+    wait_until(&format!("the supervisor has {count} worker(s)"), || {
+        let children = children_of(supervisor);
+        (children.len() == count).then_some(children)
+    })
+}
+
+/// How many times `needle` occurs in the gateway's stderr.
+fn log_count(gateway: &Gateway, needle: &str) -> usize {
+    gateway.stderr().matches(needle).count()
+}
+
+fn wait_for_log_count(gateway: &Gateway, needle: &str, count: usize) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while log_count(gateway, needle) < count {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway never logged {needle:?} {count} time(s); stderr:\n{}",
+            gateway.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One response: status and body, or why there was none.
+fn try_get(stream: &mut BufReader<TcpStream>, path: &str) -> Result<(u16, String, bool), String> {
+    stream
+        .get_mut()
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    read_reply(stream)
+}
+
+/// Reads one response with a Content-Length body: (status, body, server closes after it).
+fn read_reply(stream: &mut BufReader<TcpStream>) -> Result<(u16, String, bool), String> {
+    let mut status = None;
+    let mut length = None;
+    let mut close = false;
+    for _ in 0..200 {
+        let mut line = String::new();
+        let n = stream.read_line(&mut line).map_err(|e| format!("read head: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before a complete response".to_owned());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            let status = status.ok_or("no status line")?;
+            let length: usize = length.ok_or("no Content-Length")?;
+            let mut body = vec![0; length];
+            stream.read_exact(&mut body).map_err(|e| format!("read body: {e}"))?;
+            return Ok((status, String::from_utf8_lossy(&body).into_owned(), close));
+        }
+        if status.is_none() {
+            status = line.get(9..12).and_then(|s| s.parse::<u16>().ok());
+            if status.is_none() {
+                return Err(format!("bad status line {line:?}"));
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok();
+            } else if name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close") {
+                close = true;
+            }
+        }
+    }
+    Err("response head too long".to_owned())
+}
+
+fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(BufReader::new(stream))
+}
+
+/// One GET on a new connection: (status, body).
+fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let mut stream = connect(addr).map_err(|e| format!("connect: {e}"))?;
+    try_get(&mut stream, path).map(|(status, body, _)| (status, body))
+}
+
+/// Whether the server has closed (or reset) this idle connection: a non-blocking peek.
+fn closed_by_server(stream: &BufReader<TcpStream>) -> bool {
+    if !stream.buffer().is_empty() {
+        return true; // bytes nobody asked for: do not reuse
+    }
+    let socket = stream.get_ref();
+    if socket.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let closed = !matches!(socket.peek(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    closed || socket.set_nonblocking(false).is_err()
+}
+
+/// What the load threads saw.
+#[derive(Debug, Default)]
+struct Tally {
+    ok: u64,
+    failed: u64,
+    failures: Vec<String>,
+    /// Response bodies and how often each came.
+    bodies: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.failures.extend(other.failures);
+        for (body, n) in other.bodies {
+            *self.bodies.entry(body).or_default() += n;
+        }
+    }
+}
+
+/// Client threads sending keep-alive GETs until stopped (or `per_thread` requests each).
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Tally>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, threads: usize, path: &'static str, per_thread: u64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || client(addr, path, per_thread, &stop))
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    /// Stops the clients and adds up what they saw.
+    fn finish(mut self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut tally = Tally::default();
+        for thread in std::mem::take(&mut self.threads) {
+            tally.add(thread.join().expect("a load thread panicked"));
+        }
+        tally
+    }
+}
+
+impl Drop for Load {
+    /// A test that fails half-way stops its load too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn client(addr: SocketAddr, path: &str, limit: u64, stop: &AtomicBool) -> Tally {
+    let mut tally = Tally::default();
+    let mut conn: Option<BufReader<TcpStream>> = None;
+    let fail = |tally: &mut Tally, why: String| {
+        tally.failed += 1;
+        if tally.failures.len() < 10 {
+            tally.failures.push(why);
+        }
+    };
+    for _ in 0..limit {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if conn.as_ref().is_some_and(closed_by_server) {
+            conn = None;
+        }
+        let reused = conn.is_some();
+        let mut stream = match conn.take() {
+            Some(stream) => stream,
+            None => match connect(addr) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    fail(&mut tally, format!("connect: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            },
+        };
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        if let Err(e) = stream.get_mut().write_all(request.as_bytes()) {
+            if !reused {
+                fail(&mut tally, format!("write on a new connection: {e}"));
+            }
+            // On a reused connection the server had closed it before the request went out.
+            continue;
+        }
+        match read_reply(&mut stream) {
+            Ok((200, body, close)) => {
+                tally.ok += 1;
+                *tally.bodies.entry(body).or_default() += 1;
+                if !close {
+                    conn = Some(stream);
+                }
+            }
+            Ok((status, body, _)) => fail(&mut tally, format!("status {status}: {body}")),
+            Err(why) => fail(
+                &mut tally,
+                format!("{why} (on a {} connection)", if reused { "reused" } else { "new" }),
+            ),
+        }
+    }
+    tally
+}
+
+/// Runs the gateway to its exit (bounded): (status, stdout, stderr).
+fn run_bounded(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let mut child = Command::new(gateway_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status = wait_until("the gateway exits", || child.try_wait().expect("try_wait"));
+    (
+        status,
+        out.join().expect("stdout reader"),
+        err.join().expect("stderr reader"),
+    )
+}
+
+// ---- 1. start-up ----
+
+#[test]
+fn two_workers_serve_as_children_of_the_supervisor() {
+    let scratch = Scratch::new("two");
+    let app = lifecycle_app();
+    let sup = start(&scratch, &["--workers", "2", &app.to_string_lossy()]);
+    let workers = wait_for_workers(sup.pid, 2);
+    assert!(!workers.contains(&sup.pid));
+    let addr = sup.gateway.addr();
+    let (status, body) = get(addr, "/").expect("GET /");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    for _ in 0..20 {
+        let (_, pid) = get(addr, "/pid").expect("GET /pid");
+        let pid: u32 = pid.parse().expect("a pid");
+        assert!(
+            workers.contains(&pid),
+            "served by {pid}, not one of the workers {workers:?}"
+        );
+    }
+    let (_, env) = get(addr, "/env").expect("GET /env");
+    assert_eq!(env, "clean", "apps do not see the supervisor link's variables");
+    let log = sup.gateway.stderr();
+    assert!(
+        log.contains("booting worker 1 (pid ") && log.contains("booting worker 2 (pid "),
+        "{log}"
+    );
+    assert!(log.contains("2 worker(s) serving"), "{log}");
+}
+
+// ---- 2. a worker killed under load ----
+
+#[test]
+fn a_killed_worker_is_replaced_and_only_its_requests_fail() {
+    let scratch = Scratch::new("kill9");
+    let app = lifecycle_app();
+    let sup = start(&scratch, &["--workers", "2", &app.to_string_lossy()]);
+    let before = wait_for_workers(sup.pid, 2);
+    let victim = *before.iter().next().expect("a worker");
+    const CLIENTS: usize = 3;
+    let load = Load::start(sup.gateway.addr(), CLIENTS, "/", 100_000);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    sup.gateway
+        .wait_for_log(&format!("(pid {victim}) killed by signal SIGKILL; restarting in 0.1s"));
+    let after = wait_until("a replacement worker runs", || {
+        let now = children_of(sup.pid);
+        (now.len() == 2 && !now.contains(&victim)).then_some(now)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let tally = load.finish();
+    eprintln!(
+        "kill -9 under load: {} ok, {} failed: {:?}",
+        tally.ok, tally.failed, tally.failures
+    );
+    assert!(tally.ok > 0, "{tally:?}");
+    assert!(
+        tally.failed <= CLIENTS as u64,
+        "only requests in flight on the killed worker may fail: {tally:?}"
+    );
+    assert_eq!(after.intersection(&before).count(), 1, "{before:?} → {after:?}");
+    assert_eq!(get(sup.gateway.addr(), "/").expect("GET / after").0, 200);
+}
+
+// ---- 3. reload ----
+
+/// Copies `from` over `to` the way a deploy should: a new file renamed into place.
+fn install_library(from: &Path, to: &Path) {
+    let partial = to.with_extension("partial");
+    std::fs::copy(from, &partial).expect("copy the library");
+    std::fs::rename(&partial, to).expect("rename the library into place");
+}
+
+const HELLO: &str = "Hello, World!";
+const ECHO_USAGE_START: &str = "echo: send a POST";
+
+#[test]
+fn sighup_under_load_drops_nothing_and_serves_the_new_library() {
+    let scratch = Scratch::new("reload");
+    let app = scratch.path("app.so");
+    install_library(&sample_library("hello"), &app);
+    let sup = start(&scratch, &["--workers", "2", &app.to_string_lossy()]);
+    let old = wait_for_workers(sup.pid, 2);
+    assert_eq!(get(sup.gateway.addr(), "/").expect("GET /").1, HELLO);
+
+    let load = Load::start(sup.gateway.addr(), 3, "/", 100_000);
+    std::thread::sleep(Duration::from_millis(300));
+    install_library(&sample_library("echo"), &app);
+    sup.gateway.signal("HUP");
+    sup.gateway.wait_for_log("reload complete: generation 2 is serving");
+    wait_until("the old workers are gone", || {
+        old.iter().all(|&pid| is_dead(pid)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let tally = load.finish();
+    eprintln!(
+        "reload under load: {} ok, {} failed, bodies {:?}",
+        tally.ok, tally.failed, tally.bodies
+    );
+    assert_eq!(tally.failed, 0, "a reload drops no request: {tally:?}");
+    assert!(tally.bodies.get(HELLO).is_some_and(|n| *n > 0), "{:?}", tally.bodies);
+    assert!(
+        tally.bodies.keys().any(|body| body.starts_with(ECHO_USAGE_START)),
+        "the new library served during the load: {:?}",
+        tally.bodies
+    );
+    let new = wait_for_workers(sup.pid, 2);
+    assert!(new.is_disjoint(&old), "every worker was replaced: {old:?} → {new:?}");
+    let (status, body) = get(sup.gateway.addr(), "/").expect("GET / after the reload");
+    assert_eq!(status, 200);
+    assert!(body.starts_with(ECHO_USAGE_START), "{body}");
+    let log = sup.gateway.stderr();
+    assert!(log.contains("reloading: generation 2"), "{log}");
+}
+
+#[test]
+fn a_broken_deploy_keeps_the_old_workers_serving() {
+    let scratch = Scratch::new("baddeploy");
+    let app = scratch.path("app.so");
+    install_library(&sample_library("hello"), &app);
+    let sup = start(&scratch, &["--workers", "2", &app.to_string_lossy()]);
+    let old = wait_for_workers(sup.pid, 2);
+
+    let not_a_library = scratch.path("garbage.txt");
+    std::fs::write(&not_a_library, "not a shared library").expect("write");
+    install_library(&not_a_library, &app);
+    sup.gateway.signal("HUP");
+    sup.gateway.wait_for_log("reload failed: worker");
+    sup.gateway.wait_for_log("generation 1 keeps serving");
+    assert_eq!(get(sup.gateway.addr(), "/").expect("GET /").1, HELLO);
+    assert!(sup.gateway.stderr().contains("not a loadable shared library"));
+    // The failed generation is gone, the old one untouched.
+    let now = wait_for_workers(sup.pid, 2);
+    assert_eq!(now, old);
+
+    // The fixed deploy goes through.
+    install_library(&sample_library("echo"), &app);
+    sup.gateway.signal("HUP");
+    sup.gateway.wait_for_log("reload complete: generation 3 is serving");
+    let (_, body) = get(sup.gateway.addr(), "/").expect("GET /");
+    assert!(body.starts_with(ECHO_USAGE_START), "{body}");
+}
+
+// ---- 4. crashes ----
+
+#[test]
+fn a_segfaulting_app_is_restarted_with_growing_back_off() {
+    let scratch = Scratch::new("segv");
+    let app = lifecycle_app();
+    let sup = start(&scratch, &["--workers", "1", &app.to_string_lossy()]);
+    let addr = sup.gateway.addr();
+    for (round, delay) in [(1, "0.1s"), (2, "0.2s"), (3, "0.4s")] {
+        let crashed = get(addr, "/crash");
+        assert!(crashed.is_err(), "no response from a crashed worker: {crashed:?}");
+        wait_for_log_count(&sup.gateway, "killed by signal SIGSEGV", round);
+        let log = sup.gateway.stderr();
+        assert!(
+            log.contains(&format!("killed by signal SIGSEGV; restarting in {delay}")),
+            "round {round}: {log}"
+        );
+        // A request made while no worker runs waits in the backlog for the next one.
+        assert_eq!(get(addr, "/").expect("GET / after a crash"), (200, "ok".to_owned()));
+    }
+    assert_eq!(wait_for_workers(sup.pid, 1).len(), 1);
+}
+
+// ---- 5. --timeout ----
+
+#[test]
+fn a_request_past_timeout_gets_its_worker_killed_and_replaced() {
+    let scratch = Scratch::new("timeout");
+    let app = lifecycle_app();
+    // --timeout 2 rather than 1: a healthy worker reports every second, and on a busy machine a
+    // report can come late; the test checks below that healthy workers are never timed out.
+    let sup = start(&scratch, &["--workers", "2", "--timeout", "2", &app.to_string_lossy()]);
+    let before = wait_for_workers(sup.pid, 2);
+    let addr = sup.gateway.addr();
+    let mut stuck = connect(addr).expect("connect");
+    stuck
+        .get_mut()
+        .write_all(b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    sup.gateway
+        .wait_for_log("timed out: a request ran longer than --timeout 2s; replaced");
+    let reply = read_reply(&mut stuck);
+    assert!(reply.is_err(), "the stuck request gets no response: {reply:?}");
+    for _ in 0..10 {
+        assert_eq!(
+            get(addr, "/").expect("other requests are served"),
+            (200, "ok".to_owned())
+        );
+    }
+    let after = wait_until("the stuck worker is replaced", || {
+        let now = children_of(sup.pid);
+        (now.len() == 2 && now != before).then_some(now)
+    });
+    assert_eq!(
+        after.intersection(&before).count(),
+        1,
+        "only the stuck worker was replaced"
+    );
+    // Healthy workers are not timed out: their heartbeats keep coming (silence would be acted on
+    // after 3 s).
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(children_of(sup.pid), after, "{}", sup.gateway.stderr());
+    assert_eq!(log_count(&sup.gateway, "timed out"), 1, "{}", sup.gateway.stderr());
+}
+
+// ---- 6. --max-requests ----
+
+#[test]
+fn max_requests_recycles_the_worker_without_dropping_a_request() {
+    let scratch = Scratch::new("maxreq");
+    let app = lifecycle_app();
+    let sup = start(
+        &scratch,
+        &["--workers", "1", "--max-requests", "20", &app.to_string_lossy()],
+    );
+    let first = wait_for_workers(sup.pid, 1);
+    let load = Load::start(sup.gateway.addr(), 2, "/pid", 1_000_000);
+    sup.gateway.wait_for_log("replaced by pid");
+    wait_until("the first worker is gone", || {
+        first.iter().all(|&pid| is_dead(pid)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let tally = load.finish();
+    eprintln!(
+        "recycling under load: {} ok, {} failed, bodies {:?}",
+        tally.ok, tally.failed, tally.bodies
+    );
+    assert_eq!(tally.failed, 0, "recycling drops no request: {tally:?}");
+    assert!(tally.ok > 20, "{tally:?}");
+    assert!(
+        tally.bodies.len() >= 2,
+        "requests were served by the old and the new worker: {:?}",
+        tally.bodies
+    );
+    let now = wait_for_workers(sup.pid, 1);
+    assert!(now.is_disjoint(&first), "{first:?} → {now:?}");
+    assert!(sup.gateway.stderr().contains("asks to be replaced"));
+}
+
+// ---- 7. stops ----
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let scratch = Scratch::new("term");
+    let app = lifecycle_app();
+    let mut sup = start(&scratch, &["--workers", "2", &app.to_string_lossy()]);
+    let workers = wait_for_workers(sup.pid, 2);
+    let mut slow = connect(sup.gateway.addr()).expect("connect");
+    slow.get_mut()
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+    sup.gateway.signal("TERM");
+    let reply = read_reply(&mut slow).expect("the in-flight request completes");
+    assert_eq!((reply.0, reply.1.as_str()), (200, "slow"));
+    let status = sup.gateway.wait_exit();
+    assert!(status.success(), "exit status {status}");
+    assert!(workers.iter().all(|&pid| is_dead(pid)), "no worker outlives a stop");
+    assert!(!sup.pid_file.exists(), "the pid file is removed");
+    let log = sup.gateway.stderr();
+    assert!(log.contains("received SIGTERM: stopping gracefully"), "{log}");
+    assert!(log.contains(&format!("supervisor (pid {}) stopped", sup.pid)), "{log}");
+}
+
+#[test]
+fn sigquit_stops_at_once_cutting_in_flight_requests() {
+    let scratch = Scratch::new("quit");
+    let app = lifecycle_app();
+    let mut sup = start(
+        &scratch,
+        &["--workers", "1", "--graceful-timeout", "60", &app.to_string_lossy()],
+    );
+    let workers = wait_for_workers(sup.pid, 1);
+    let mut stuck = connect(sup.gateway.addr()).expect("connect");
+    stuck
+        .get_mut()
+        .write_all(b"GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+    sup.gateway.signal("QUIT");
+    let reply = read_reply(&mut stuck);
+    assert!(reply.is_err(), "a quick stop does not wait for the request: {reply:?}");
+    let status = sup.gateway.wait_exit();
+    assert!(status.success(), "exit status {status}");
+    assert!(workers.iter().all(|&pid| is_dead(pid)));
+}
+
+#[test]
+fn a_worker_that_cannot_boot_fails_the_start() {
+    let (status, stdout, stderr) =
+        run_bounded(&["--bind", "127.0.0.1:0", "--workers", "2", "/nonexistent/libnothing.so"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+    assert!(
+        stderr.contains("nsgi-gateway: error: worker failed to boot (see above)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("/nonexistent/libnothing.so: no such file"), "{stderr}");
+    assert!(stderr.contains("before it was ready"), "{stderr}");
+}
+
+// ---- 8. no orphans ----
+
+#[test]
+fn workers_do_not_outlive_a_killed_supervisor() {
+    let scratch = Scratch::new("orphans");
+    let app = lifecycle_app();
+    let mut sup = start(&scratch, &["--workers", "2", &app.to_string_lossy()]);
+    let workers = wait_for_workers(sup.pid, 2);
+    sup.gateway.signal("KILL");
+    sup.gateway.wait_exit();
+    wait_until("every worker has exited", || {
+        workers.iter().all(|&pid| is_dead(pid)).then_some(())
+    });
+}
+
+// ---- signals that change the workers ----
+
+#[test]
+fn ttin_and_ttou_change_the_worker_count_and_usr1_reaches_the_workers() {
+    let scratch = Scratch::new("ttin");
+    let app = lifecycle_app();
+    let sup = start(&scratch, &["--workers", "1", &app.to_string_lossy()]);
+    let one = wait_for_workers(sup.pid, 1);
+    sup.gateway.signal("TTIN");
+    let two = wait_for_workers(sup.pid, 2);
+    assert!(two.is_superset(&one));
+    let added = *two.difference(&one).next().expect("a new worker");
+    sup.gateway.wait_for_log(&format!("worker 2 (pid {added}) ready"));
+    sup.gateway.signal("TTOU");
+    sup.gateway.wait_for_log("stopping: the worker count is now 1");
+    sup.gateway.wait_for_log(&format!("worker 2 (pid {added}) stopped"));
+    assert_eq!(wait_for_workers(sup.pid, 1), one, "the highest slot goes");
+    sup.gateway.signal("TTOU");
+    sup.gateway.wait_for_log("the worker count stays at 1");
+
+    sup.gateway.signal("USR1");
+    sup.gateway.wait_for_log("asking 1 worker(s) to reopen their logs");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(children_of(sup.pid), one, "SIGUSR1 does not kill a worker");
+    assert_eq!(get(sup.gateway.addr(), "/").expect("GET /").0, 200);
+}
