@@ -411,16 +411,7 @@ impl Server {
                 Done::Finished(job) => job.conn,
                 Done::Partial { conn, .. } => *conn,
             };
-            let (mut shared, conns) = split(
-                &mut self.responder,
-                &mut self.pool,
-                &mut self.scratch,
-                &mut self.out,
-                &self.options,
-                &mut self.served,
-                &mut self.conns,
-                self.draining_since.is_some(),
-            );
+            let (mut shared, conns) = self.parts();
             let conn = conns.entries.get_mut(index).and_then(Option::as_mut);
             match (item, conn) {
                 (Done::Finished(job), Some(conn)) if conn.id() == job.conn_id => {
@@ -446,16 +437,7 @@ impl Server {
     }
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
-        let (mut shared, conns) = split(
-            &mut self.responder,
-            &mut self.pool,
-            &mut self.scratch,
-            &mut self.out,
-            &self.options,
-            &mut self.served,
-            &mut self.conns,
-            self.draining_since.is_some(),
-        );
+        let (mut shared, conns) = self.parts();
         let Some(Some(conn)) = conns.entries.get_mut(index) else {
             return;
         };
@@ -509,16 +491,7 @@ impl Server {
         }
         self.responder.apps().flush_access_log();
         for index in 0..self.conns.entries.len() {
-            let (mut shared, conns) = split(
-                &mut self.responder,
-                &mut self.pool,
-                &mut self.scratch,
-                &mut self.out,
-                &self.options,
-                &mut self.served,
-                &mut self.conns,
-                self.draining_since.is_some(),
-            );
+            let (mut shared, conns) = self.parts();
             let Some(Some(conn)) = conns.entries.get_mut(index) else {
                 continue;
             };
@@ -535,6 +508,25 @@ impl Server {
         }
     }
 
+    /// Borrows what a connection event needs, separately from the slab of connections.
+    fn parts(&mut self) -> (Shared<'_>, &mut Slab) {
+        (
+            Shared {
+                responder: &mut self.responder,
+                pool: self.pool.as_mut(),
+                spill: &self.options.spill,
+                app_timeout: self.options.app_timeout,
+                served: &mut self.served,
+                scratch: &mut self.scratch,
+                out: &mut self.out,
+                limits: &self.options.limits,
+                timeouts: &self.options.timeouts,
+                draining: self.draining_since.is_some(),
+            },
+            &mut self.conns,
+        )
+    }
+
     fn retire_for_timeout(&mut self) {
         match self.link.as_mut() {
             Some(link) if !self.retire_requested => {
@@ -549,33 +541,4 @@ impl Server {
             ),
         }
     }
-}
-
-/// Borrows the loop's parts that a connection event needs, separately from the slab.
-#[allow(clippy::too_many_arguments)]
-fn split<'s>(
-    responder: &'s mut Responder,
-    pool: &'s mut Option<Pool>,
-    scratch: &'s mut Vec<u8>,
-    out: &'s mut Vec<u8>,
-    options: &'s ServerOptions,
-    served: &'s mut u64,
-    conns: &'s mut Slab,
-    draining: bool,
-) -> (Shared<'s>, &'s mut Slab) {
-    (
-        Shared {
-            responder,
-            pool: pool.as_mut(),
-            spill: &options.spill,
-            app_timeout: options.app_timeout,
-            served,
-            scratch,
-            out,
-            limits: &options.limits,
-            timeouts: &options.timeouts,
-            draining,
-        },
-        conns,
-    )
 }

@@ -17,22 +17,20 @@ fn sleepy() -> PathBuf {
     )
 }
 
+/// A single-process gateway serving `library` with extra `flags`.
+fn serve(library: &Path, flags: &[&str]) -> Gateway {
+    let mut args: Vec<&std::ffi::OsStr> = vec![library.as_os_str(), "--workers".as_ref(), "0".as_ref()];
+    args.extend(flags.iter().map(std::ffi::OsStr::new));
+    Gateway::start(gateway_binary(), args)
+}
+
 fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
 }
 
 #[test]
 fn a_blocked_app_call_does_not_stall_other_connections() {
-    let gateway = Gateway::start(
-        gateway_binary(),
-        [
-            sleepy().as_os_str(),
-            "--workers".as_ref(),
-            "0".as_ref(),
-            "--threads".as_ref(),
-            "2".as_ref(),
-        ],
-    );
+    let gateway = serve(&sleepy(), &["--threads", "2"]);
     let mut slow = gateway.connect();
     slow.write_all(&get("/sleep?2000")).expect("send");
     // While the slow call sleeps in one pool thread, another connection is answered.
@@ -54,16 +52,7 @@ fn a_blocked_app_call_does_not_stall_other_connections() {
 
 #[test]
 fn pooled_responses_keep_pipelined_order() {
-    let gateway = Gateway::start(
-        gateway_binary(),
-        [
-            sample_library("echo").as_os_str(),
-            "--workers".as_ref(),
-            "0".as_ref(),
-            "--threads".as_ref(),
-            "4".as_ref(),
-        ],
-    );
+    let gateway = serve(&sample_library("echo"), &["--threads", "4"]);
     let mut stream = gateway.connect();
     let mut batch = Vec::new();
     for i in 0..20 {
@@ -81,21 +70,17 @@ fn pooled_responses_keep_pipelined_order() {
 fn a_large_body_spills_to_disk_and_reaches_the_app_whole() {
     let spill = std::env::temp_dir().join(format!("nsgi-spill-test-{}", std::process::id()));
     std::fs::create_dir_all(&spill).expect("spill dir");
+    let spill_dir = spill.to_str().expect("a UTF-8 temp dir");
     for threads in ["0", "2"] {
-        let gateway = Gateway::start(
-            gateway_binary(),
-            [
-                sample_library("echo").as_os_str(),
-                "--workers".as_ref(),
-                "0".as_ref(),
-                "--threads".as_ref(),
-                threads.as_ref(),
-                "--body-buffer-size".as_ref(),
-                "65536".as_ref(),
-                "--spill-dir".as_ref(),
-                spill.as_os_str(),
-            ],
-        );
+        let flags = [
+            "--threads",
+            threads,
+            "--body-buffer-size",
+            "65536",
+            "--spill-dir",
+            spill_dir,
+        ];
+        let gateway = serve(&sample_library("echo"), &flags);
         let body: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         let mut stream = gateway.connect();
         let head = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
@@ -133,18 +118,7 @@ fn a_large_body_spills_to_disk_and_reaches_the_app_whole() {
 
 #[test]
 fn a_pooled_request_past_the_timeout_gets_503_and_others_are_served() {
-    let gateway = Gateway::start(
-        gateway_binary(),
-        [
-            sleepy().as_os_str(),
-            "--workers".as_ref(),
-            "0".as_ref(),
-            "--threads".as_ref(),
-            "2".as_ref(),
-            "--timeout".as_ref(),
-            "1".as_ref(),
-        ],
-    );
+    let gateway = serve(&sleepy(), &["--threads", "2", "--timeout", "1"]);
     let mut slow = gateway.connect();
     slow.write_all(&get("/sleep?4000")).expect("send");
     let response = read_response(&mut BufReader::new(slow), false);
@@ -159,6 +133,8 @@ fn multithread_and_multiprocess_flags_are_truthful() {
     let cases = [
         (["--workers", "0", "--threads", "0"], "multithread=0 multiprocess=0"),
         (["--workers", "0", "--threads", "4"], "multithread=1 multiprocess=0"),
+        (["--workers", "2", "--threads", "0"], "multithread=0 multiprocess=1"),
+        (["--workers", "2", "--threads", "3"], "multithread=1 multiprocess=1"),
     ];
     let library = sleepy();
     for (flags, expected) in cases {
@@ -171,18 +147,7 @@ fn multithread_and_multiprocess_flags_are_truthful() {
 
 #[test]
 fn a_large_pooled_response_streams_and_a_reader_that_stalls_frees_its_thread() {
-    let gateway = Gateway::start(
-        gateway_binary(),
-        [
-            sleepy().as_os_str(),
-            "--workers".as_ref(),
-            "0".as_ref(),
-            "--threads".as_ref(),
-            "1".as_ref(),
-            "--send-timeout".as_ref(),
-            "1".as_ref(),
-        ],
-    );
+    let gateway = serve(&sleepy(), &["--threads", "1", "--send-timeout", "1"]);
     // A whole 16 MiB streamed response arrives intact.
     let mut stream = gateway.connect();
     stream.write_all(&get("/stream?256")).expect("send");
