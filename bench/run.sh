@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# bench/run.sh: NSGI against nginx, Granian and gunicorn, side by side, in one run.
+#
+# Installs what it needs (wrk and nginx from the distribution, Granian and gunicorn from PyPI in
+# bench/.venv), builds the gateway and the sample apps, then for each worker count and scenario
+# starts every server on loopback with the same app, warms each up, measures each with wrk
+# (round-robin, RUNS times), and prints one table per scenario and worker count. Raw results go
+# to bench/results/latest.json, the tables to bench/results/latest.md. See bench/README.md.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: bench/run.sh [options]
+
+  --quick              smoke test: 1 s runs, 1 run, 1 s warm-up, 1 worker, keepalive-c50 only
+  --duration S         seconds per measured wrk run (default 5)
+  --runs N             measured runs per server and scenario; the median is reported (default 3)
+  --warmup S           seconds of wrk warm-up per server before measuring (default 2)
+  --only LIST          scenarios, comma-separated (default all): keepalive-c50, keepalive-c200,
+                       close-c50, 64k-c50, post1m-c50
+  --workers LIST       worker counts, comma-separated (default 1,2)
+  --servers LIST       servers, comma-separated (default all): nsgi, nsgi-rust, nginx,
+                       granian, gunicorn
+  --no-install         do not install anything (fail if a tool is missing)
+  --no-build           use the gateway and sample apps already in target/release
+  -h, --help           this text
+
+Environment: GUNICORN_WORKER_CLASS (default sync), GUNICORN_THREADS (default 1),
+CARGO_TARGET_DIR.
+EOF
+}
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+RELEASE=${CARGO_TARGET_DIR:-$ROOT/target}/release
+VENV=$BENCH_DIR/.venv
+LIB=$BENCH_DIR/lib/benchlib.py
+ALL_SCENARIOS="keepalive-c50 keepalive-c200 close-c50 64k-c50 post1m-c50"
+ALL_SERVERS="nsgi nsgi-rust nginx granian gunicorn"
+GUNICORN_WORKER_CLASS=${GUNICORN_WORKER_CLASS:-sync}
+GUNICORN_THREADS=${GUNICORN_THREADS:-1}
+
+# ---- options -------------------------------------------------------------------------------
+quick=0 duration="" runs="" warmup="" only="" workers_list="" servers_list="" install=1 build=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) quick=1 ;;
+        --duration) duration=${2:?--duration needs seconds}; shift ;;
+        --runs) runs=${2:?--runs needs a count}; shift ;;
+        --warmup) warmup=${2:?--warmup needs seconds}; shift ;;
+        --only) only=${2:?--only needs a scenario}; shift ;;
+        --workers) workers_list=${2:?--workers needs a list}; shift ;;
+        --servers) servers_list=${2:?--servers needs a list}; shift ;;
+        --no-install) install=0 ;;
+        --no-build) build=0 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$quick" = 1 ]; then
+    : "${duration:=1}" "${runs:=1}" "${warmup:=1}" "${workers_list:=1}" "${only:=keepalive-c50}"
+fi
+DURATION=${duration:-5} RUNS=${runs:-3} WARMUP=${warmup:-2}
+WORKERS=${workers_list:-1,2} SCENARIOS=${only:-$ALL_SCENARIOS} SERVERS=${servers_list:-$ALL_SERVERS}
+WORKERS=${WORKERS//,/ } SCENARIOS=${SCENARIOS//,/ } SERVERS=${SERVERS//,/ }
+for n in "$DURATION" "$RUNS" "$WARMUP" $WORKERS; do
+    [[ $n =~ ^[0-9]+$ && $n -gt 0 ]] || { echo "run.sh: '$n' is not a positive whole number" >&2; exit 2; }
+done
+for s in $SCENARIOS; do
+    [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (one of: $ALL_SCENARIOS)" >&2; exit 2; }
+done
+for s in $SERVERS; do
+    [[ " $ALL_SERVERS " == *" $s "* ]] || { echo "run.sh: unknown server '$s' (one of: $ALL_SERVERS)" >&2; exit 2; }
+done
+has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---- clean-up: every server this script started is stopped, whatever happens ----------------
+WORK="" POLICY_GUARD="" RUNNING=()
+
+stop_server() { # PID: TERM to the server, then KILL whatever of its tree is left after 10 s
+    local pid=$1 tree pgid i
+    tree=$("$PY" "$LIB" tree "$pid" 2>/dev/null || echo "$pid")
+    pgid=$(awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[3] }' "/proc/$pid/stat" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        local alive=0 p
+        for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    # A process group of our own (setsid made one per server): kill what is left of it.
+    if [ "$pgid" = "$pid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; fi
+    for p in $tree; do kill -KILL "$p" 2>/dev/null || true; done
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${RUNNING[@]}"; do stop_server "$pid"; done
+    RUNNING=()
+    if [ -n "$POLICY_GUARD" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "$status" = 0 ]; then rm -rf "$WORK"; else echo "run.sh: logs kept in $WORK" >&2; fi
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- installing what is missing ------------------------------------------------------------
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+    else die "needs root to run: $* (install it yourself, or run as root)"
+    fi
+}
+
+apt_install() {
+    command -v apt-get >/dev/null || die "cannot install $* without apt-get: install it yourself"
+    log "installing $* with apt-get"
+    # Packages such as nginx start their service on install; a policy-rc.d that says no keeps
+    # the machine free of servers this script did not start (removed again on exit).
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+        POLICY_GUARD=1
+    fi
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; then
+        as_root apt-get update -qq >&2
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    fi
+    if [ -n "$POLICY_GUARD" ]; then as_root rm -f /usr/sbin/policy-rc.d; POLICY_GUARD=""; fi
+}
+
+find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+if has_server nginx && [ -z "$(find_nginx)" ]; then missing+=(nginx); fi
+command -v curl >/dev/null || missing+=(curl)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$install" = 1 ] || die "missing: ${missing[*]} (run without --no-install to install them)"
+    apt_install "${missing[@]}"
+fi
+NGINX=$(find_nginx)
+
+if has_server granian || has_server gunicorn; then
+    if [ ! -x "$VENV/bin/python" ]; then
+        [ "$install" = 1 ] || die "no virtualenv at $VENV (run without --no-install)"
+        log "creating the virtualenv $VENV"
+        if ! python3 -m venv "$VENV" >&2; then
+            rm -rf "$VENV"
+            apt_install python3-venv
+            python3 -m venv "$VENV" >&2
+        fi
+    fi
+    if ! "$VENV/bin/python" -c 'import granian, gunicorn' 2>/dev/null; then
+        [ "$install" = 1 ] || die "granian or gunicorn missing from $VENV (run without --no-install)"
+        log "installing granian and gunicorn from PyPI into $VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check granian gunicorn >&2
+    fi
+fi
+if [ -x "$VENV/bin/python" ]; then PY=$VENV/bin/python; else PY=$(command -v python3); fi
+
+# ---- building ------------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nsgi-bench.XXXXXX")
+chmod 755 "$WORK" # nginx's workers run as another user when started as root
+mkdir -p "$WORK/logs" "$WORK/static"
+RECORD=$WORK/records.jsonl
+: >"$RECORD"
+
+if has_server nsgi || has_server nsgi-rust; then
+    if [ "$build" = 1 ]; then
+        log "building the gateway and the sample apps (cargo build --release)"
+        (cd "$ROOT" && cargo build --release --quiet -p nsgi-gateway -p hello -p echo) >&2
+    fi
+    for f in nsgi-gateway libhello.so libecho.so; do
+        [ -e "$RELEASE/$f" ] || die "$RELEASE/$f is missing (run without --no-build)"
+    done
+    cc -shared -fPIC -std=c11 -O2 -Wall -Wextra -Werror -fvisibility=hidden \
+        -I "$ROOT/abi/include" "$BENCH_DIR/apps/bench_app.c" -o "$WORK/bench_app.so"
+fi
+
+# The bodies every server must answer with, byte for byte.
+printf 'Hello, World!' >"$WORK/hello.expected"
+head -c 65536 /dev/zero | tr '\0' x >"$WORK/static/64k"
+chmod 644 "$WORK/static/64k"
+head -c 1048576 /dev/zero | tr '\0' x >"$WORK/post.body"
+
+# ---- servers -------------------------------------------------------------------------------
+server_command() { # SERVER WORKERS PORT SCENARIO: sets CMD, the server's command line
+    local server=$1 workers=$2 port=$3 scenario=$4
+    case $server in
+        nsgi)
+            CMD=("$RELEASE/nsgi-gateway" --bind "127.0.0.1:$port" --workers "$workers" --threads 0
+                --log-level warn "$WORK/bench_app.so") ;;
+        nsgi-rust) # the workspace's Rust SDK samples: hello (GET /) and echo (POST /)
+            local app=$RELEASE/libhello.so
+            [ "$scenario" = post1m-c50 ] && app=$RELEASE/libecho.so
+            CMD=("$RELEASE/nsgi-gateway" --bind "127.0.0.1:$port" --workers "$workers" --threads 0
+                --log-level warn "$app") ;;
+        nginx)
+            local dir=$WORK/nginx-$port
+            mkdir -p "$dir/tmp"
+            cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type text/plain;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        location = /64k { root $WORK/static; }
+        location / { return 200 "Hello, World!"; }
+    }
+}
+EOF
+            CMD=("$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf") ;;
+        granian)
+            CMD=("$VENV/bin/granian" --interface wsgi --host 127.0.0.1 --port "$port"
+                --workers "$workers" --http 1 --working-dir "$BENCH_DIR/peers" --log-level warning
+                hello_wsgi:app) ;;
+        gunicorn)
+            CMD=("$VENV/bin/gunicorn" --bind "127.0.0.1:$port" --workers "$workers"
+                --worker-class "$GUNICORN_WORKER_CLASS" --threads "$GUNICORN_THREADS" --chdir "$BENCH_DIR/peers"
+                --log-level warning hello_wsgi:app) ;;
+    esac
+}
+
+start_server() { # SERVER WORKERS PORT SCENARIO LOG: starts it in a session of its own; sets SERVER_PID
+    server_command "$1" "$2" "$3" "$4"
+    setsid "${CMD[@]}" >"$5" 2>&1 </dev/null &
+    SERVER_PID=$!
+    RUNNING+=("$SERVER_PID")
+}
+
+forget_server() { # PID: stop it and drop it from RUNNING
+    local pid=$1 p kept=()
+    stop_server "$pid"
+    for p in "${RUNNING[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+    RUNNING=("${kept[@]+"${kept[@]}"}")
+}
+
+wait_port() { # PID PORT: 0 once the port accepts, 1 if the server died or 30 s passed
+    local pid=$1 port=$2 i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---- scenarios -----------------------------------------------------------------------------
+scenario_setup() { # SCENARIO: sets CONNS, URL_PATH, WRK_EXTRA and the expected body
+    WRK_EXTRA=() URL_PATH=/ CONNS=50 EXPECTED=$WORK/hello.expected
+    case $1 in
+        keepalive-c50) ;;
+        keepalive-c200) CONNS=200 ;;
+        close-c50) WRK_EXTRA=(-H "Connection: close") ;;
+        64k-c50) URL_PATH=/64k EXPECTED=$WORK/static/64k ;;
+        post1m-c50) WRK_EXTRA=(-s "$BENCH_DIR/post.lua") EXPECTED=$WORK/post.body ;;
+    esac
+}
+
+check_answer() { # SCENARIO PORT: 0 when the server answers the scenario's request correctly
+    local scenario=$1 port=$2 got=$WORK/answer
+    local args=(-sS --max-time 20 -o "$got" -H "Expect:")
+    [ "$scenario" = close-c50 ] && args+=(-H "Connection: close")
+    [ "$scenario" = post1m-c50 ] && args+=(--data-binary "@$WORK/post.body" -H "Content-Type: application/octet-stream")
+    curl "${args[@]}" "http://127.0.0.1:$port$URL_PATH" 2>>"$WORK/logs/curl.log" && cmp -s "$got" "$EXPECTED"
+}
+
+runs_in() { # SCENARIO SERVER: 0 when this server takes part in this scenario
+    case "$1/$2" in
+        post1m-c50/nginx | 64k-c50/nsgi-rust) return 1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# ---- the run -------------------------------------------------------------------------------
+version_of() { "$@" 2>&1 | head -n 1 | tr -d '\r' || true; }
+meta=(date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" duration="$DURATION" runs="$RUNS" warmup="$WARMUP"
+    quick="$quick" cpus="$(nproc)" "servers=$SERVERS" "workers=$WORKERS" "scenarios=$SCENARIOS"
+    "loadavg_at_start=$(cut -d' ' -f1-3 /proc/loadavg)" "gunicorn_worker_class=$GUNICORN_WORKER_CLASS" "gunicorn_threads=$GUNICORN_THREADS"
+    "git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    "versions.wrk=$(version_of wrk -v | awk '{print $2}')")
+if has_server nginx; then meta+=("versions.nginx=$(version_of "$NGINX" -v | sed 's|.*nginx/||')"); fi
+if has_server granian; then meta+=("versions.granian=$(version_of "$VENV/bin/granian" --version | awk '{print $NF}')"); fi
+if has_server gunicorn; then meta+=("versions.gunicorn=$(version_of "$VENV/bin/gunicorn" --version | awk '{print $NF}' | tr -d ')')"); fi
+if has_server granian || has_server gunicorn; then meta+=("versions.python=$(version_of "$PY" --version | awk '{print $2}')"); fi
+if has_server nsgi || has_server nsgi-rust; then
+    meta+=("versions.nsgi-gateway=$(version_of "$RELEASE/nsgi-gateway" --version | awk '{print $NF}')")
+fi
+
+cases=0
+for w in $WORKERS; do
+    for sc in $SCENARIOS; do
+        for s in $SERVERS; do runs_in "$sc" "$s" && cases=$((cases + 1)); done
+    done
+done
+log "$cases server runs of ${WARMUP} s warm-up + $RUNS × ${DURATION} s: about $(((cases * (WARMUP + RUNS * DURATION + 2) + 59) / 60)) min"
+
+for w in $WORKERS; do
+    for sc in $SCENARIOS; do
+        scenario_setup "$sc"
+        names=() pids=() ports=()
+        for s in $SERVERS; do
+            runs_in "$sc" "$s" || continue
+            port=$("$PY" "$LIB" port)
+            logfile=$WORK/logs/$s-w$w-$sc.log
+            start_server "$s" "$w" "$port" "$sc" "$logfile"
+            tags=(--tag "server=$s" --tag "workers=$w" --tag "scenario=$sc")
+            if ! wait_port "$SERVER_PID" "$port"; then
+                log "$s did not start; its log:"; tail -n 20 "$logfile" >&2 || true
+                "$PY" "$LIB" fail --record "$RECORD" "${tags[@]}" --reason "did not start"
+                forget_server "$SERVER_PID"; continue
+            fi
+            if ! check_answer "$sc" "$port"; then
+                log "$s answered $URL_PATH wrongly for $sc; not measured"
+                "$PY" "$LIB" fail --record "$RECORD" "${tags[@]}" --reason "wrong answer"
+                forget_server "$SERVER_PID"; continue
+            fi
+            names+=("$s") pids+=("$SERVER_PID") ports+=("$port")
+        done
+        [ ${#names[@]} -gt 0 ] || continue
+        wrk_args=(-t1 "-c$CONNS" --latency "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}")
+        for i in "${!names[@]}"; do
+            log "[$w worker(s), $sc] ${names[$i]}: ${WARMUP} s warm-up"
+            wrk "${wrk_args[@]}" "-d${WARMUP}s" "http://127.0.0.1:${ports[$i]}$URL_PATH" >/dev/null 2>&1 || true
+        done
+        for ((r = 1; r <= RUNS; r++)); do
+            for i in "${!names[@]}"; do
+                printf '==> [%s worker(s), %s] %-9s run %d/%d: ' "$w" "$sc" "${names[$i]}" "$r" "$RUNS" >&2
+                "$PY" "$LIB" measure --record "$RECORD" --pid "${pids[$i]}" --tag "server=${names[$i]}" \
+                    --tag "workers=$w" --tag "scenario=$sc" --tag "run=$r" -- \
+                    wrk "${wrk_args[@]}" "-d${DURATION}s" "http://127.0.0.1:${ports[$i]}$URL_PATH" >&2 || true
+            done
+        done
+        for i in "${!names[@]}"; do
+            "$PY" "$LIB" rss --record "$RECORD" --pid "${pids[$i]}" \
+                --tag "server=${names[$i]}" --tag "workers=$w" --tag "scenario=$sc"
+            forget_server "${pids[$i]}"
+        done
+    done
+done
+
+# ---- the report ----------------------------------------------------------------------------
+for s in $SERVERS; do
+    server_command "$s" N PORT "$(echo "$SCENARIOS" | awk '{print $1}')"
+    meta+=("command.$s=${CMD[*]}")
+done
+"$PY" "$LIB" meta --out "$WORK/meta.json" "${meta[@]}"
+mkdir -p "$BENCH_DIR/results"
+echo
+"$PY" "$LIB" report --record "$RECORD" --meta "$WORK/meta.json" \
+    --json "$BENCH_DIR/results/latest.json" --md "$BENCH_DIR/results/latest.md"
+log "raw results: bench/results/latest.json; these tables: bench/results/latest.md"
