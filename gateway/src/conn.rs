@@ -282,8 +282,7 @@ impl Conn {
         self.streamed = false;
         self.apply(after);
         self.request_done(false, shared.timeouts);
-        shared.out.extend_from_slice(out);
-        self.flush_out(shared);
+        self.send(out, shared);
         if self.closing == Closing::No && !self.wants_write() {
             self.resume(shared);
         }
@@ -689,18 +688,25 @@ impl Conn {
 
     /// Moves the shared output into the socket, keeping what the socket does not take.
     fn flush_out(&mut self, shared: &mut Shared<'_>) {
-        if !shared.out.is_empty() {
+        let out = std::mem::take(shared.out);
+        self.send(&out, shared);
+        *shared.out = out;
+        shared.out.clear();
+    }
+
+    /// Sends `data` (after anything queued before it), queueing what the socket does not take.
+    fn send(&mut self, data: &[u8], shared: &mut Shared<'_>) {
+        if !data.is_empty() {
             if self.wants_write() {
-                self.wbuf.extend_from_slice(shared.out);
+                self.wbuf.extend_from_slice(data);
             } else {
                 self.wbuf.clear();
                 self.wpos = 0;
-                match write_some(&mut self.stream, shared.out) {
-                    Ok(written) => self.wbuf.extend_from_slice(&shared.out[written..]),
+                match write_some(&mut self.stream, data) {
+                    Ok(written) => self.wbuf.extend_from_slice(&data[written..]),
                     Err(_) => self.closing = Closing::Now,
                 }
             }
-            shared.out.clear();
             if self.wants_write() {
                 self.deadline = Instant::now() + shared.timeouts.send;
             }

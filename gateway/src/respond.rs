@@ -137,6 +137,12 @@ pub struct Served {
 /// (inline calls) or per pool thread.
 pub struct Responder {
     apps: Arc<Apps>,
+    work: Work,
+}
+
+/// The reusable per-request resources of one thread, apart from the shared apps (so a request
+/// borrows the apps and mutates these at once, with no reference count touched).
+struct Work {
     slot: RequestSlot,
     environ: Environ,
     errors_line: Vec<u8>,
@@ -148,10 +154,12 @@ impl Responder {
     pub fn new(apps: Arc<Apps>) -> Responder {
         Responder {
             apps,
-            slot: RequestSlot::new(),
-            environ: Environ::new(),
-            errors_line: Vec::new(),
-            date: DateCache::new(),
+            work: Work {
+                slot: RequestSlot::new(),
+                environ: Environ::new(),
+                errors_line: Vec::new(),
+                date: DateCache::new(),
+            },
         }
     }
 
@@ -162,12 +170,12 @@ impl Responder {
 
     /// The current `Date` header value.
     pub fn date(&mut self) -> &[u8] {
-        self.date.now()
+        self.work.date.now()
     }
 
     /// Writes a complete canned error response (and the connection closes after it).
     pub fn write_error(&mut self, out: &mut Vec<u8>, status: u16) {
-        let date = self.date.now();
+        let date = self.work.date.now();
         write_error_response(out, status, date, SERVER_HEADER);
     }
 
@@ -185,16 +193,17 @@ impl Responder {
         closing: bool,
         sink: Option<Sink<'_>>,
     ) -> Served {
-        let apps = Arc::clone(&self.apps);
+        let apps: &Apps = &self.apps;
+        let work = &mut self.work;
         if head.target == b"*" {
             // `OPTIONS *` asks about the server, not a resource (RFC 9110 §9.3.7): answered here.
-            return self.options_asterisk(head, out, closing);
+            return work.options_asterisk(head, out, closing);
         }
         let route = apps.site.mounts.route_encoded(head.path);
         let served = match route.as_ref().and_then(|r| Some((r, apps.instances.get(r.app)?))) {
-            Some((route, app)) => self.call_app(app, route, head, input, body_len, conn, out, closing, sink),
+            Some((route, app)) => work.call_app(apps, app, route, head, input, body_len, conn, out, closing, sink),
             None => {
-                let date = self.date.now();
+                let date = work.date.now();
                 write_error_response(out, 404, date, SERVER_HEADER);
                 Served {
                     after: After::Close,
@@ -206,7 +215,7 @@ impl Responder {
         if let Some(log) = &apps.access_log {
             let mut addr = [0u8; 64];
             // The client as resolved through trusted proxies when the app was called.
-            let remote = match (route.is_some(), self.environ.get(b"REMOTE_ADDR"), conn.peer) {
+            let remote = match (route.is_some(), work.environ.get(b"REMOTE_ADDR"), conn.peer) {
                 (true, Some(resolved), _) if !resolved.is_empty() => resolved,
                 (_, _, Some(peer)) => ip_text(peer.ip(), &mut addr),
                 _ => b"-",
@@ -215,7 +224,9 @@ impl Responder {
         }
         served
     }
+}
 
+impl Work {
     fn options_asterisk(&mut self, head: &RequestHead<'_, '_>, out: &mut Vec<u8>, closing: bool) -> Served {
         const ALLOW: [(&[u8], &[u8]); 1] = [(b"Allow", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")];
         let keep_alive = head.keep_alive && !closing;
@@ -243,6 +254,7 @@ impl Responder {
     #[allow(clippy::too_many_arguments)]
     fn call_app(
         &mut self,
+        apps: &Apps,
         app: &AppInstance,
         route: &Route,
         head: &RequestHead<'_, '_>,
@@ -253,14 +265,14 @@ impl Responder {
         closing: bool,
         mut sink: Option<Sink<'_>>,
     ) -> Served {
-        environ::build_request(&mut self.environ, head, body_len, conn, &self.apps.site, route);
+        environ::build_request(&mut self.environ, head, body_len, conn, &apps.site, route);
         let is_head = head.method == "HEAD";
         let keep_alive = head.keep_alive && !closing;
         let start = out.len();
         let mut errors = ErrorsLog::new(&mut self.errors_line, app.mount_name());
         let mut exchange = app.call(&mut self.slot, &mut self.environ, input, &mut errors);
         let request_id = exchange.request_id();
-        let validator = self.apps.validator.as_deref();
+        let validator = apps.validator.as_deref();
         let mut framing = BodyKind::None;
         let mut status = 0;
         let mut body_bytes = 0u64;
