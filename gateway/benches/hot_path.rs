@@ -16,7 +16,7 @@ use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, Step
 use nsgi_gateway::conn::HEADER_SLOTS;
 use nsgi_gateway::environ::{Endpoints, Site, build_request};
 use nsgi_gateway::http::{
-    BodyKind, Limits, Parsed, RequestHead, ResponseHead, Version, parse_head, write_chunk, write_head,
+    BodyKind, Limits, Parsed, RequestHead, ResponseHead, Version, header_slots, parse_head, write_chunk, write_head,
 };
 use nsgi_gateway::mount::MountTable;
 use nsgi_gateway::proxy::TrustedProxies;
@@ -48,7 +48,7 @@ fn endpoints() -> Endpoints {
 }
 
 /// Parses `raw`, which must be a complete, valid head.
-fn parse<'b, 'h>(raw: &'b [u8], slots: &'h mut [httparse::Header<'b>]) -> RequestHead<'b, 'h> {
+fn parse<'b, 'h>(raw: &'b [u8], slots: &'h mut [nsgi_gateway::http::HeaderSlot<'b>]) -> RequestHead<'b, 'h> {
     match parse_head(raw, slots, &Limits::default()) {
         Ok(Parsed::Complete(head)) => head,
         other => panic!("the benchmark request does not parse: {other:?}"),
@@ -68,7 +68,7 @@ fn parse_and_environ(c: &mut Criterion) {
     group.bench_function("browser_get", |b| {
         b.iter(|| {
             // As the connection does: a fresh header array per request.
-            let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+            let mut slots = header_slots::<HEADER_SLOTS>();
             let head = match parse_head(black_box(BROWSER_GET), &mut slots[..limits.max_headers], &limits) {
                 Ok(Parsed::Complete(head)) => head,
                 other => panic!("the benchmark request does not parse: {other:?}"),
@@ -80,7 +80,7 @@ fn parse_and_environ(c: &mut Criterion) {
     });
     group.bench_function("browser_get_parse_only", |b| {
         b.iter(|| {
-            let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+            let mut slots = header_slots::<HEADER_SLOTS>();
             let head = parse(black_box(BROWSER_GET), &mut slots[..limits.max_headers]);
             black_box(head.head_len)
         })
@@ -95,7 +95,7 @@ fn hello_instance() -> AppInstance {
 
 fn hello(c: &mut Criterion) {
     let instance = hello_instance();
-    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let mut slots = header_slots::<HEADER_SLOTS>();
     let head = parse(BROWSER_GET, &mut slots[..]);
     let site = Site {
         mounts: MountTable::new([""], "").expect("root mount"),

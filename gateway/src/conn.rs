@@ -10,7 +10,8 @@
 
 use crate::environ::Endpoints;
 use crate::http::{
-    CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, parse_head,
+    CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, header_slots,
+    parse_head,
 };
 use crate::pool::{Flow, Pool};
 use crate::respond::{After, Responder};
@@ -398,8 +399,7 @@ impl Conn {
         if let Ok(n) = result
             && n > 0
         {
-            self.note_input(shared.timeouts);
-            let consumed = self.process(&scratch[..n], shared);
+            let consumed = self.process_input(&scratch[..n], shared);
             if consumed < n && self.closing == Closing::No {
                 self.rbuf.extend_from_slice(&scratch[consumed..n]);
             }
@@ -415,9 +415,8 @@ impl Conn {
         let n = *result.as_ref().unwrap_or(&0);
         self.rbuf.truncate(start + n);
         if n > 0 {
-            self.note_input(shared.timeouts);
             let input = std::mem::take(&mut self.rbuf);
-            let consumed = self.process(&input, shared);
+            let consumed = self.process_input(&input, shared);
             self.rbuf = input;
             if matches!(self.closing, Closing::No) {
                 self.rbuf.drain(..consumed);
@@ -428,16 +427,28 @@ impl Conn {
         result
     }
 
-    fn note_input(&mut self, timeouts: &Timeouts) {
-        let now = Instant::now();
-        match self.read_state {
+    /// [`process`](Self::process) for bytes just read, with the deadline they start or extend:
+    /// the header timeout from the first byte of a request, the body timeout from each read of a
+    /// body. That deadline is only set when processing did not set a later one itself (a
+    /// request served in full sets the keep-alive deadline), so the usual request costs one
+    /// clock read, not two.
+    fn process_input(&mut self, input: &[u8], shared: &mut Shared<'_>) -> usize {
+        let timeout = match self.read_state {
             ReadState::Head if !self.request_started => {
                 self.request_started = true;
-                self.deadline = now + timeouts.header;
+                Some(shared.timeouts.header)
             }
-            ReadState::Head => {}
-            ReadState::Body(_) => self.deadline = now + timeouts.body,
+            ReadState::Head => None,
+            ReadState::Body(_) => Some(shared.timeouts.body),
+        };
+        let before = self.deadline;
+        let consumed = self.process(input, shared);
+        if let Some(timeout) = timeout
+            && self.deadline == before
+        {
+            self.deadline = Instant::now() + timeout;
         }
+        consumed
     }
 
     /// Frames and serves complete requests at the start of `input`; returns the bytes consumed
@@ -485,7 +496,7 @@ impl Conn {
     }
 
     fn start_request(&mut self, rest: &[u8], shared: &mut Shared<'_>) -> Progress {
-        let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        let mut headers = header_slots::<HEADER_SLOTS>();
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
         let head = match parse_head(rest, &mut headers[..slots], shared.limits) {
             Ok(Parsed::Complete(head)) => head,
@@ -625,7 +636,7 @@ impl Conn {
             std::mem::swap(&mut job.body, &mut self.body);
             return self.submit(job, shared);
         }
-        let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        let mut headers = header_slots::<HEADER_SLOTS>();
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
         let head_bytes = std::mem::take(&mut self.head);
         match parse_head(&head_bytes, &mut headers[..slots], shared.limits) {

@@ -8,7 +8,7 @@
 
 use crate::conn::HEADER_SLOTS;
 use crate::environ::Endpoints;
-use crate::http::{Limits, Parsed, parse_head};
+use crate::http::{Limits, Parsed, header_slots, parse_head};
 use crate::respond::{After, Apps, Responder, Served};
 use crate::spill::BodyBuf;
 use mio::Waker;
@@ -313,7 +313,7 @@ fn report(shared: &PoolShared, item: Done) {
 
 /// Answers one job into its `out`.
 fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::respond::Sink<'_>) {
-    let mut headers = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let mut headers = header_slots::<HEADER_SLOTS>();
     let slots = limits.max_headers.min(HEADER_SLOTS);
     let head_bytes = std::mem::take(&mut job.head);
     job.served = match (

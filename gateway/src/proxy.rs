@@ -250,7 +250,7 @@ impl<'a> ClientView<'a> {
 /// use nsgi_gateway::proxy::{TrustedProxies, resolve};
 /// let raw = b"GET / HTTP/1.1\r\nHost: app:8000\r\nX-Forwarded-For: 203.0.113.9\r\n\
 ///             X-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n\r\n";
-/// let mut slots = [httparse::EMPTY_HEADER; 8];
+/// let mut slots = nsgi_gateway::http::header_slots::<8>();
 /// let Ok(Parsed::Complete(head)) = parse_head(raw, &mut slots, &Limits::default()) else { panic!() };
 /// let trusted = TrustedProxies::parse("127.0.0.1").unwrap();
 /// let view = resolve(&head, Some("127.0.0.1:40000".parse().unwrap()), &trusted);
@@ -262,7 +262,9 @@ impl<'a> ClientView<'a> {
 /// ```
 pub fn resolve<'a>(head: &RequestHead<'a, '_>, peer: Option<SocketAddr>, trusted: &TrustedProxies) -> ClientView<'a> {
     let mut view = ClientView::direct(head, peer);
-    if !trusted.trusts_peer(peer) {
+    // Most requests carry no forwarding field at all: then there is nothing to believe, and the
+    // header scans below are skipped.
+    if !head.forwarded || !trusted.trusts_peer(peer) {
         return view;
     }
     let headers = head.headers;
@@ -707,8 +709,8 @@ mod tests {
         raw.extend_from_slice(b"\r\n");
         // Leaked so that the view can borrow the request for the rest of the test.
         let raw: &'static [u8] = Box::leak(raw.into_boxed_slice());
-        let slots: &'static mut [httparse::Header<'static>] =
-            Box::leak(vec![httparse::EMPTY_HEADER; 32].into_boxed_slice());
+        let slots: &'static mut [crate::http::HeaderSlot<'static>] =
+            Box::leak(vec![crate::http::HeaderSlot::uninit(); 32].into_boxed_slice());
         let head = match parse_head(raw, slots, &Limits::default()) {
             Ok(Parsed::Complete(head)) => head,
             other => panic!("test request does not parse: {other:?}"),

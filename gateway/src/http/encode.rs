@@ -139,11 +139,12 @@ where
 
     let (mut has_date, mut has_server) = (false, false);
     for (name, value) in head.headers.clone() {
-        if is_owned_by_encoder(name) {
-            continue;
+        match classify(name) {
+            AppHeader::OwnedByEncoder => continue,
+            AppHeader::Date => has_date = true,
+            AppHeader::Server => has_server = true,
+            AppHeader::Other => {}
         }
-        has_date |= name.eq_ignore_ascii_case(b"date");
-        has_server |= name.eq_ignore_ascii_case(b"server");
         write_header(out, name, value);
     }
     if !has_date {
@@ -175,14 +176,38 @@ where
 }
 
 /// Headers whose presence and value are decided here, never copied from the app.
-fn is_owned_by_encoder(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"content-length")
-        || name.eq_ignore_ascii_case(b"transfer-encoding")
-        || name.eq_ignore_ascii_case(b"connection")
-        || name.eq_ignore_ascii_case(b"keep-alive")
+/// What the encoder makes of a header the app set.
+enum AppHeader {
+    /// Framing and persistence (`Content-Length`, `Transfer-Encoding`, `Connection`,
+    /// `Keep-Alive`) are the encoder's to write: the app's are dropped.
+    OwnedByEncoder,
+    /// The app's own `Date` replaces the gateway's.
+    Date,
+    /// The app's own `Server` replaces the gateway's.
+    Server,
+    /// Passed through as it is.
+    Other,
+}
+
+fn classify(name: &[u8]) -> AppHeader {
+    // The length narrows each name down to one or two candidates.
+    let owned = match name.len() {
+        4 if name.eq_ignore_ascii_case(b"date") => return AppHeader::Date,
+        6 if name.eq_ignore_ascii_case(b"server") => return AppHeader::Server,
+        10 => name.eq_ignore_ascii_case(b"connection") || name.eq_ignore_ascii_case(b"keep-alive"),
+        14 => name.eq_ignore_ascii_case(b"content-length"),
+        17 => name.eq_ignore_ascii_case(b"transfer-encoding"),
+        _ => false,
+    };
+    if owned {
+        AppHeader::OwnedByEncoder
+    } else {
+        AppHeader::Other
+    }
 }
 
 fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);

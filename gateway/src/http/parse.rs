@@ -15,8 +15,18 @@
 //! the end of its head.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
-use super::syntax::{is_ows, is_tchar, list_elements};
+use super::syntax::{is_ows, is_tchar, is_unreserved, list_elements};
+
+/// One slot for a parsed header line. Slots are filled by the parser, so an array of them needs
+/// no initialisation: a request does not pay for zeroing hundreds of slots it never uses.
+pub type HeaderSlot<'b> = MaybeUninit<httparse::Header<'b>>;
+
+/// `N` empty header slots for [`parse_head`]: free to make, on the stack or anywhere.
+pub const fn header_slots<'b, const N: usize>() -> [HeaderSlot<'b>; N] {
+    [const { MaybeUninit::uninit() }; N]
+}
 use super::{Limits, Version};
 
 /// The outcome of a parse attempt that did not fail.
@@ -72,6 +82,9 @@ pub struct RequestHead<'b, 'h> {
     /// The host the request is for: the authority of an absolute-form target, else the `Host`
     /// header value (validated `uri-host [ ":" port ]`). `None` only for HTTP/1.0 without `Host`.
     pub host: Option<&'b [u8]>,
+    /// Does the head carry a `Forwarded` or an `X-Forwarded-*` field? When it does not, there is
+    /// nothing for proxy resolution to look for.
+    pub forwarded: bool,
 }
 
 /// Why a request head was refused. Each variant names one rule; [`ParseError::status`] is the
@@ -220,13 +233,13 @@ impl std::error::Error for ParseError {}
 /// Parse a request head from the start of `buf`.
 ///
 /// `buf` holds everything read so far on the connection (past any earlier request);
-/// `headers` is a reusable array of at least [`Limits::max_headers`] slots. Returns
+/// `headers` is an array of at least [`Limits::max_headers`] slots (see [`header_slots`]). Returns
 /// [`Parsed::Partial`] while the head is incomplete and no limit has been crossed yet;
 /// the caller reads more and calls again with the grown buffer.
 ///
 /// ```
-/// use nsgi_gateway::http::{parse_head, Framing, Limits, Parsed, Version};
-/// let mut headers = [httparse::EMPTY_HEADER; 16];
+/// use nsgi_gateway::http::{header_slots, parse_head, Framing, Limits, Parsed, Version};
+/// let mut headers = header_slots::<16>();
 /// let buf = b"POST /submit?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc";
 /// let Ok(Parsed::Complete(head)) = parse_head(buf, &mut headers, &Limits::default()) else {
 ///     panic!("expected a complete head");
@@ -240,15 +253,16 @@ impl std::error::Error for ParseError {}
 /// ```
 pub fn parse_head<'b, 'h>(
     buf: &'b [u8],
-    headers: &'h mut [httparse::Header<'b>],
+    headers: &'h mut [HeaderSlot<'b>],
     limits: &Limits,
 ) -> Result<Parsed<RequestHead<'b, 'h>>, ParseError> {
     // Never hand httparse more than the largest head we accept: a head that does not end
     // within the window is too large whatever follows.
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
     let slots = headers.len().min(limits.max_headers);
-    let mut req = httparse::Request::new(&mut headers[..slots]);
-    let status = httparse::ParserConfig::default().parse_request(&mut req, window);
+    let mut req = httparse::Request::new(&mut []);
+    let status =
+        httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, window, &mut headers[..slots]);
 
     let head_len = match status {
         Err(e) => return classify_httparse_error(e, window),
@@ -302,6 +316,7 @@ pub fn parse_head<'b, 'h>(
         keep_alive,
         expect_continue,
         host,
+        forwarded: fields.forwarded,
     }))
 }
 
@@ -355,12 +370,15 @@ fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> 
 /// the chunked decoder insists on CRLF, and one rule for the whole message leaves no room for
 /// a front end and this server to disagree about where a line ends.
 fn check_crlf_only(head: &[u8]) -> Result<(), ParseError> {
-    let mut prev = 0u8;
-    for &b in head {
-        if b == b'\n' && prev != b'\r' {
-            return Err(ParseError::InvalidLineEnding);
-        }
-        prev = b;
+    // Each byte against the one before it, without an early exit: the compiler vectorises
+    // this, where a loop that stops at the first bare LF goes a byte at a time.
+    let bare_lf = head.first() == Some(&b'\n')
+        || head[1.min(head.len())..]
+            .iter()
+            .zip(head)
+            .fold(false, |bare, (&b, &prev)| bare | ((b == b'\n') & (prev != b'\r')));
+    if bare_lf {
+        return Err(ParseError::InvalidLineEnding);
     }
     Ok(())
 }
@@ -524,10 +542,11 @@ fn is_valid_host(value: &[u8]) -> bool {
         }
         (literal, &rest[close + 1..])
     } else {
-        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        // The name runs to the first byte that is not `unreserved`; anything but `:port` after
+        // it fails below.
+        let end = value.iter().position(|&b| !is_unreserved(b)).unwrap_or(value.len());
         let name = &value[..end];
-        let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-        if name.is_empty() || !name.iter().all(|&b| unreserved(b)) {
+        if name.is_empty() {
             return false;
         }
         (name, &value[end..])
@@ -560,6 +579,8 @@ struct Fields<'b> {
     conn_keep_alive: bool,
     expect_continue: bool,
     expect_other: bool,
+    /// A `Forwarded` or `X-Forwarded-*` field is present.
+    forwarded: bool,
 }
 
 /// The transfer codings listed across all `Transfer-Encoding` lines, folded as they stream by.
@@ -620,33 +641,41 @@ fn scan_fields<'b>(headers: &[httparse::Header<'b>]) -> Result<Fields<'b>, Parse
     let mut f = Fields::default();
     for h in headers {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"host") {
-            f.host_count += 1;
-            f.host = Some(h.value);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            let n = content_length_list(h.value)?;
-            if f.content_length.is_some_and(|prev| prev != n) {
-                return Err(ParseError::ConflictingContentLength);
+        // The length picks the one name a field can be, so each field costs one comparison.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                f.host_count += 1;
+                f.host = Some(h.value);
             }
-            f.content_length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            f.te.add_field(h.value);
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for option in list_elements(h.value) {
-                if option.eq_ignore_ascii_case(b"close") {
-                    f.conn_close = true;
-                } else if option.eq_ignore_ascii_case(b"keep-alive") {
-                    f.conn_keep_alive = true;
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = content_length_list(h.value)?;
+                if f.content_length.is_some_and(|prev| prev != n) {
+                    return Err(ParseError::ConflictingContentLength);
+                }
+                f.content_length = Some(n);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => f.te.add_field(h.value),
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for option in list_elements(h.value) {
+                    if option.eq_ignore_ascii_case(b"close") {
+                        f.conn_close = true;
+                    } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                        f.conn_keep_alive = true;
+                    }
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            for expectation in list_elements(h.value) {
-                if expectation.eq_ignore_ascii_case(b"100-continue") {
-                    f.expect_continue = true;
-                } else if !expectation.is_empty() {
-                    f.expect_other = true;
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                for expectation in list_elements(h.value) {
+                    if expectation.eq_ignore_ascii_case(b"100-continue") {
+                        f.expect_continue = true;
+                    } else if !expectation.is_empty() {
+                        f.expect_other = true;
+                    }
                 }
             }
+            9 if name.eq_ignore_ascii_case(b"forwarded") => f.forwarded = true,
+            n if n > 12 && name[..12].eq_ignore_ascii_case(b"x-forwarded-") => f.forwarded = true,
+            _ => {}
         }
     }
     Ok(f)
@@ -755,7 +784,7 @@ mod tests {
     }
 
     fn parse_with(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
-        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut headers = header_slots::<128>();
         Ok(match parse_head(buf, &mut headers, limits)? {
             Parsed::Partial => None,
             Parsed::Complete(h) => Some(Head {
@@ -1285,7 +1314,7 @@ mod tests {
 
     #[test]
     fn fewer_slots_than_the_limit_also_give_431() {
-        let mut headers = [httparse::EMPTY_HEADER; 1];
+        let mut headers = header_slots::<1>();
         let req = b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\n\r\n";
         assert_eq!(
             parse_head(req, &mut headers, &Limits::default()).unwrap_err(),

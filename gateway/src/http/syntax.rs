@@ -25,6 +25,24 @@ pub(crate) fn is_tchar(b: u8) -> bool {
     TCHAR[b as usize]
 }
 
+/// `unreserved` (RFC 3986 §2.3): the bytes of a registered name or IPv4 address in a host.
+static UNRESERVED: [bool; 256] = {
+    let mut map = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        map[i] = matches!(b, b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' | b'-' | b'.' | b'_' | b'~');
+        i += 1;
+    }
+    map
+};
+
+/// Is `b` an `unreserved` byte (RFC 3986 §2.3)?
+#[inline]
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    UNRESERVED[b as usize]
+}
+
 /// Is `b` optional whitespace (`SP / HTAB`, RFC 9110 §5.6.3)?
 #[inline]
 pub(crate) fn is_ows(b: u8) -> bool {
@@ -77,6 +95,14 @@ mod tests {
         for b in 0u8..=255 {
             let expected = b.is_ascii_graphic() && !delimiters.contains(&b);
             assert_eq!(is_tchar(b), expected, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn unreserved_is_exactly_the_rfc_set() {
+        for b in 0u8..=255 {
+            let expected = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+            assert_eq!(is_unreserved(b), expected, "byte {b:#04x}");
         }
     }
 
