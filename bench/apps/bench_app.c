@@ -25,6 +25,7 @@
 #define LIT(s) {(const uint8_t *)(s), sizeof(s) - 1}
 
 static const char HELLO[] = "Hello, World!";
+_Static_assert(sizeof HELLO - 1 == 13, "the hello Content-Length below is \"13\"");
 
 typedef struct bench_app {
     const nsgi_host_api *host;
@@ -123,7 +124,7 @@ static nsgi_status app_call(void *app_ptr, nsgi_request *req, const nsgi_environ
     if (body == NULL) {
         return NSGI_E_NOMEM;
     }
-    const char *content_type = "text/plain";
+    nsgi_bytes content_type = LIT("text/plain");
     if (var_is(env, "REQUEST_METHOD", "POST") || var_is(env, "REQUEST_METHOD", "PUT")) {
         int64_t n = read_body(host, req, env, &body->owned);
         if (n < 0) {
@@ -132,7 +133,7 @@ static nsgi_status app_call(void *app_ptr, nsgi_request *req, const nsgi_environ
         }
         body->ptr = body->owned;
         body->len = (size_t)n;
-        content_type = "application/octet-stream";
+        content_type = (nsgi_bytes)LIT("application/octet-stream");
     } else if (var_is(env, "PATH_INFO", "/64k")) {
         body->ptr = app->big;
         body->len = BIG_LEN;
@@ -141,11 +142,18 @@ static nsgi_status app_call(void *app_ptr, nsgi_request *req, const nsgi_environ
         body->len = sizeof HELLO - 1;
     }
 
-    char length[24];
-    snprintf(length, sizeof length, "%zu", body->len);
+    /* The two fixed bodies have fixed lengths; only an echoed body's is formatted. */
+    char length_text[24];
+    nsgi_bytes length = LIT("13");
+    if (body->ptr == app->big) {
+        length = (nsgi_bytes)LIT("65536");
+    } else if (body->owned != NULL) {
+        int n = snprintf(length_text, sizeof length_text, "%zu", body->len);
+        length = (nsgi_bytes){(const uint8_t *)length_text, (size_t)n};
+    }
     const nsgi_header headers[2] = {
-        {LIT("Content-Type"), {(const uint8_t *)content_type, strlen(content_type)}},
-        {LIT("Content-Length"), {(const uint8_t *)length, strlen(length)}},
+        {LIT("Content-Type"), content_type},
+        {LIT("Content-Length"), length},
     };
     const nsgi_bytes status = LIT("200 OK");
     nsgi_status rc = host->start_response(req, status, headers, 2, NULL);
