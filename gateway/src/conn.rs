@@ -140,6 +140,10 @@ pub struct Conn {
     flow: Option<Arc<Flow>>,
     continue_sent: bool,
     closing: Closing,
+    /// The last request asked to close the connection (`Connection: close`, or HTTP/1.0 without
+    /// keep-alive) and nothing came after it: once the response is out, the socket can be
+    /// closed at once, without lingering (see [`Conn::start_linger`]).
+    client_closes: bool,
     /// A request has started arriving (for the header timeout).
     request_started: bool,
     deadline: Instant,
@@ -166,6 +170,7 @@ impl Conn {
             flow: None,
             continue_sent: false,
             closing: Closing::No,
+            client_closes: false,
             request_started: false,
             deadline: Instant::now() + timeouts.header,
             interest: mio::Interest::READABLE,
@@ -465,6 +470,9 @@ impl Conn {
             match step {
                 Progress::Served(consumed) => {
                     pos += consumed;
+                    // Bytes after a request that asked to close: the client did not keep its
+                    // word, so the close must linger for the response to survive.
+                    self.client_closes &= pos == input.len();
                     self.request_done(pos < input.len(), shared.timeouts);
                     if let Some(since) = self.with_app_since {
                         self.deadline = since + shared.app_timeout.unwrap_or(FAR_FUTURE);
@@ -604,6 +612,7 @@ impl Conn {
     /// Serves a request whose head and body are both in the input: inline, straight from the
     /// input bytes; pooled, copied into a job.
     fn serve_now(&mut self, head: &RequestHead<'_, '_>, head_bytes: &[u8], body: &[u8], shared: &mut Shared<'_>) {
+        self.client_closes = !head.keep_alive;
         match shared.pool.as_deref_mut() {
             None => {
                 let mut input = body;
@@ -631,6 +640,8 @@ impl Conn {
     /// Serves the request saved in `self.head` and `self.body`.
     fn serve_saved(&mut self, shared: &mut Shared<'_>) {
         if let Some(pool) = shared.pool.as_deref_mut() {
+            // Not parsed again here: the close after it lingers, as it always may.
+            self.client_closes = false;
             let mut job = pool.job();
             std::mem::swap(&mut job.head, &mut self.head);
             std::mem::swap(&mut job.body, &mut self.body);
@@ -641,6 +652,7 @@ impl Conn {
         let head_bytes = std::mem::take(&mut self.head);
         match parse_head(&head_bytes, &mut headers[..slots], shared.limits) {
             Ok(Parsed::Complete(head)) => {
+                self.client_closes = !head.keep_alive;
                 let body_len = self.body.len();
                 let served = shared.responder.respond(
                     &head,
@@ -763,7 +775,17 @@ impl Conn {
         }
     }
 
+    /// Closes after the response is out. A close with unread bytes in the socket makes the
+    /// kernel send a reset, which can destroy the response before the client reads it, so the
+    /// write side is shut and the input drained until the client closes too (or
+    /// `LINGER_TIMEOUT`). When the client itself asked to close and sent nothing more, nothing
+    /// is unread: the socket is closed at once (a FIN after the response), saving a shutdown, a
+    /// read and a wake-up per connection.
     fn start_linger(&mut self, shared: &mut Shared<'_>) {
+        if self.client_closes {
+            self.closing = Closing::Now;
+            return;
+        }
         let _ = self.stream.shutdown(Shutdown::Write);
         self.closing = Closing::Lingering;
         self.rbuf = Vec::new();

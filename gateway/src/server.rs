@@ -23,6 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,15 +127,38 @@ impl Slab {
 
 /// A listening socket registered with the loop.
 enum LoopListener {
-    Tcp(TcpListener),
+    Tcp(TcpListener, TcpAccept),
     /// A unix socket and its path (shared by every connection's environ).
     Unix(UnixListener, Arc<Path>),
+}
+
+/// What a TCP listener lets accepting skip. Each saves a system call per connection, which is
+/// a tenth of the calls a `Connection: close` request costs.
+#[derive(Clone, Copy, Debug)]
+struct TcpAccept {
+    /// The listener's own address when it is bound to one address (not `0.0.0.0` / `::`): every
+    /// connection's local end, known without `getsockname`.
+    local: Option<SocketAddr>,
+    /// `TCP_NODELAY` is set on the listener and Linux copies it to accepted sockets.
+    nodelay_inherited: bool,
+}
+
+impl TcpAccept {
+    fn of(listener: &std::net::TcpListener) -> TcpAccept {
+        let local = listener.local_addr().ok().filter(|addr| !addr.ip().is_unspecified());
+        let nodelay_inherited =
+            cfg!(target_os = "linux") && socket2::SockRef::from(listener).set_tcp_nodelay(true).is_ok();
+        TcpAccept {
+            local,
+            nodelay_inherited,
+        }
+    }
 }
 
 impl LoopListener {
     fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
-            LoopListener::Tcp(l) => l,
+            LoopListener::Tcp(l, _) => l,
             LoopListener::Unix(l, _) => l,
         }
     }
@@ -142,10 +166,15 @@ impl LoopListener {
     /// Accepts one connection: the stream and who is on the other end.
     fn accept(&self) -> io::Result<(Stream, Endpoints)> {
         match self {
-            LoopListener::Tcp(listener) => {
+            LoopListener::Tcp(listener, known) => {
                 let (stream, peer) = listener.accept()?;
-                let local = stream.local_addr().unwrap_or(peer);
-                let _ = stream.set_nodelay(true);
+                let local = match known.local {
+                    Some(local) => local,
+                    None => stream.local_addr().unwrap_or(peer),
+                };
+                if !known.nodelay_inherited {
+                    let _ = stream.set_nodelay(true);
+                }
                 Ok((Stream::Tcp(stream), Endpoints::tcp(peer, local)))
             }
             LoopListener::Unix(listener, path) => {
@@ -196,7 +225,8 @@ impl Server {
             let mut listener = match listener {
                 Listener::Tcp(l) => {
                     l.set_nonblocking(true)?;
-                    LoopListener::Tcp(TcpListener::from_std(l))
+                    let known = TcpAccept::of(&l);
+                    LoopListener::Tcp(TcpListener::from_std(l), known)
                 }
                 Listener::Unix { listener, path } => {
                     listener.set_nonblocking(true)?;
@@ -459,9 +489,9 @@ impl Server {
             return;
         };
         if conn.is_done() {
-            if let Some(mut conn) = self.conns.remove(index) {
-                let _ = self.poll.registry().deregister(conn.stream_mut());
-            }
+            // No deregistering: closing the socket (its only descriptor) removes it from epoll,
+            // and an explicit EPOLL_CTL_DEL would be one more system call per connection.
+            self.conns.remove(index);
             return;
         }
         let interest = if conn.wants_write() {
