@@ -61,7 +61,9 @@
 #define NSGI_ENV_RUN_ONCE (1 << 2)
 
 /**
- * `nsgi_environ.content_length` when the request has no Content-Length (chunked or no body).
+ * `nsgi_environ.content_length` when the host does not know the body's length: a request
+ * without a body, or a chunked body a host streams as it arrives. (nsgi-gateway receives
+ * chunked bodies whole, so it passes their length.)
  */
 #define NSGI_NO_LENGTH UINT64_MAX
 

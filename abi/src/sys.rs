@@ -72,7 +72,9 @@ pub const NSGI_ENV_MULTIPROCESS: u32 = 1 << 1;
 /// Environ flag (`wsgi.run_once`): the app is called once in this process (always 0 here).
 pub const NSGI_ENV_RUN_ONCE: u32 = 1 << 2;
 
-/// [`nsgi_environ::content_length`] when the request has no Content-Length (chunked or no body).
+/// [`nsgi_environ::content_length`] when the host does not know the body's length: a request
+/// without a body, or a chunked body a host streams as it arrives. (nsgi-gateway receives
+/// chunked bodies whole, so it passes their length.)
 pub const NSGI_NO_LENGTH: u64 = u64::MAX;
 /// `length` argument of `file_body` meaning "to the end of the file".
 pub const NSGI_FILE_TO_EOF: u64 = u64::MAX;

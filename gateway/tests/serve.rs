@@ -257,6 +257,31 @@ fn bad_library_path_is_a_clear_error() {
 }
 
 #[test]
+fn a_bare_library_name_means_the_file_in_the_current_directory() {
+    // dlopen would search the library path for `libhello.so`; the operator means this file.
+    let library = sample_library("hello");
+    let dir = library.parent().expect("the library's directory");
+    let name = library.file_name().expect("the library's file name");
+    let output = std::process::Command::new(gateway_binary())
+        .arg("--check-config")
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .expect("run nsgi-gateway --check-config");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+
+    let output = std::process::Command::new(gateway_binary())
+        .args(["--check-config", "libnothing-here.so"])
+        .current_dir(dir)
+        .output()
+        .expect("run nsgi-gateway --check-config");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("libnothing-here.so: no such file"), "{stderr}");
+}
+
+#[test]
 fn welcome_app_without_a_library() {
     let gateway = Gateway::start(gateway_binary(), std::iter::empty::<&str>());
     let response = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -123,9 +123,19 @@ impl AppModule {
     /// Loads the shared library at `path` and checks its handshake. The library stays loaded for
     /// the life of the process.
     pub fn load(path: impl AsRef<Path>) -> Result<AppModule, LoadError> {
-        let path = path.as_ref();
+        let given = path.as_ref();
+        // dlopen looks a name without a slash up in the library search path, not in the current
+        // directory: `libapp.so` would fail, or load some other library of that name. The
+        // operator means the file here.
+        let local;
+        let path = if given.as_os_str().as_encoded_bytes().contains(&b'/') {
+            given
+        } else {
+            local = Path::new(".").join(given);
+            local.as_path()
+        };
         if !path.exists() {
-            return Err(LoadError::NotFound(path.to_path_buf()));
+            return Err(LoadError::NotFound(given.to_path_buf()));
         }
         // SAFETY: loading a library runs its initialisers. The operator named this library as the
         // app to serve, so its code is trusted exactly as much as the app itself.
