@@ -121,6 +121,7 @@ fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps,
 pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> Result<(), String> {
     let supervised = link.is_some();
     let plan = plan(cli, supervised)?;
+    check_open_file_limit(plan.options.max_connections);
     let apps = Arc::new(start_apps(cli, &plan.mounts, supervised)?);
     let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
     let mut server = Server::new(listeners, apps, plan.options, link).map_err(|e| e.to_string())?;
@@ -138,6 +139,21 @@ pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> R
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Raises the open-file limit as far as it goes, and warns when it is still too low for
+/// `--max-connections` (each connection is a descriptor; the listeners, the app's files and
+/// spilled bodies need some more).
+fn check_open_file_limit(max_connections: usize) {
+    const SPARE_DESCRIPTORS: u64 = 64;
+    match crate::os::process::raise_open_file_limit() {
+        Ok(limit) if limit < max_connections as u64 + SPARE_DESCRIPTORS => log::warn!(
+            "the open-file limit is {limit}, too low for --max-connections {max_connections}: \
+             connections past it will be refused (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+        ),
+        Ok(limit) => log::debug!("open-file limit: {limit}"),
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 /// `--check-config`: validates every setting and loads and initialises every app (then shuts

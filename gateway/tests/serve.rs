@@ -282,6 +282,44 @@ fn a_bare_library_name_means_the_file_in_the_current_directory() {
 }
 
 #[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    use std::io::BufRead;
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .expect("/proc/self/limits")
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(4).map(str::to_owned))
+        .expect("the hard open-file limit");
+    // Started with a soft limit of 256, as a shell or a service manager may leave it.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 256 && exec \"$0\" --workers 0 --bind 127.0.0.1:0 --log-level warn \"$1\"")
+        .arg(gateway_binary())
+        .arg(sample_library("hello"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the gateway through sh");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+    assert!(line.starts_with("Listening on"), "{line}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("the gateway's limits");
+    let _ = child.kill();
+    let _ = child.wait();
+    let soft = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .expect("the soft limit");
+    if hard == "unlimited" {
+        assert!(soft.parse::<u64>().is_ok_and(|n| n >= 65536), "{limits}");
+    } else {
+        assert_eq!(soft, hard, "{limits}");
+    }
+}
+
+#[test]
 fn welcome_app_without_a_library() {
     let gateway = Gateway::start(gateway_binary(), std::iter::empty::<&str>());
     let response = gateway.request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");

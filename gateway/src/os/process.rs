@@ -1,5 +1,6 @@
 //! Process calls: the pipes of the supervisor link, the non-blocking flag, signals to other
-//! processes, signal dispositions, the parent-death signal, and signal names for messages.
+//! processes, signal dispositions, the parent-death signal, signal names for messages, and the
+//! open-file limit.
 //!
 //! Every function is safe to call: each checks what the OS call needs (a positive pid, an open
 //! descriptor) instead of trusting its caller. Nothing here decides policy; the supervisor and the
@@ -7,6 +8,41 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Raises the soft limit on open files (`RLIMIT_NOFILE`) to the hard limit, as a server that
+/// holds a descriptor per connection needs (the soft limit is often 1024). Returns the soft
+/// limit now in force.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit, as getrlimit requires.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // An unlimited hard limit still stops at the kernel's per-process maximum (`fs.nr_open`,
+    // 1048576 unless changed), and a soft limit above that is refused.
+    const KERNEL_DEFAULT_NR_OPEN: libc::rlim_t = 1 << 20;
+    let target = if limit.rlim_max == libc::RLIM_INFINITY {
+        KERNEL_DEFAULT_NR_OPEN
+    } else {
+        limit.rlim_max
+    };
+    if limit.rlim_cur < target {
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit; raising the soft limit up to the hard one needs no
+        // privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok(limit.rlim_cur as u64)
+}
 
 /// A new pipe, `(read end, write end)`, both close-on-exec and blocking. Pass an end to one child
 /// with [`crate::os::fd::inherit_in_child`].
