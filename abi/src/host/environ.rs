@@ -5,6 +5,7 @@
 //! `nsgi_environ` handed to the app points into, and must not be changed while an app holds it
 //! (the exchange borrows it for the whole request).
 
+use super::swar;
 use crate::sys::{NSGI_ENVIRON_V1_0_SIZE, NSGI_NO_LENGTH, nsgi_bytes, nsgi_environ, nsgi_header};
 
 /// Where one variable's name and value sit in [`Environ::data`].
@@ -125,9 +126,9 @@ impl Environ {
     /// dropped, as nginx and Apache do by default.
     pub fn push_http_header(&mut self, name: &[u8], value: &[u8]) -> bool {
         let name_start = self.offset();
-        if name.len() == 12 && name.eq_ignore_ascii_case(b"content-type") {
+        if swar::eq_ignore_ascii_case(name, b"content-type") {
             self.data.extend_from_slice(b"CONTENT_TYPE");
-        } else if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
+        } else if swar::eq_ignore_ascii_case(name, b"content-length") {
             self.data.extend_from_slice(b"CONTENT_LENGTH");
         } else {
             self.data.reserve(5 + name.len() + CGI_CHUNK + value.len());

@@ -38,6 +38,32 @@ pub(crate) fn load(chunk: &[u8]) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// `0x20` in each byte of `lower` that is an ASCII lower-case letter, `0` in every other byte.
+const fn letter_case_bits(lower: u64) -> u64 {
+    (!lt_bytes(lower, b'a') & lt_bytes(lower, b'z' + 1)) >> 2
+}
+
+/// `bytes.eq_ignore_ascii_case(lower)` for a constant `lower` that holds no upper-case letter,
+/// in two overlapping word compares when `lower` has 8 to 16 bytes (the case bits of `lower` fold
+/// to constants once inlined). Exact: in a letter's place, `b | 0x20` equals the letter only for
+/// the letter and its upper case; every other place compares whole bytes.
+#[inline(always)]
+pub(crate) fn eq_ignore_ascii_case(bytes: &[u8], lower: &[u8]) -> bool {
+    debug_assert!(!lower.iter().any(u8::is_ascii_uppercase));
+    let n = lower.len();
+    if bytes.len() != n {
+        return false;
+    }
+    if !(8..=16).contains(&n) {
+        return bytes.eq_ignore_ascii_case(lower);
+    }
+    let word_eq = |at: usize| {
+        let want = load(&lower[at..at + 8]);
+        load(&bytes[at..at + 8]) | letter_case_bits(want) == want
+    };
+    word_eq(0) && word_eq(n - 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +93,33 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn case_insensitive_compare_matches_std_for_every_byte_everywhere() {
+        for lower in [
+            &b"content-length"[..],
+            b"content-type",
+            b"connection",
+            b"te",
+            b"12345678",
+            b"x-0123456789-abc",
+        ] {
+            let mut name = lower.to_vec();
+            for at in 0..lower.len() {
+                for byte in 0..=255u8 {
+                    name[at] = byte;
+                    assert_eq!(
+                        eq_ignore_ascii_case(&name, lower),
+                        name.eq_ignore_ascii_case(lower),
+                        "{name:?}"
+                    );
+                }
+                name[at] = lower[at].to_ascii_uppercase();
+            }
+            assert!(eq_ignore_ascii_case(&name, lower));
+            assert!(!eq_ignore_ascii_case(&name[1..], lower));
         }
     }
 }

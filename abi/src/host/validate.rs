@@ -112,7 +112,7 @@ fn may_hold_control(value: &[u8]) -> bool {
 /// [`HOP_BY_HOP`] (ASCII case-insensitive), looked up by length first so that most names are
 /// settled without comparing a byte.
 fn is_hop_by_hop(name: &[u8]) -> bool {
-    let is = |hop: &str| name.eq_ignore_ascii_case(hop.as_bytes());
+    let is = |hop: &str| swar::eq_ignore_ascii_case(name, hop.as_bytes());
     match name.len() {
         2 => is("te"),
         7 => is("trailer") || is("upgrade"),
