@@ -87,6 +87,8 @@ impl Environ {
 
     /// Adds a variable. The caller keeps names unique (use [`Environ::push_http_header`] for
     /// request headers, which merges repeats).
+    // Inline: callers pass literal names, so the name's seen bit and its copy become constants.
+    #[inline(always)]
     pub fn push(&mut self, name: &[u8], value: &[u8]) {
         self.seen |= key_bit(name);
         let name_start = self.offset();
