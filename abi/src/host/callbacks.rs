@@ -6,6 +6,7 @@
 
 use super::exchange::{HeaderSpan, Phase, RequestState, Violation};
 use super::observe::{ErrorsWrite, InputRead, StartResponseCall, WriteCall};
+use super::swar;
 use super::validate::{check_header, check_status, parse_content_length};
 use crate::sys::{
     NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_E_HEADERS_SENT, NSGI_E_INTERNAL, NSGI_E_INVAL, NSGI_E_IO, NSGI_E_NOT_FOUND,
@@ -411,7 +412,7 @@ unsafe fn store_response(
                 });
                 return NSGI_E_INVAL;
             }
-            if name.eq_ignore_ascii_case(b"content-length") {
+            if swar::eq_ignore_ascii_case(name, b"content-length") {
                 match parse_content_length(value) {
                     Some(length) if content_length.is_none_or(|seen| seen == length) => content_length = Some(length),
                     _ => {

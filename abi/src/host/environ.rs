@@ -5,6 +5,7 @@
 //! `nsgi_environ` handed to the app points into, and must not be changed while an app holds it
 //! (the exchange borrows it for the whole request).
 
+use super::swar;
 use crate::sys::{NSGI_ENVIRON_V1_0_SIZE, NSGI_NO_LENGTH, nsgi_bytes, nsgi_environ, nsgi_header};
 
 /// Where one variable's name and value sit in [`Environ::data`].
@@ -35,6 +36,10 @@ pub struct Environ {
     vars: Vec<nsgi_header>,
     raw: nsgi_environ,
     https: bool,
+    /// One bit per [`key_bit`] of every name pushed since the last clear: a name whose bit is
+    /// clear is certainly new, so [`Environ::push_http_header`] searches for a repeat only when
+    /// the bit is set.
+    seen: u64,
 }
 
 // SAFETY: the raw pointers inside point only into this value's own buffers; moving or sharing the
@@ -65,6 +70,7 @@ impl Environ {
                 content_length: NSGI_NO_LENGTH,
             },
             https: false,
+            seen: 0,
         }
     }
 
@@ -76,12 +82,17 @@ impl Environ {
         self.raw.flags = 0;
         self.raw.content_length = NSGI_NO_LENGTH;
         self.https = false;
+        self.seen = 0;
     }
 
     /// Adds a variable. The caller keeps names unique (use [`Environ::push_http_header`] for
     /// request headers, which merges repeats).
+    // Inline: callers pass literal names, so the name's seen bit and its copy become constants.
+    #[inline(always)]
     pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.seen |= key_bit(name);
         let name_start = self.offset();
+        self.data.reserve(name.len() + value.len());
         self.data.extend_from_slice(name);
         let name_end = self.offset();
         self.data.extend_from_slice(value);
@@ -95,6 +106,7 @@ impl Environ {
 
     /// Adds a variable whose value is formatted by `write` straight into the buffer.
     pub fn push_with(&mut self, name: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+        self.seen |= key_bit(name);
         let name_start = self.offset();
         self.data.extend_from_slice(name);
         let name_end = self.offset();
@@ -115,28 +127,38 @@ impl Environ {
     /// could pose as another header (`X_Forwarded_For` as `X-Forwarded-For`), so such headers are
     /// dropped, as nginx and Apache do by default.
     pub fn push_http_header(&mut self, name: &[u8], value: &[u8]) -> bool {
-        if name.contains(&b'_') {
-            return false;
-        }
         let name_start = self.offset();
-        if name.eq_ignore_ascii_case(b"content-type") {
+        if swar::eq_ignore_ascii_case(name, b"content-type") {
             self.data.extend_from_slice(b"CONTENT_TYPE");
-        } else if name.eq_ignore_ascii_case(b"content-length") {
+        } else if swar::eq_ignore_ascii_case(name, b"content-length") {
             self.data.extend_from_slice(b"CONTENT_LENGTH");
         } else {
+            self.data.reserve(5 + name.len() + CGI_CHUNK + value.len());
             self.data.extend_from_slice(b"HTTP_");
-            self.data.extend(
-                name.iter()
-                    .map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }),
-            );
+            let mapped_start = self.data.len();
+            self.data.extend_from_slice(name);
+            // Zero padding up to whole chunks (zero bytes map to themselves), cut off below.
+            self.data.extend_from_slice(&[0; CGI_CHUNK]);
+            let chunks = name.len().div_ceil(CGI_CHUNK) * CGI_CHUNK;
+            let underscore = cgi_name_in_place(&mut self.data[mapped_start..mapped_start + chunks]);
+            self.data.truncate(mapped_start + name.len());
+            if underscore {
+                self.data.truncate(name_start as usize);
+                return false;
+            }
         }
         let name_end = self.offset();
-        let key_len = (name_end - name_start) as usize;
-        let existing = self.spans.iter().position(|span| {
-            span.name_end - span.name_start == key_len as u32
-                && self.data[span.name_start as usize..span.name_end as usize]
-                    == self.data[name_start as usize..name_end as usize]
-        });
+        let key = &self.data[name_start as usize..name_end as usize];
+        let bit = key_bit(key);
+        let existing = if self.seen & bit == 0 {
+            None
+        } else {
+            self.spans.iter().position(|span| {
+                span.name_end - span.name_start == key.len() as u32
+                    && &self.data[span.name_start as usize..span.name_end as usize] == key
+            })
+        };
+        self.seen |= bit;
         match existing {
             None => {
                 self.data.extend_from_slice(value);
@@ -229,20 +251,19 @@ impl Environ {
     pub(crate) fn seal(&mut self) -> *const nsgi_environ {
         self.vars.clear();
         let base = self.data.as_ptr();
-        for span in &self.spans {
-            // SAFETY: every span lies within `data` (it was recorded from offsets into it).
-            let at = |offset: u32| unsafe { base.add(offset as usize) };
-            self.vars.push(nsgi_header {
-                name: nsgi_bytes {
-                    ptr: at(span.name_start),
-                    len: (span.name_end - span.name_start) as usize,
-                },
-                value: nsgi_bytes {
-                    ptr: at(span.value_start),
-                    len: (span.value_end - span.value_start) as usize,
-                },
-            });
-        }
+        // SAFETY: every span lies within `data` (it was recorded from offsets into it).
+        let at = |offset: u32| unsafe { base.add(offset as usize) };
+        // One extend from an exact-size iterator: a single capacity check, not one per push.
+        self.vars.extend(self.spans.iter().map(|span| nsgi_header {
+            name: nsgi_bytes {
+                ptr: at(span.name_start),
+                len: (span.name_end - span.name_start) as usize,
+            },
+            value: nsgi_bytes {
+                ptr: at(span.value_start),
+                len: (span.value_end - span.value_start) as usize,
+            },
+        }));
         self.raw.vars = self.vars.as_ptr();
         self.raw.n_vars = self.vars.len();
         self.raw.url_scheme = nsgi_bytes::from_slice(if self.https { b"https" } else { b"http" });
@@ -252,6 +273,58 @@ impl Environ {
     fn offset(&self) -> u32 {
         u32::try_from(self.data.len()).unwrap_or(u32::MAX)
     }
+}
+
+/// The bit of a variable name in [`Environ`]'s `seen` mask: a multiplicative hash of its length
+/// and last two bytes (the first five are `HTTP_` for every request header, so they tell little
+/// apart). Equal names always get the same bit; different names may share one, and then the exact
+/// search decides. The multiplier was picked so that the CGI variables and the common request
+/// headers each get a bit of their own (see the `common_names_get_distinct_bits` test).
+fn key_bit(key: &[u8]) -> u64 {
+    let last = key.last().copied().unwrap_or(0);
+    let before = if key.len() >= 2 { key[key.len() - 2] } else { 0 };
+    let word = (key.len() as u32) | u32::from(last) << 8 | u32::from(before) << 16;
+    1 << (word.wrapping_mul(0x1FCC_BB0F) >> 26)
+}
+
+/// Bytes [`cgi_name_in_place`] maps at a time.
+const CGI_CHUNK: usize = 16;
+
+/// Maps a request header name to its CGI form in place: ASCII lower case to upper case, `-` to
+/// `_`, every other byte unchanged (the byte-wise rule is [`cgi_byte`]). `bytes.len()` must be a
+/// multiple of [`CGI_CHUNK`]. Returns true when the name held a `_` before mapping.
+///
+/// Each chunk is mapped by branch-free code over a fixed-size array, which the compiler turns into
+/// a few vector instructions (SSE2 on x86-64): one round for most header names.
+fn cgi_name_in_place(bytes: &mut [u8]) -> bool {
+    let mut underscore = false;
+    let mut rest = bytes;
+    while let Some((chunk, tail)) = rest.split_first_chunk_mut::<CGI_CHUNK>() {
+        underscore |= cgi_chunk(chunk);
+        rest = tail;
+    }
+    underscore
+}
+
+/// [`cgi_name_in_place`] for one chunk.
+#[inline(always)]
+fn cgi_chunk(chunk: &mut [u8; CGI_CHUNK]) -> bool {
+    let underscore = chunk.iter().fold(false, |any, &b| any | (b == b'_'));
+    for byte in chunk.iter_mut() {
+        let upper = if byte.wrapping_sub(b'a') < 26 {
+            *byte - 0x20
+        } else {
+            *byte
+        };
+        *byte = if upper == b'-' { b'_' } else { upper };
+    }
+    underscore
+}
+
+/// The byte-wise CGI name rule that [`cgi_name_in_place`] implements.
+#[cfg(test)]
+fn cgi_byte(byte: u8) -> u8 {
+    if byte == b'-' { b'_' } else { byte.to_ascii_uppercase() }
 }
 
 #[cfg(test)]
@@ -296,5 +369,206 @@ mod tests {
         assert!(environ.is_empty());
         assert_eq!(environ.content_length(), None);
         assert_eq!(environ.data.capacity(), capacity);
+    }
+
+    /// The old byte-by-byte rule: the `_` check, then `-` → `_` and ASCII upper case.
+    fn old_cgi_name(name: &[u8]) -> Option<Vec<u8>> {
+        if name.contains(&b'_') {
+            return None;
+        }
+        Some(name.iter().map(|&b| cgi_byte(b)).collect())
+    }
+
+    /// The word-wise mapping of `name` (padded as push_http_header pads it).
+    fn new_cgi_name(name: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = name.to_vec();
+        buf.resize(name.len().div_ceil(CGI_CHUNK) * CGI_CHUNK, 0);
+        let underscore = cgi_name_in_place(&mut buf);
+        buf.truncate(name.len());
+        (!underscore).then_some(buf)
+    }
+
+    #[test]
+    fn cgi_byte_rule() {
+        for byte in 0..=255u8 {
+            let want = if byte == b'-' { b'_' } else { byte.to_ascii_uppercase() };
+            assert_eq!(cgi_byte(byte), want, "byte 0x{byte:02x}");
+        }
+    }
+
+    #[test]
+    fn word_mapping_matches_bytewise_for_every_byte_at_every_position() {
+        // Every byte value at every position of names of 1..=33 bytes (one, two and three chunks,
+        // so each lane of a chunk and the padded tail are covered), in a name of letters and dashes.
+        for len in 1..=33usize {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut name: Vec<u8> = (0..len).map(|i| b"aZ-q9x"[i % 6]).collect();
+                    name[at] = byte;
+                    assert_eq!(
+                        new_cgi_name(&name),
+                        old_cgi_name(&name),
+                        "len {len}, byte 0x{byte:02x} at {at}"
+                    );
+                }
+            }
+        }
+        // Neighbours that could disturb one another through carries or borrows.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let name = [a, b, a, b, b, a, b, a, a];
+                assert_eq!(new_cgi_name(&name), old_cgi_name(&name), "{a:02x} {b:02x}");
+            }
+        }
+        assert_eq!(new_cgi_name(b""), Some(Vec::new()));
+    }
+
+    #[test]
+    fn push_http_header_matches_old_rule() {
+        let names: [&[u8]; 9] = [
+            b"Host",
+            b"user-agent",
+            b"X-Forwarded-For",
+            b"x_forwarded_for",
+            b"A",
+            b"\xff-\x80z",
+            b"Accept-Encoding-Long-Header-Name",
+            b"trailing_",
+            b"",
+        ];
+        for name in names {
+            let mut environ = Environ::new();
+            let added = environ.push_http_header(name, b"v");
+            match old_cgi_name(name) {
+                None => {
+                    assert!(!added);
+                    assert!(environ.is_empty());
+                    assert!(environ.data.is_empty());
+                }
+                Some(mapped) => {
+                    assert!(added);
+                    let key = [&b"HTTP_"[..], &mapped].concat();
+                    assert_eq!(environ.iter().collect::<Vec<_>>(), vec![(&key[..], &b"v"[..])]);
+                    assert_eq!(environ.data.len(), key.len() + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn repeats_join_whatever_pushed_the_first() {
+        let mut environ = Environ::new();
+        environ.push(b"REQUEST_METHOD", b"GET");
+        environ.push_with(b"HTTP_HOST", |out| out.extend_from_slice(b"a.example"));
+        environ.push(b"HTTP_X_SET", b"1");
+        environ.push_with(b"", |_| {});
+        assert!(environ.push_http_header(b"Host", b"b.example"));
+        assert!(environ.push_http_header(b"x-set", b"2"));
+        assert!(environ.push_http_header(b"Accept", b"text/html"));
+        assert!(environ.push_http_header(b"ACCEPT", b"*/*"));
+        assert!(environ.push_http_header(b"accept", b"x/y"));
+        assert!(environ.push_http_header(b"Cookie", b"a=1"));
+        assert!(environ.push_http_header(b"COOKIE", b"b=2"));
+        assert_eq!(environ.get(b"HTTP_HOST"), Some(&b"a.example, b.example"[..]));
+        assert_eq!(environ.get(b"HTTP_X_SET"), Some(&b"1, 2"[..]));
+        assert_eq!(environ.get(b"HTTP_ACCEPT"), Some(&b"text/html, */*, x/y"[..]));
+        assert_eq!(environ.get(b"HTTP_COOKIE"), Some(&b"a=1; b=2"[..]));
+        assert_eq!(environ.len(), 6);
+        // After clear() nothing counts as seen any more.
+        environ.clear();
+        assert!(environ.push_http_header(b"Host", b"c.example"));
+        assert_eq!(
+            environ.iter().collect::<Vec<_>>(),
+            vec![(&b"HTTP_HOST"[..], &b"c.example"[..])]
+        );
+    }
+
+    #[test]
+    fn joins_with_every_seen_bit_set() {
+        // With every bit set, every header takes the exact search; it must still tell new names
+        // from repeats.
+        let mut environ = Environ::new();
+        environ.seen = u64::MAX;
+        let names: Vec<Vec<u8>> = (0..200).map(|i| format!("X-Header-{i}").into_bytes()).collect();
+        for name in &names {
+            assert!(environ.push_http_header(name, b"1"));
+        }
+        for name in &names {
+            assert!(environ.push_http_header(name, b"2"));
+        }
+        assert_eq!(environ.len(), 200);
+        assert!(environ.iter().all(|(_, value)| value == b"1, 2"));
+    }
+
+    #[test]
+    fn key_bit_is_one_bit() {
+        for key in [&b""[..], b"A", b"AB", b"HTTP_HOST", b"REQUEST_METHOD"] {
+            assert_eq!(key_bit(key).count_ones(), 1);
+        }
+    }
+
+    #[test]
+    fn common_names_get_distinct_bits() {
+        // Not needed for correctness (a shared bit only costs an exact search), but the hot path
+        // relies on it: a header set like a browser's never needs the search after the variables
+        // the gateway pushes. SERVER_PORT and REMOTE_PORT share a bit; both are pushed, never
+        // looked up.
+        let cgi: &[&[u8]] = &[
+            b"REQUEST_METHOD",
+            b"SCRIPT_NAME",
+            b"PATH_INFO",
+            b"QUERY_STRING",
+            b"REQUEST_URI",
+            b"SERVER_PROTOCOL",
+            b"SERVER_NAME",
+            b"SERVER_PORT",
+            b"REMOTE_ADDR",
+            b"REMOTE_PORT",
+        ];
+        let headers: &[&[u8]] = &[
+            b"Host",
+            b"User-Agent",
+            b"Accept",
+            b"Accept-Encoding",
+            b"Accept-Language",
+            b"Connection",
+            b"Cookie",
+            b"Referer",
+            b"Content-Type",
+            b"Content-Length",
+            b"Cache-Control",
+            b"Origin",
+            b"Authorization",
+            b"X-Forwarded-For",
+            b"Upgrade-Insecure-Requests",
+            b"Sec-Fetch-Mode",
+            b"Sec-Fetch-Site",
+            b"Sec-Fetch-Dest",
+            b"Sec-Fetch-User",
+            b"X-Request-Id",
+            b"If-None-Match",
+            b"If-Modified-Since",
+            b"Pragma",
+            b"DNT",
+            b"TE",
+            b"X-Forwarded-Proto",
+            b"X-Real-IP",
+            b"Range",
+            b"If-Match",
+        ];
+        let mut environ = Environ::new();
+        for name in cgi {
+            environ.push(name, b"");
+        }
+        for name in headers {
+            let seen = environ.seen;
+            assert!(environ.push_http_header(name, b""));
+            assert_eq!(
+                seen.count_ones() + 1,
+                environ.seen.count_ones(),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
     }
 }

@@ -36,6 +36,7 @@ mod file_body;
 mod instance;
 mod load;
 pub mod observe;
+mod swar;
 pub mod validate;
 
 pub use environ::Environ;

@@ -5,6 +5,7 @@
 //! `NNN reason`, no hop-by-hop headers), RFC 9110 §5.1 (field names are tokens) and §5.5 (field
 //! values carry no CR, LF or NUL).
 
+use super::swar;
 use core::fmt;
 
 /// Why a status line or a header was refused.
@@ -65,9 +66,64 @@ pub const HOP_BY_HOP: [&str; 10] = [
 
 /// True for the RFC 9110 §5.6.2 `tchar` set.
 pub const fn is_token_byte(byte: u8) -> bool {
-    matches!(byte,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    TOKEN[byte as usize]
+}
+
+/// [`is_token_byte`] for every byte value: one load per byte instead of a chain of compares.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = matches!(byte as u8,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        byte += 1;
+    }
+    table
+};
+
+/// True for a byte a field value or reason phrase must not hold: a control character other than
+/// horizontal tab (RFC 9110 §5.5).
+const fn is_control(byte: u8) -> bool {
+    (byte < 0x20 && byte != b'\t') || byte == 0x7f
+}
+
+/// True when every byte of `name` is a token character. No early exit: a name is checked whole,
+/// in a loop the compiler can unroll (the caller looks for the bad byte only when it fails).
+fn is_token(name: &[u8]) -> bool {
+    name.iter().fold(true, |ok, &b| ok & TOKEN[b as usize])
+}
+
+/// False when `value` certainly holds no [`is_control`] byte; true when it may (a tab also
+/// answers true, and the caller then scans byte by byte). Eight bytes at a time; the last word
+/// overlaps the one before it rather than handling a tail.
+fn may_hold_control(value: &[u8]) -> bool {
+    let word_suspect = |word: u64| swar::lt_bytes(word, 0x20) | swar::eq_bytes(word, 0x7f) != 0;
+    if value.len() < 8 {
+        return value.iter().any(|&b| b < 0x20 || b == 0x7f);
+    }
+    let chunks = value.chunks_exact(8);
+    let last = swar::load(&value[value.len() - 8..]);
+    chunks.fold(word_suspect(last), |suspect, chunk| {
+        suspect | word_suspect(swar::load(chunk))
+    })
+}
+
+/// [`HOP_BY_HOP`] (ASCII case-insensitive), looked up by length first so that most names are
+/// settled without comparing a byte.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    let is = |hop: &str| swar::eq_ignore_ascii_case(name, hop.as_bytes());
+    match name.len() {
+        2 => is("te"),
+        7 => is("trailer") || is("upgrade"),
+        8 => is("trailers"),
+        10 => is("connection") || is("keep-alive"),
+        16 => is("proxy-connection"),
+        17 => is("transfer-encoding"),
+        18 => is("proxy-authenticate"),
+        19 => is("proxy-authorization"),
+        _ => false,
+    }
 }
 
 /// Checks a status line such as `200 OK` and returns its code.
@@ -86,7 +142,7 @@ pub fn check_status(status: &[u8]) -> Result<u16, Problem> {
         return Err(Problem::StatusCodeRange(code));
     }
     let reason = &status[4..];
-    if reason.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    if reason.iter().any(|&b| is_control(b)) {
         return Err(Problem::StatusReasonControl);
     }
     Ok(code)
@@ -104,10 +160,14 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Problem> {
     if name.is_empty() {
         return Err(Problem::EmptyHeaderName);
     }
-    if let Some(&bad) = name.iter().find(|&&b| !is_token_byte(b)) {
+    if !is_token(name)
+        && let Some(&bad) = name.iter().find(|&&b| !is_token_byte(b))
+    {
         return Err(Problem::HeaderNameNotToken(bad));
     }
-    if let Some(&bad) = value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    if may_hold_control(value)
+        && let Some(&bad) = value.iter().find(|&&b| is_control(b))
+    {
         return Err(Problem::HeaderValueControl(bad));
     }
     if value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
@@ -115,10 +175,10 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Problem> {
     {
         return Err(Problem::HeaderValueWhitespace);
     }
-    if name.eq_ignore_ascii_case(b"status") {
+    if name.len() == 6 && name.eq_ignore_ascii_case(b"status") {
         return Err(Problem::StatusHeader);
     }
-    if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop.as_bytes())) {
+    if is_hop_by_hop(name) {
         return Err(Problem::HopByHop);
     }
     Ok(())
@@ -177,5 +237,94 @@ mod tests {
         assert_eq!(parse_content_length(b"+1"), None);
         assert_eq!(parse_content_length(b" 1"), None);
         assert_eq!(parse_content_length(b""), None);
+    }
+
+    /// The tchar predicate as it was written before the table.
+    fn old_is_token_byte(byte: u8) -> bool {
+        matches!(byte,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    }
+
+    /// The whole header check as it was written before the fast paths.
+    fn old_check_header(name: &[u8], value: &[u8]) -> Result<(), Problem> {
+        if name.is_empty() {
+            return Err(Problem::EmptyHeaderName);
+        }
+        if let Some(&bad) = name.iter().find(|&&b| !old_is_token_byte(b)) {
+            return Err(Problem::HeaderNameNotToken(bad));
+        }
+        if let Some(&bad) = value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(Problem::HeaderValueControl(bad));
+        }
+        if value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+            || value.last().is_some_and(|b| *b == b' ' || *b == b'\t')
+        {
+            return Err(Problem::HeaderValueWhitespace);
+        }
+        if name.eq_ignore_ascii_case(b"status") {
+            return Err(Problem::StatusHeader);
+        }
+        if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop.as_bytes())) {
+            return Err(Problem::HopByHop);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn token_table_matches_predicate() {
+        for byte in 0..=255u8 {
+            assert_eq!(is_token_byte(byte), old_is_token_byte(byte), "byte 0x{byte:02x}");
+            assert_eq!(is_control(byte), (byte < 0x20 && byte != b'\t') || byte == 0x7f);
+        }
+    }
+
+    #[test]
+    fn check_header_matches_old_check_for_every_byte_everywhere() {
+        // Every byte value at every position of names and values of 1..=20 bytes: short values
+        // (byte loop), whole words, and words plus an overlapping last word.
+        for len in 1..=20usize {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut text: Vec<u8> = (0..len).map(|i| b"Ab-9z.X"[i % 7]).collect();
+                    text[at] = byte;
+                    assert_eq!(
+                        check_header(&text, b"v"),
+                        old_check_header(&text, b"v"),
+                        "name {text:?}"
+                    );
+                    assert_eq!(
+                        check_header(b"X", &text),
+                        old_check_header(b"X", &text),
+                        "value {text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_status_dispatch_matches_the_list() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for hop in HOP_BY_HOP.iter().chain(&["status"]) {
+            let hop = hop.as_bytes();
+            names.push(hop.to_vec());
+            names.push(hop.to_ascii_uppercase());
+            // Same length, one byte off; one byte longer and shorter.
+            for at in 0..hop.len() {
+                let mut near = hop.to_vec();
+                near[at] = b'x';
+                names.push(near);
+            }
+            names.push([hop, b"s"].concat());
+            names.push(hop[..hop.len() - 1].to_vec());
+        }
+        names.extend([&b"Content-Type"[..], b"Content-Length", b"X", b"Set-Cookie"].map(<[u8]>::to_vec));
+        for name in &names {
+            assert_eq!(check_header(name, b"v"), old_check_header(name, b"v"), "{name:?}");
+        }
+        for hop in HOP_BY_HOP {
+            assert!(is_hop_by_hop(hop.as_bytes()), "{hop}");
+        }
     }
 }
