@@ -41,7 +41,7 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
         }
         limit = raised;
     }
-    Ok(limit.rlim_cur as u64)
+    Ok(limit.rlim_cur)
 }
 
 /// A new pipe, `(read end, write end)`, both close-on-exec and blocking. Pass an end to one child
