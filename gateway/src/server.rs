@@ -297,7 +297,7 @@ impl Server {
                     Token(t) if t > LISTENER_BASE - MAX_LISTENERS && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t)
                     }
-                    Token(index) => self.on_conn_event(index, event.is_readable(), event.is_writable()),
+                    Token(index) => self.on_conn_event(index, event),
                 }
             }
             if self.quit {
@@ -466,16 +466,17 @@ impl Server {
         }
     }
 
-    fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
+    fn on_conn_event(&mut self, index: usize, event: &mio::event::Event) {
         let (mut shared, conns) = self.parts();
         let Some(Some(conn)) = conns.entries.get_mut(index) else {
             return;
         };
-        if writable {
+        if event.is_writable() {
             conn.on_writable(&mut shared);
         }
-        if readable {
-            conn.on_readable(&mut shared);
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            // After the client's FIN (or an error) no further event comes: read to the end.
+            conn.on_readable(&mut shared, event.is_read_closed() || event.is_error());
         }
         if shared.draining {
             conn.on_drain();

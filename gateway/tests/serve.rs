@@ -257,6 +257,39 @@ fn bad_library_path_is_a_clear_error() {
 }
 
 #[test]
+fn a_client_that_half_closes_gets_its_answers_then_the_close() {
+    // Pipelined requests and the client's FIN, in one write and in separate ones: every answer
+    // comes, then the server closes at once (the keep-alive timeout is far longer than the read
+    // timeout here, so a server that missed the FIN fails the read).
+    let gateway = Gateway::start(
+        gateway_binary(),
+        [
+            "--keep-alive".as_ref(),
+            "300".as_ref(),
+            sample_library("hello").as_os_str(),
+        ],
+    );
+    let request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    for pause in [false, true] {
+        let mut stream = gateway.connect();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        stream.write_all(&[&request[..], &request[..]].concat()).expect("send");
+        if pause {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+        let mut all = Vec::new();
+        stream
+            .read_to_end(&mut all)
+            .expect("the server closes after its answers");
+        let text = String::from_utf8_lossy(&all);
+        assert_eq!(text.matches("Hello, World!").count(), 2, "{text}");
+    }
+}
+
+#[test]
 fn a_bare_library_name_means_the_file_in_the_current_directory() {
     // dlopen would search the library path for `libhello.so`; the operator means this file.
     let library = sample_library("hello");
@@ -387,7 +420,12 @@ fn failure_after_headers_aborts_the_connection() {
 
 #[test]
 fn sigterm_finishes_the_in_flight_request_then_exits() {
-    let mut gateway = serve("echo");
+    // One worker: with several, the "received stop signal" line awaited below could be another
+    // worker's, written before this connection's worker has seen the signal.
+    let mut gateway = Gateway::start(
+        gateway_binary(),
+        ["--workers".as_ref(), "1".as_ref(), sample_library("echo").as_os_str()],
+    );
     let idle = gateway.connect();
     let mut busy = gateway.connect();
     busy.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
