@@ -356,9 +356,9 @@ impl Work {
         }
         drop(exchange);
         errors.finish();
-        if let Some(validator) = validator {
-            log_findings(validator, request_id, head, app.mount_name());
-        }
+        // With --validate the validator's lines name each violation with its check id; the
+        // gateway's own line about the same failure would only repeat it.
+        let validator_named_it = validator.is_some_and(|v| log_findings(v, request_id, head, app.mount_name()));
         let after = match result {
             Ok(true) => After::KeepAlive,
             Ok(false) => After::Close,
@@ -371,7 +371,12 @@ impl Work {
                 After::Abort
             }
             Err(failure) => {
-                log::error!(
+                log::log!(
+                    if validator_named_it {
+                        log::Level::Debug
+                    } else {
+                        log::Level::Error
+                    },
                     "{} {}: app {} broke the NSGI rules: {failure}",
                     head.method,
                     String::from_utf8_lossy(head.target),
@@ -420,8 +425,11 @@ fn record_access(log: &mut AccessLog, head: &RequestHead<'_, '_>, remote: &[u8],
 }
 
 /// Logs what the validator found in one request: errors and warnings as such, info at debug level.
-fn log_findings(validator: &Validator, request: RequestId, head: &RequestHead<'_, '_>, mount: &str) {
+/// Logs the validator's findings of one request; true when one was an error.
+fn log_findings(validator: &Validator, request: RequestId, head: &RequestHead<'_, '_>, mount: &str) -> bool {
+    let mut any_error = false;
     for finding in validator.take_findings(request) {
+        any_error |= finding.severity == Severity::Error;
         let level = match finding.severity {
             Severity::Error => log::Level::Error,
             Severity::Warning => log::Level::Warn,
@@ -437,6 +445,7 @@ fn log_findings(validator: &Validator, request: RequestId, head: &RequestHead<'_
             finding.message
         );
     }
+    any_error
 }
 
 /// Frames `data` into `out`; returns the body bytes it carried.

@@ -54,6 +54,16 @@ fn validate_logs_findings_with_their_ids_and_answers_500() {
     gateway.wait_for_log("GET /twice: app sloppy: C39 error: start_response called a second time without exc_info");
 
     let again = get(&gateway, "/ok");
+    assert_eq!(again.status, 200);
+    // One error line per violation: the validator's, with its check id.
+    let errors_for_twice = gateway
+        .stderr()
+        .lines()
+        .filter(|line| line.contains("ERROR") && line.contains("GET /twice"))
+        .count();
+    assert_eq!(errors_for_twice, 1, "{}", gateway.stderr());
+
+    let again = get(&gateway, "/ok");
     assert_eq!(again.status, 200, "the server goes on serving");
     assert!(
         !gateway.stderr().contains("GET /ok: app sloppy: "),
