@@ -291,7 +291,7 @@ fn key_bit(key: &[u8]) -> u64 {
 const CGI_CHUNK: usize = 16;
 
 /// Maps a request header name to its CGI form in place: ASCII lower case to upper case, `-` to
-/// `_`, every other byte unchanged (the byte-wise rule is [`cgi_byte`]). `bytes.len()` must be a
+/// `_`, every other byte unchanged. `bytes.len()` must be a
 /// multiple of [`CGI_CHUNK`]. Returns true when the name held a `_` before mapping.
 ///
 /// Each chunk is mapped by branch-free code over a fixed-size array, which the compiler turns into
@@ -319,12 +319,6 @@ fn cgi_chunk(chunk: &mut [u8; CGI_CHUNK]) -> bool {
         *byte = if upper == b'-' { b'_' } else { upper };
     }
     underscore
-}
-
-/// The byte-wise CGI name rule that [`cgi_name_in_place`] implements.
-#[cfg(test)]
-fn cgi_byte(byte: u8) -> u8 {
-    if byte == b'-' { b'_' } else { byte.to_ascii_uppercase() }
 }
 
 #[cfg(test)]
@@ -376,7 +370,11 @@ mod tests {
         if name.contains(&b'_') {
             return None;
         }
-        Some(name.iter().map(|&b| cgi_byte(b)).collect())
+        Some(
+            name.iter()
+                .map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() })
+                .collect(),
+        )
     }
 
     /// The word-wise mapping of `name` (padded as push_http_header pads it).
@@ -386,14 +384,6 @@ mod tests {
         let underscore = cgi_name_in_place(&mut buf);
         buf.truncate(name.len());
         (!underscore).then_some(buf)
-    }
-
-    #[test]
-    fn cgi_byte_rule() {
-        for byte in 0..=255u8 {
-            let want = if byte == b'-' { b'_' } else { byte.to_ascii_uppercase() };
-            assert_eq!(cgi_byte(byte), want, "byte 0x{byte:02x}");
-        }
     }
 
     #[test]

@@ -4,25 +4,11 @@
 //! It owns nothing but these predicates; it must never decide what a header *means* (that is
 //! `parse.rs`) and never allocate.
 
-/// `tchar` (RFC 9110 §5.6.2): the bytes of a `token`, i.e. methods, field names, codings.
-static TCHAR: [bool; 256] = {
-    let mut map = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        map[i] = matches!(b,
-            b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z'
-            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-            | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
-        i += 1;
-    }
-    map
-};
-
-/// Is `b` a `tchar` (RFC 9110 §5.6.2)?
+/// Is `b` a `tchar` (RFC 9110 §5.6.2), a byte of a `token`: methods, field names, codings? The
+/// host SDK's table, which also checks the field names apps send.
 #[inline]
 pub(crate) fn is_tchar(b: u8) -> bool {
-    TCHAR[b as usize]
+    nsgi::host::validate::is_token_byte(b)
 }
 
 /// `unreserved` (RFC 3986 §2.3): the bytes of a registered name or IPv4 address in a host.
