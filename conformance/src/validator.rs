@@ -168,12 +168,13 @@ impl Record {
                 "a HEAD response produced body bytes (the server drops them)",
             );
         }
-        // A HEAD or bodiless response may keep the Content-Length of the body it does not send.
-        let may_be_empty = self.head_request || is_bodiless(code);
+        // A HEAD response may keep the Content-Length of the GET body and send any part of it, or
+        // none (RFC 9110 §9.3.2, §8.6); a bodiless status may keep it and send nothing.
         if let Some(declared) = head.content_length
             && end.body_done
             && self.produced < declared
-            && !(may_be_empty && self.produced == 0)
+            && !self.head_request
+            && !(is_bodiless(code) && self.produced == 0)
         {
             let message = format!(
                 "body ended after {} bytes but Content-Length declared {declared}",

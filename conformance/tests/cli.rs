@@ -394,3 +394,12 @@ fn check_text(text: &str) {
         rest = &rest[semi + 1..];
     }
 }
+
+#[test]
+fn head_answered_with_the_get_content_length_and_no_body_passes() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/head_length.c");
+    let run = check(&compile_c_app("conformance_head_length", &source), &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("C67"), "{}", run.stdout);
+    assert!(error_checks(&run.json.expect("JSON report")).is_empty());
+}

@@ -62,7 +62,8 @@ pub enum Violation {
     NextFailed(nsgi_status),
     /// `next` returned a positive status this host does not know.
     NextUnknownStatus(nsgi_status),
-    /// The body ended before the declared Content-Length was sent.
+    /// The body ended before the declared Content-Length was sent (never for a HEAD request, or
+    /// a 1xx, 204 or 304 response with no body at all: RFC 9110 §8.6, §9.3.2).
     BodyTooShort {
         /// Declared length.
         declared: u64,
@@ -432,6 +433,9 @@ pub struct Exchange<'a> {
 impl<'a> Exchange<'a> {
     pub(crate) fn begin(
         instance: &'a AppInstance,
+    /// The request is a HEAD: its response may declare the Content-Length of the GET body and
+    /// send fewer bytes, or none.
+    head_request: bool,
         slot: &'a mut RequestSlot,
         environ: &'a mut Environ,
         input: &'a mut dyn BufRead,
@@ -443,6 +447,7 @@ impl<'a> Exchange<'a> {
         // SAFETY (lifetime erasure): the pointers are cleared in `close_body` or in the next
         // reset(), both of which happen before `'a` ends — the exchange borrows them for `'a` and
         // closes on drop. Between those points only host callbacks for this request use them.
+        let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
         state.input = Some(unsafe {
             core::mem::transmute::<*mut (dyn BufRead + 'a), *mut (dyn BufRead + 'static)>(input as *mut _)
         });
@@ -486,6 +491,7 @@ impl<'a> Exchange<'a> {
             exchange.body_problem()
         } else {
             None
+            head_request,
         };
         if let Some(observer) = exchange.slot.state.observer() {
             observer.call_returned(exchange.slot.state.id, status, body_problem);
@@ -743,6 +749,7 @@ impl<'a> Exchange<'a> {
             return Err(self.fail(Violation::BodyTooShort {
                 declared,
                 sent: self.sent,
+            && !self.head_request
             }));
         }
         if self.head_emitted {
