@@ -8,7 +8,7 @@
 
 use crate::check::{
     C26, C32, C39, C40, C41, C44, C48, C63, C67, C68, C69, C75, C77, C80, C83, C84, C85, C88, C104, CheckId, N1, N2,
-    N3, N4, N5, N7, N8, Severity,
+    N3, N4, N5, N7, N8, N11, Severity,
 };
 use crate::finding::{Finding, RequestLabel};
 use crate::rules::{ResponseFacts, check_header_field, check_response_headers, check_status_line, is_bodiless};
@@ -18,7 +18,9 @@ use nsgi::host::observe::{
     CallPhase, ErrorsWrite, InputRead, NextResult, Observer, RequestEnd, RequestId, StartResponseCall, WriteCall,
 };
 use nsgi::host::validate::parse_content_length;
-use nsgi::sys::{NSGI_DONE, NSGI_E_HEADERS_SENT, NSGI_E_PANIC, NSGI_EXC_INFO_V1_0_SIZE, NSGI_OK, nsgi_status};
+use nsgi::sys::{
+    NSGI_DONE, NSGI_E_HEADERS_SENT, NSGI_E_PANIC, NSGI_E_TOO_LARGE, NSGI_EXC_INFO_V1_0_SIZE, NSGI_OK, nsgi_status,
+};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -215,6 +217,7 @@ impl Record {
 fn check_of_violation(violation: &Violation) -> Option<CheckId> {
     Some(match violation {
         Violation::NoStartResponse => C41,
+        Violation::HeadTooLarge(_) => N11,
         Violation::StartResponseTwice => C39,
         Violation::StartResponseOutOfTurn => N8,
         Violation::InvalidStatus(_) => C44,
@@ -480,6 +483,20 @@ impl Observer for Validator {
                 record.must_abort = true;
             }
             let (code, status_breaches) = check_status_line(call.status);
+            if call.result == NSGI_E_TOO_LARGE {
+                // The host refused the head before looking at it; so does the validator (the
+                // header list may be of any length).
+                let detail = record.violations.iter().rev().find_map(|v| match v {
+                    Violation::HeadTooLarge(detail) => Some(detail.to_string()),
+                    _ => None,
+                });
+                let message = match detail {
+                    Some(detail) => format!("response head refused: {detail}"),
+                    None => format!("response head of {} headers refused as too large", call.n_headers),
+                };
+                record.flag(N11, Severity::Error, message);
+                return;
+            }
             for (check, severity, message) in status_breaches {
                 record.flag(check, severity, message);
             }

@@ -403,3 +403,20 @@ fn head_answered_with_the_get_content_length_and_no_body_passes() {
     assert!(!run.stdout.contains("C67"), "{}", run.stdout);
     assert!(error_checks(&run.json.expect("JSON report")).is_empty());
 }
+
+#[test]
+fn a_response_head_past_the_hosts_limits_is_its_own_finding() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/many_headers.c");
+    let run = check(&compile_c_app("conformance_many_headers", &source), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let errors = error_checks(&run.json.expect("JSON report"));
+    assert!(errors.contains(&"N11".to_owned()), "{errors:?}\n{}", run.stdout);
+    assert!(!errors.contains(&"N9".to_owned()), "no request timed out: {errors:?}");
+    assert!(
+        run.stdout.contains(
+            "N11  error   response head refused: 1000000 headers are more than the response head limit of 256 headers"
+        ),
+        "{}",
+        run.stdout
+    );
+}

@@ -127,3 +127,50 @@ fn the_gateways_own_errors_to_head_carry_no_body() {
         assert!(get_not_found.ends_with("\r\n\r\nNot Found\n"), "{get_not_found:?}");
     }
 }
+
+#[test]
+fn a_response_head_past_the_limits_is_a_500_naming_the_limit() {
+    for mode in MODES {
+        let gateway = start(mode);
+        let response = gateway.request(b"GET /many-headers HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(response.status, 500, "{mode:?}");
+        let log = gateway.wait_for_log("1000000 headers");
+        assert!(
+            log.contains("limit of 256 headers"),
+            "{mode:?}: the log names the limit\n{log}"
+        );
+        let after = gateway.request(b"GET /head HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(after.status, 200, "{mode:?}: the gateway goes on serving");
+    }
+
+    // The limits are settings: with room for the headers, the same app goes out.
+    let library = hostile_library();
+    let gateway = Gateway::start(
+        gateway_binary(),
+        [
+            library.as_os_str(),
+            "--limit-response-headers".as_ref(),
+            "1000000".as_ref(),
+            "--limit-response-head".as_ref(),
+            "20000000".as_ref(),
+        ],
+    );
+    let response = gateway.request(b"GET /many-headers HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header_count("X-Filler"), 1_000_000);
+
+    // A head smaller in count but larger in bytes than allowed.
+    let gateway = Gateway::start(
+        gateway_binary(),
+        [
+            library.as_os_str(),
+            "--limit-response-headers".as_ref(),
+            "2000000".as_ref(),
+            "--limit-response-head".as_ref(),
+            "4096".as_ref(),
+        ],
+    );
+    let response = gateway.request(b"GET /many-headers HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 500);
+    gateway.wait_for_log("limit of 4096 bytes");
+}

@@ -11,7 +11,7 @@ use super::callbacks::HostShared;
 use super::environ::Environ;
 use super::instance::AppInstance;
 use super::observe::{CallPhase, NextResult, Observer, RequestEnd, RequestId};
-use super::validate::Problem;
+use super::validate::{HeadTooLarge, Problem};
 use crate::sys::{
     NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_request, nsgi_status,
 };
@@ -42,6 +42,9 @@ pub enum Violation {
     },
     /// The app's Content-Length header is not a number.
     InvalidContentLength,
+    /// The head passed to start_response is past the host's response head limits (refused with
+    /// `NSGI_E_TOO_LARGE`).
+    HeadTooLarge(HeadTooLarge),
     /// start_response got a NULL pointer where it needs data.
     NullArgument(&'static str),
     /// write() was called before start_response.
@@ -93,6 +96,7 @@ impl Violation {
             Violation::InvalidStatus(_)
                 | Violation::InvalidHeader { .. }
                 | Violation::InvalidContentLength
+                | Violation::HeadTooLarge(_)
                 | Violation::NullArgument(_)
         )
     }
@@ -109,6 +113,7 @@ impl fmt::Display for Violation {
             Violation::InvalidStatus(problem) => write!(f, "invalid status: {problem}"),
             Violation::InvalidHeader { name, problem } => write!(f, "invalid header {name:?}: {problem}"),
             Violation::InvalidContentLength => f.write_str("Content-Length header is not a decimal number"),
+            Violation::HeadTooLarge(detail) => write!(f, "response head too large: {detail}"),
             Violation::NullArgument(what) => write!(f, "start_response got a NULL {what}"),
             Violation::WriteBeforeStart => f.write_str("write() called before start_response"),
             Violation::WriteInsideNext => f.write_str("write() called from inside the body's next()"),
@@ -428,26 +433,26 @@ pub struct Exchange<'a> {
     stopped_at_length: bool,
     /// Keep calling `next` past the declared Content-Length (discarding the excess).
     drain_past_length: bool,
+    /// The request is a HEAD: its response may declare the Content-Length of the GET body and
+    /// send fewer bytes, or none.
+    head_request: bool,
 }
 
 impl<'a> Exchange<'a> {
     pub(crate) fn begin(
         instance: &'a AppInstance,
-    /// The request is a HEAD: its response may declare the Content-Length of the GET body and
-    /// send fewer bytes, or none.
-    head_request: bool,
         slot: &'a mut RequestSlot,
         environ: &'a mut Environ,
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
     ) -> Exchange<'a> {
         slot.reset();
+        let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
         let raw_environ = environ.seal();
         let state = &mut slot.state;
         // SAFETY (lifetime erasure): the pointers are cleared in `close_body` or in the next
         // reset(), both of which happen before `'a` ends — the exchange borrows them for `'a` and
         // closes on drop. Between those points only host callbacks for this request use them.
-        let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
         state.input = Some(unsafe {
             core::mem::transmute::<*mut (dyn BufRead + 'a), *mut (dyn BufRead + 'static)>(input as *mut _)
         });
@@ -486,12 +491,12 @@ impl<'a> Exchange<'a> {
             body_done: false,
             stopped_at_length: false,
             drain_past_length: false,
+            head_request,
         };
         let body_problem = if status == NSGI_OK {
             exchange.body_problem()
         } else {
             None
-            head_request,
         };
         if let Some(observer) = exchange.slot.state.observer() {
             observer.call_returned(exchange.slot.state.id, status, body_problem);
@@ -744,12 +749,12 @@ impl<'a> Exchange<'a> {
         }
         if let Some(declared) = state.content_length
             && self.sent < declared
+            && !self.head_request
             && !(declared > 0 && self.sent == 0 && self.is_bodiless_status())
         {
             return Err(self.fail(Violation::BodyTooShort {
                 declared,
                 sent: self.sent,
-            && !self.head_request
             }));
         }
         if self.head_emitted {
