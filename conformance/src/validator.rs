@@ -114,6 +114,17 @@ impl Record {
             );
         }
         self.produced += len;
+        // Flagged as soon as the bytes are seen, before the head goes out, so that a validating
+        // server fails the response (500) instead of sending the bodiless status.
+        if let Some(code) = self.head.as_ref().map(|head| head.code)
+            && is_bodiless(code)
+        {
+            self.flag(
+                C68,
+                Severity::Error,
+                format!("a {code} response produced body bytes; it must have no body"),
+            );
+        }
         if let Some(declared) = self.head.as_ref().and_then(|head| head.content_length)
             && self.produced > declared
         {
@@ -131,15 +142,6 @@ impl Record {
             let message = format!("the body's close was called {} times instead of once", end.close_calls);
             self.flag(C75, Severity::Error, message);
         }
-        if let Some(declared) = self.request_length
-            && self.input_bytes > declared
-        {
-            let message = format!(
-                "wsgi.input returned {} bytes, past CONTENT_LENGTH {declared}",
-                self.input_bytes
-            );
-            self.flag(C26, Severity::Error, message);
-        }
         let call_ok = self.call_status == Some(NSGI_OK);
         let no_start_seen = self.violations.contains(&Violation::NoStartResponse);
         if call_ok && self.head.is_none() && self.start_attempts == 0 && (end.body_done || no_start_seen) {
@@ -154,13 +156,6 @@ impl Record {
 
     fn finish_response(&mut self, head: &StoredHead, end: &RequestEnd<'_>) {
         let code = head.code;
-        if is_bodiless(code) && self.produced > 0 {
-            let message = format!(
-                "a {code} response produced {} body bytes; it must have no body",
-                self.produced
-            );
-            self.flag(C68, Severity::Error, message);
-        }
         if self.head_request && self.produced > 0 {
             // PEP 3333 leaves HEAD to the server, which drops the body; only Rack asks apps to
             // send none. Worth knowing (the app did needless work), not worth failing --strict.
@@ -217,12 +212,12 @@ impl Record {
 fn check_of_violation(violation: &Violation) -> Option<CheckId> {
     Some(match violation {
         Violation::NoStartResponse => C41,
-        Violation::HeadTooLarge(_) => N11,
         Violation::StartResponseTwice => C39,
         Violation::StartResponseOutOfTurn => N8,
         Violation::InvalidStatus(_) => C44,
         Violation::InvalidHeader { .. } => crate::check::C51,
         Violation::InvalidContentLength => C67,
+        Violation::HeadTooLarge(_) => N11,
         Violation::NullArgument(_) => C48,
         Violation::WriteBeforeStart => C84,
         Violation::WriteInsideNext => C85,
@@ -438,6 +433,12 @@ impl Observer for Validator {
             }
             if read.returned > 0 {
                 record.input_bytes += read.returned.unsigned_abs();
+                if let Some(declared) = record.request_length
+                    && record.input_bytes > declared
+                {
+                    let message = format!("wsgi.input returned bytes past CONTENT_LENGTH {declared}");
+                    record.flag(C26, Severity::Error, message);
+                }
             }
         });
     }
@@ -482,7 +483,6 @@ impl Observer for Validator {
             if call.result == NSGI_E_HEADERS_SENT {
                 record.must_abort = true;
             }
-            let (code, status_breaches) = check_status_line(call.status);
             if call.result == NSGI_E_TOO_LARGE {
                 // The host refused the head before looking at it; so does the validator (the
                 // header list may be of any length).
@@ -497,6 +497,7 @@ impl Observer for Validator {
                 record.flag(N11, Severity::Error, message);
                 return;
             }
+            let (code, status_breaches) = check_status_line(call.status);
             for (check, severity, message) in status_breaches {
                 record.flag(check, severity, message);
             }
