@@ -420,3 +420,40 @@ fn a_response_head_past_the_hosts_limits_is_its_own_finding() {
         run.stdout
     );
 }
+
+#[test]
+fn an_init_failure_is_an_n6_test_case_in_junit() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/init_fails.c");
+    let run = check(&compile_c_app("conformance_init_fails", &source), &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let xml = run.junit.expect("JUnit report");
+    let suite = &parse_xml(&xml).children[0];
+    let n6 = suite
+        .children
+        .iter()
+        .find(|case| case.name == "testcase" && case.attr("name").is_some_and(|n| n.starts_with("N6 ")))
+        .unwrap_or_else(|| panic!("an N6 test case: {xml}"));
+    let failure = n6
+        .children
+        .iter()
+        .find(|child| child.name == "failure")
+        .unwrap_or_else(|| panic!("N6 failed: {xml}"));
+    assert!(
+        failure
+            .attr("message")
+            .is_some_and(|message| message.contains("db.invalid is unreachable")),
+        "{xml}"
+    );
+}
+
+#[test]
+fn exit_status_2_writes_the_reason_to_stderr_and_nothing_to_stdout() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/init_fails.c");
+    let init_fails = check(&compile_c_app("conformance_init_fails", &source), &[]);
+    let not_a_library = check(&workspace_root().join("Cargo.toml"), &[]);
+    for run in [init_fails, not_a_library] {
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(run.stdout, "", "stdout stays empty");
+        assert!(run.stderr.starts_with("nsgi-conformance: "), "{}", run.stderr);
+    }
+}
