@@ -438,5 +438,11 @@ mod tests {
             .server_options()
             .expect_err("too many");
         assert!(error.contains("--limit-request-fields"), "{error}");
+        for flag in ["--limit-response-headers", "--limit-response-head"] {
+            let error = cli(&[flag, "0"]).server_options().expect_err("zero");
+            assert!(error.contains(flag), "{error}");
+        }
+        let limits = cli(&["--limit-response-headers", "7", "--limit-response-head", "4096"]).response_head_limits();
+        assert_eq!((limits.max_headers, limits.max_bytes), (7, 4096));
     }
 }
