@@ -49,7 +49,7 @@ fn head_then_get(gateway: &Gateway, path: &str) -> (nsgi_testkit::Response, nsgi
 fn head_with_the_get_content_length_and_no_body_is_passed_through_in_every_mode() {
     for mode in MODES {
         let gateway = start(mode);
-        for path in ["/head", "/head-short"] {
+        for path in ["/head", "/head-short", "/head-long"] {
             let (head, get) = head_then_get(&gateway, path);
             assert_eq!(head.status, 200, "{mode:?} HEAD {path}\n{}", gateway.stderr());
             assert_eq!(head.header("Content-Length"), Some("5"), "{mode:?} HEAD {path}");
@@ -63,6 +63,7 @@ fn head_with_the_get_content_length_and_no_body_is_passed_through_in_every_mode(
         let log = gateway.stderr();
         assert!(!log.contains("ERROR"), "{mode:?}: no error logged\n{log}");
         assert!(!log.contains("C67"), "{mode:?}: no C67 finding\n{log}");
+        assert!(!log.contains("WARN"), "{mode:?}: nothing to warn about\n{log}");
     }
 }
 

@@ -74,7 +74,8 @@ pub enum Violation {
         sent: u64,
     },
     /// The body produced more than the declared Content-Length; the excess was dropped
-    /// (a warning: the response itself is intact).
+    /// (a warning: the response itself is intact). Never for a HEAD request, whose body is
+    /// dropped whole.
     BodyTooLong {
         /// Declared length.
         declared: u64,
@@ -434,7 +435,7 @@ pub struct Exchange<'a> {
     /// Keep calling `next` past the declared Content-Length (discarding the excess).
     drain_past_length: bool,
     /// The request is a HEAD: its response may declare the Content-Length of the GET body and
-    /// send fewer bytes, or none.
+    /// produce any number of bytes (none go out).
     head_request: bool,
 }
 
@@ -662,7 +663,10 @@ impl<'a> Exchange<'a> {
         if let Some(declared) = state.content_length {
             let room = declared.saturating_sub(self.sent);
             if (data.len() as u64) > room {
-                state.violate(Violation::BodyTooLong { declared });
+                // A HEAD response sends no body at all: its excess is no breach.
+                if !self.head_request {
+                    state.violate(Violation::BodyTooLong { declared });
+                }
                 data = &data[..room as usize];
             }
         }
@@ -717,6 +721,7 @@ impl<'a> Exchange<'a> {
                 Pulled::Chunk(_, len) => {
                     let state = &mut self.slot.state;
                     if let Some(declared) = state.content_length
+                        && !self.head_request
                         && !state.violations.contains(&Violation::BodyTooLong { declared })
                     {
                         state.violate(Violation::BodyTooLong { declared });

@@ -4,6 +4,7 @@
  * `/head`          every method: 200, Content-Length 5; a HEAD gets no body at all (correct,
  *                  RFC 9110 §9.3.2), any other method "fine\n".
  * `/head-short`    the same, but a HEAD gets 2 of the 5 declared bytes (also correct for HEAD).
+ * `/head-long`     the same, but a HEAD gets 10 bytes (dropped: a HEAD response has no body).
  * `/many-headers`  start_response with 1,000,000 headers; returns what start_response answered
  *                  when it refuses them.
  * `/no-content`    a 204 that produces a body anyway (check C68).
@@ -80,6 +81,7 @@ static nsgi_status app_call(void *app, nsgi_request *req, const nsgi_environ *en
         rc = HOST->start_response(req, b("200 OK"), headers, 2, NULL);
         if (head && var_is(req, "PATH_INFO", "/head")) text = NULL;
         if (head && var_is(req, "PATH_INFO", "/head-short")) text = "fi";
+        if (head && var_is(req, "PATH_INFO", "/head-long")) text = "fine\nfine\n";
     }
     if (rc != NSGI_OK) return rc;
     body_state *body = calloc(1, sizeof *body);
