@@ -1,10 +1,12 @@
 //! The [`Validator`]: an [`Observer`] that turns every ABI interaction of an app into findings.
 //!
 //! It keeps one record per live request (what the app started, wrote, produced, and how its body
-//! ended), flags each broken rule the moment it is observed, and runs the end-of-request checks
-//! (Content-Length, bodiless statuses, HEAD, close exactly once, the advisory header rules) when
-//! the host reports the request over. Like `wsgiref.validate`, it only watches: the host decides
-//! what happens to the response. It never calls into the app.
+//! ended), flags each broken rule the moment its evidence is observed (so that every error whose
+//! evidence exists before the response head goes out is known then, and a validating server can
+//! still answer 500 instead), and runs the checks that need the whole request (a body shorter
+//! than its Content-Length, HEAD, close exactly once, the advisory header rules) when the host
+//! reports the request over. Like `wsgiref.validate`, it only watches: the host decides what
+//! happens to the response. It never calls into the app.
 
 use crate::check::{
     C26, C32, C39, C40, C41, C44, C48, C63, C67, C68, C69, C75, C77, C80, C83, C84, C85, C88, C104, CheckId, N1, N2,
