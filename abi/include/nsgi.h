@@ -326,7 +326,8 @@ typedef nsgi_status (*nsgi_errors_flush_fn)(struct nsgi_request *req);
 
 /**
  * `[request]` PEP 3333 `start_response(status, response_headers, exc_info)`. The host copies the
- * status and headers before returning. `exc_info` is NULL when absent.
+ * status and headers before returning. `exc_info` is NULL when absent. A head past the host's
+ * limits (header count or bytes) is refused with `NSGI_E_TOO_LARGE`.
  */
 typedef nsgi_status (*nsgi_start_response_fn)(struct nsgi_request *req,
                                               struct nsgi_bytes status,
@@ -335,7 +336,8 @@ typedef nsgi_status (*nsgi_start_response_fn)(struct nsgi_request *req,
                                               const struct nsgi_exc_info *exc_info);
 
 /**
- * `[request]` The `write()` callable: sends or buffers body bytes before returning.
+ * `[request]` The `write()` callable: sends or buffers body bytes before returning. During `call`
+ * only: from inside the body's `next` or `close` it returns `NSGI_E_STATE` and the response fails.
  */
 typedef nsgi_status (*nsgi_write_fn)(struct nsgi_request *req, struct nsgi_bytes data);
 
@@ -510,8 +512,8 @@ typedef const struct nsgi_app_descriptor *(*nsgi_app_entry_fn)(void);
 #define NSGI_E_INVAL -1
 
 /**
- * A call-order violation: `write` before `start_response`, a second `start_response` without
- * `exc_info`, use after `close`.
+ * A call-order violation: `write` before `start_response` or outside `call`, a second
+ * `start_response` without `exc_info`, use after `close`.
  */
 #define NSGI_E_STATE -2
 
@@ -541,7 +543,8 @@ typedef const struct nsgi_app_descriptor *(*nsgi_app_entry_fn)(void);
 #define NSGI_E_UNSUPPORTED -7
 
 /**
- * A host limit was exceeded.
+ * A host limit was exceeded (e.g. a response head with more headers or bytes than the host
+ * accepts, refused by `start_response`).
  */
 #define NSGI_E_TOO_LARGE -8
 

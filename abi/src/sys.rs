@@ -35,8 +35,8 @@ pub const NSGI_OK: nsgi_status = 0;
 pub const NSGI_DONE: nsgi_status = 1;
 /// A bad argument: malformed status line or header, NULL where not allowed.
 pub const NSGI_E_INVAL: nsgi_status = -1;
-/// A call-order violation: `write` before `start_response`, a second `start_response` without
-/// `exc_info`, use after `close`.
+/// A call-order violation: `write` before `start_response` or outside `call`, a second
+/// `start_response` without `exc_info`, use after `close`.
 pub const NSGI_E_STATE: nsgi_status = -2;
 /// `start_response` with `exc_info` after the response headers were sent.
 pub const NSGI_E_HEADERS_SENT: nsgi_status = -3;
@@ -48,7 +48,8 @@ pub const NSGI_E_NOMEM: nsgi_status = -5;
 pub const NSGI_E_NOT_FOUND: nsgi_status = -6;
 /// The feature is not provided by this host or app.
 pub const NSGI_E_UNSUPPORTED: nsgi_status = -7;
-/// A host limit was exceeded.
+/// A host limit was exceeded (e.g. a response head with more headers or bytes than the host
+/// accepts, refused by `start_response`).
 pub const NSGI_E_TOO_LARGE: nsgi_status = -8;
 /// The callee caught a panic; the object it belongs to is poisoned.
 pub const NSGI_E_PANIC: nsgi_status = -9;
@@ -229,7 +230,8 @@ pub type nsgi_errors_write_fn = unsafe extern "C" fn(req: *mut nsgi_request, dat
 /// `[request]` `wsgi.errors.flush`.
 pub type nsgi_errors_flush_fn = unsafe extern "C" fn(req: *mut nsgi_request) -> nsgi_status;
 /// `[request]` PEP 3333 `start_response(status, response_headers, exc_info)`. The host copies the
-/// status and headers before returning. `exc_info` is NULL when absent.
+/// status and headers before returning. `exc_info` is NULL when absent. A head past the host's
+/// limits (header count or bytes) is refused with `NSGI_E_TOO_LARGE`.
 pub type nsgi_start_response_fn = unsafe extern "C" fn(
     req: *mut nsgi_request,
     status: nsgi_bytes,
@@ -237,7 +239,8 @@ pub type nsgi_start_response_fn = unsafe extern "C" fn(
     n_headers: usize,
     exc_info: *const nsgi_exc_info,
 ) -> nsgi_status;
-/// `[request]` The `write()` callable: sends or buffers body bytes before returning.
+/// `[request]` The `write()` callable: sends or buffers body bytes before returning. During `call`
+/// only: from inside the body's `next` or `close` it returns `NSGI_E_STATE` and the response fails.
 pub type nsgi_write_fn = unsafe extern "C" fn(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status;
 /// `[request]` `wsgi.file_wrapper`: makes a host-owned body that sends `length` bytes of the file
 /// `fd` from `offset` (sendfile where the transport allows).

@@ -133,6 +133,7 @@ checks! {
     N8 Error "request functions are used during call/next only, with valid buffers";
     N9 Error "the app returns from every call in time";
     N10 Error "the app does not crash or abort the process";
+    N11 Error "the response head stays within the host's limits (header count and bytes)";
 }
 
 /// Looks an id up by its text.

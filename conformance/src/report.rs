@@ -242,7 +242,9 @@ impl Report {
     }
 
     /// The JUnit XML report: one test suite, one test case per check run, a failure for each
-    /// error-level entry; warnings and info go to the test case's `system-out`.
+    /// error-level entry; warnings and info go to the test case's `system-out`. A library that
+    /// could not be checked is one test case in error (`load`), or, when that is a finding (an
+    /// init failure, N6), that finding's failed test case.
     pub fn junit(&self) -> String {
         let suite = format!("nsgi-conformance: {}", self.library_name());
         let classname = format!("nsgi-conformance.{}", self.library_name());
@@ -250,7 +252,7 @@ impl Report {
         let mut tests = 0;
         let mut failures = 0;
         let mut errors = 0;
-        if let Some(reason) = &self.load_error {
+        if let Some(reason) = self.load_error.as_ref().filter(|_| self.entries.is_empty()) {
             tests = 1;
             errors = 1;
             let _ = write!(
@@ -260,10 +262,16 @@ impl Report {
                 xml_escape(reason)
             );
         } else {
-            let mut ids: Vec<(CheckId, &str)> = CHECKS.iter().map(|c| (c.id, c.title)).collect();
+            // A checked app lists every check; one that could not be checked (its init failed:
+            // N6) lists only the checks it has findings for.
+            let mut ids: Vec<(CheckId, &str)> = if self.load_error.is_none() {
+                CHECKS.iter().map(|c| (c.id, c.title)).collect()
+            } else {
+                Vec::new()
+            };
             for entry in &self.entries {
                 if !ids.iter().any(|(id, _)| *id == entry.check) {
-                    ids.push((entry.check, ""));
+                    ids.push((entry.check, entry.check.info().map_or("", |check| check.title)));
                 }
             }
             for (id, title) in ids {

@@ -1,14 +1,16 @@
 //! The [`Validator`]: an [`Observer`] that turns every ABI interaction of an app into findings.
 //!
 //! It keeps one record per live request (what the app started, wrote, produced, and how its body
-//! ended), flags each broken rule the moment it is observed, and runs the end-of-request checks
-//! (Content-Length, bodiless statuses, HEAD, close exactly once, the advisory header rules) when
-//! the host reports the request over. Like `wsgiref.validate`, it only watches: the host decides
-//! what happens to the response. It never calls into the app.
+//! ended), flags each broken rule the moment its evidence is observed (so that every error whose
+//! evidence exists before the response head goes out is known then, and a validating server can
+//! still answer 500 instead), and runs the checks that need the whole request (a body shorter
+//! than its Content-Length, HEAD, close exactly once, the advisory header rules) when the host
+//! reports the request over. Like `wsgiref.validate`, it only watches: the host decides what
+//! happens to the response. It never calls into the app.
 
 use crate::check::{
     C26, C32, C39, C40, C41, C44, C48, C63, C67, C68, C69, C75, C77, C80, C83, C84, C85, C88, C104, CheckId, N1, N2,
-    N3, N4, N5, N7, N8, Severity,
+    N3, N4, N5, N7, N8, N11, Severity,
 };
 use crate::finding::{Finding, RequestLabel};
 use crate::rules::{ResponseFacts, check_header_field, check_response_headers, check_status_line, is_bodiless};
@@ -18,7 +20,9 @@ use nsgi::host::observe::{
     CallPhase, ErrorsWrite, InputRead, NextResult, Observer, RequestEnd, RequestId, StartResponseCall, WriteCall,
 };
 use nsgi::host::validate::parse_content_length;
-use nsgi::sys::{NSGI_DONE, NSGI_E_HEADERS_SENT, NSGI_E_PANIC, NSGI_EXC_INFO_V1_0_SIZE, NSGI_OK, nsgi_status};
+use nsgi::sys::{
+    NSGI_DONE, NSGI_E_HEADERS_SENT, NSGI_E_PANIC, NSGI_E_TOO_LARGE, NSGI_EXC_INFO_V1_0_SIZE, NSGI_OK, nsgi_status,
+};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -112,8 +116,21 @@ impl Record {
             );
         }
         self.produced += len;
+        // Flagged as soon as the bytes are seen, before the head goes out, so that a validating
+        // server fails the response (500) instead of sending the bodiless status.
+        if let Some(code) = self.head.as_ref().map(|head| head.code)
+            && is_bodiless(code)
+        {
+            self.flag(
+                C68,
+                Severity::Error,
+                format!("a {code} response produced body bytes; it must have no body"),
+            );
+        }
+        // A HEAD response's body is dropped whole (C69), so it cannot contradict its length.
         if let Some(declared) = self.head.as_ref().and_then(|head| head.content_length)
             && self.produced > declared
+            && !self.head_request
         {
             self.flag(
                 C67,
@@ -129,15 +146,6 @@ impl Record {
             let message = format!("the body's close was called {} times instead of once", end.close_calls);
             self.flag(C75, Severity::Error, message);
         }
-        if let Some(declared) = self.request_length
-            && self.input_bytes > declared
-        {
-            let message = format!(
-                "wsgi.input returned {} bytes, past CONTENT_LENGTH {declared}",
-                self.input_bytes
-            );
-            self.flag(C26, Severity::Error, message);
-        }
         let call_ok = self.call_status == Some(NSGI_OK);
         let no_start_seen = self.violations.contains(&Violation::NoStartResponse);
         if call_ok && self.head.is_none() && self.start_attempts == 0 && (end.body_done || no_start_seen) {
@@ -152,13 +160,6 @@ impl Record {
 
     fn finish_response(&mut self, head: &StoredHead, end: &RequestEnd<'_>) {
         let code = head.code;
-        if is_bodiless(code) && self.produced > 0 {
-            let message = format!(
-                "a {code} response produced {} body bytes; it must have no body",
-                self.produced
-            );
-            self.flag(C68, Severity::Error, message);
-        }
         if self.head_request && self.produced > 0 {
             // PEP 3333 leaves HEAD to the server, which drops the body; only Rack asks apps to
             // send none. Worth knowing (the app did needless work), not worth failing --strict.
@@ -168,12 +169,13 @@ impl Record {
                 "a HEAD response produced body bytes (the server drops them)",
             );
         }
-        // A HEAD or bodiless response may keep the Content-Length of the body it does not send.
-        let may_be_empty = self.head_request || is_bodiless(code);
+        // A HEAD response may keep the Content-Length of the GET body and send any part of it, or
+        // none (RFC 9110 §9.3.2, §8.6); a bodiless status may keep it and send nothing.
         if let Some(declared) = head.content_length
             && end.body_done
             && self.produced < declared
-            && !(may_be_empty && self.produced == 0)
+            && !self.head_request
+            && !(is_bodiless(code) && self.produced == 0)
         {
             let message = format!(
                 "body ended after {} bytes but Content-Length declared {declared}",
@@ -219,6 +221,7 @@ fn check_of_violation(violation: &Violation) -> Option<CheckId> {
         Violation::InvalidStatus(_) => C44,
         Violation::InvalidHeader { .. } => crate::check::C51,
         Violation::InvalidContentLength => C67,
+        Violation::HeadTooLarge(_) => N11,
         Violation::NullArgument(_) => C48,
         Violation::WriteBeforeStart => C84,
         Violation::WriteInsideNext => C85,
@@ -434,6 +437,12 @@ impl Observer for Validator {
             }
             if read.returned > 0 {
                 record.input_bytes += read.returned.unsigned_abs();
+                if let Some(declared) = record.request_length
+                    && record.input_bytes > declared
+                {
+                    let message = format!("wsgi.input returned bytes past CONTENT_LENGTH {declared}");
+                    record.flag(C26, Severity::Error, message);
+                }
             }
         });
     }
@@ -477,6 +486,20 @@ impl Observer for Validator {
             }
             if call.result == NSGI_E_HEADERS_SENT {
                 record.must_abort = true;
+            }
+            if call.result == NSGI_E_TOO_LARGE {
+                // The host refused the head before looking at it; so does the validator (the
+                // header list may be of any length).
+                let detail = record.violations.iter().rev().find_map(|v| match v {
+                    Violation::HeadTooLarge(detail) => Some(detail.to_string()),
+                    _ => None,
+                });
+                let message = match detail {
+                    Some(detail) => format!("response head refused: {detail}"),
+                    None => format!("response head of {} headers refused as too large", call.n_headers),
+                };
+                record.flag(N11, Severity::Error, message);
+                return;
             }
             let (code, status_breaches) = check_status_line(call.status);
             for (check, severity, message) in status_breaches {

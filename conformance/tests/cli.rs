@@ -394,3 +394,66 @@ fn check_text(text: &str) {
         rest = &rest[semi + 1..];
     }
 }
+
+#[test]
+fn head_answered_with_the_get_content_length_and_no_body_passes() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/head_length.c");
+    let run = check(&compile_c_app("conformance_head_length", &source), &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("C67"), "{}", run.stdout);
+    assert!(error_checks(&run.json.expect("JSON report")).is_empty());
+}
+
+#[test]
+fn a_response_head_past_the_hosts_limits_is_its_own_finding() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/many_headers.c");
+    let run = check(&compile_c_app("conformance_many_headers", &source), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let errors = error_checks(&run.json.expect("JSON report"));
+    assert!(errors.contains(&"N11".to_owned()), "{errors:?}\n{}", run.stdout);
+    assert!(!errors.contains(&"N9".to_owned()), "no request timed out: {errors:?}");
+    assert!(
+        run.stdout.contains(
+            "N11  error   response head refused: 1000000 headers are more than the response head limit of 256 headers"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_init_failure_is_an_n6_test_case_in_junit() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/init_fails.c");
+    let run = check(&compile_c_app("conformance_init_fails", &source), &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let xml = run.junit.expect("JUnit report");
+    let suite = &parse_xml(&xml).children[0];
+    let n6 = suite
+        .children
+        .iter()
+        .find(|case| case.name == "testcase" && case.attr("name").is_some_and(|n| n.starts_with("N6 ")))
+        .unwrap_or_else(|| panic!("an N6 test case: {xml}"));
+    let failure = n6
+        .children
+        .iter()
+        .find(|child| child.name == "failure")
+        .unwrap_or_else(|| panic!("N6 failed: {xml}"));
+    assert!(
+        failure
+            .attr("message")
+            .is_some_and(|message| message.contains("db.invalid is unreachable")),
+        "{xml}"
+    );
+}
+
+#[test]
+fn exit_status_2_writes_the_reason_to_stderr_and_nothing_to_stdout() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/init_fails.c");
+    let init_fails = check(&compile_c_app("conformance_init_fails", &source), &[]);
+    let not_a_library = check(&workspace_root().join("Cargo.toml"), &[]);
+    for run in [init_fails, not_a_library] {
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(run.stdout, "", "stdout stays empty");
+        assert!(run.stderr.starts_with("nsgi-conformance: "), "{}", run.stderr);
+    }
+}

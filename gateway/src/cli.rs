@@ -92,6 +92,16 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = crate::http::MAX_HEADER_BYTES)]
     pub limit_request_head: usize,
 
+    /// Most header fields an app may give one response; past it the app's start_response is
+    /// refused and the client gets a 500.
+    #[arg(long, value_name = "N", default_value_t = nsgi::host::validate::DEFAULT_MAX_RESPONSE_HEADERS)]
+    pub limit_response_headers: usize,
+
+    /// Largest response head an app may give (status line and its header fields), in bytes; past
+    /// it the app's start_response is refused and the client gets a 500.
+    #[arg(long, value_name = "BYTES", default_value_t = nsgi::host::validate::DEFAULT_MAX_RESPONSE_HEAD_BYTES)]
+    pub limit_response_head: usize,
+
     /// Largest request body, in bytes (larger → 413).
     #[arg(long, value_name = "BYTES", default_value_t = crate::http::MAX_BODY_BYTES)]
     pub max_body_size: u64,
@@ -263,6 +273,8 @@ impl Cli {
             ("--limit-request-line", self.limit_request_line, 16),
             ("--limit-request-fields", self.limit_request_fields, 1),
             ("--limit-request-head", self.limit_request_head, 64),
+            ("--limit-response-headers", self.limit_response_headers, 1),
+            ("--limit-response-head", self.limit_response_head, 64),
         ] {
             if value < least {
                 return Err(format!("{flag} must be at least {least}"));
@@ -292,6 +304,16 @@ impl Cli {
             max_connections: self.max_connections,
             ..ServerOptions::default()
         })
+    }
+}
+
+impl Cli {
+    /// The response head limits every app instance gets (validated by [`Cli::server_options`]).
+    pub fn response_head_limits(&self) -> nsgi::host::validate::ResponseHeadLimits {
+        nsgi::host::validate::ResponseHeadLimits {
+            max_headers: self.limit_response_headers,
+            max_bytes: self.limit_response_head,
+        }
     }
 }
 
@@ -416,5 +438,11 @@ mod tests {
             .server_options()
             .expect_err("too many");
         assert!(error.contains("--limit-request-fields"), "{error}");
+        for flag in ["--limit-response-headers", "--limit-response-head"] {
+            let error = cli(&[flag, "0"]).server_options().expect_err("zero");
+            assert!(error.contains(flag), "{error}");
+        }
+        let limits = cli(&["--limit-response-headers", "7", "--limit-response-head", "4096"]).response_head_limits();
+        assert_eq!((limits.max_headers, limits.max_bytes), (7, 4096));
     }
 }

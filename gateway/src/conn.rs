@@ -146,6 +146,9 @@ pub struct Conn {
     client_closes: bool,
     /// A request has started arriving (for the header timeout).
     request_started: bool,
+    /// The current request is a `HEAD` (as far as its first bytes tell): error responses to it
+    /// carry no body.
+    head_request: bool,
     deadline: Instant,
     /// The readiness the socket is registered for.
     interest: mio::Interest,
@@ -172,6 +175,7 @@ impl Conn {
             closing: Closing::No,
             client_closes: false,
             request_started: false,
+            head_request: false,
             deadline: Instant::now() + timeouts.header,
             interest: mio::Interest::READABLE,
         }
@@ -248,7 +252,7 @@ impl Conn {
                     "{}: the app kept a request past --timeout; answering 503 and abandoning it",
                     self.info
                 );
-                shared.responder.write_error(shared.out, 503);
+                shared.responder.write_error(shared.out, 503, self.head_request);
                 self.closing = Closing::AfterWrite;
                 self.flush_out(shared);
             }
@@ -262,7 +266,7 @@ impl Conn {
             }
             _ if self.request_started => {
                 log::info!("{}: request timed out while reading, answering 408", self.info);
-                shared.responder.write_error(shared.out, 408);
+                shared.responder.write_error(shared.out, 408, self.head_request);
                 self.closing = Closing::AfterWrite;
                 self.flush_out(shared);
             }
@@ -519,6 +523,7 @@ impl Conn {
     }
 
     fn start_request(&mut self, rest: &[u8], shared: &mut Shared<'_>) -> Progress {
+        self.head_request = crate::http::is_head_request(rest);
         let mut headers = header_slots::<HEADER_SLOTS>();
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
         let head = match parse_head(rest, &mut headers[..slots], shared.limits) {
@@ -612,14 +617,16 @@ impl Conn {
 
     fn reject_body(&mut self, error: DecodeError, shared: &mut Shared<'_>) -> Progress {
         log::info!("{}: bad request body: {error}", self.info);
-        shared.responder.write_error(shared.out, error.status());
+        shared
+            .responder
+            .write_error(shared.out, error.status(), self.head_request);
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }
 
     fn fail_body(&mut self, error: &io::Error, shared: &mut Shared<'_>) -> Progress {
         log::error!("{}: cannot store the request body: {error}", self.info);
-        shared.responder.write_error(shared.out, 500);
+        shared.responder.write_error(shared.out, 500, self.head_request);
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }
@@ -683,7 +690,7 @@ impl Conn {
             }
             _ => {
                 // Unreachable: the same bytes parsed before. Fail safe.
-                shared.responder.write_error(shared.out, 500);
+                shared.responder.write_error(shared.out, 500, self.head_request);
                 self.closing = Closing::AfterWrite;
             }
         }
@@ -712,7 +719,9 @@ impl Conn {
 
     fn reject(&mut self, error: &ParseError, shared: &mut Shared<'_>) -> Progress {
         log::info!("{}: bad request: {error}", self.info);
-        shared.responder.write_error(shared.out, error.status());
+        shared
+            .responder
+            .write_error(shared.out, error.status(), self.head_request);
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }

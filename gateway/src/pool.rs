@@ -327,7 +327,7 @@ fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate
         }
         _ => {
             // Unreachable: the loop parsed the same bytes. Fail safe.
-            responder.write_error(&mut job.out, 500);
+            responder.write_error(&mut job.out, 500, crate::http::is_head_request(&head_bytes));
             Served {
                 after: After::Close,
                 status: 500,

@@ -173,10 +173,11 @@ impl Responder {
         self.work.date.now()
     }
 
-    /// Writes a complete canned error response (and the connection closes after it).
-    pub fn write_error(&mut self, out: &mut Vec<u8>, status: u16) {
+    /// Writes a complete canned error response (and the connection closes after it); to a
+    /// `HEAD` request (`head_request`), without its body.
+    pub fn write_error(&mut self, out: &mut Vec<u8>, status: u16, head_request: bool) {
         let date = self.work.date.now();
-        write_error_response(out, status, date, SERVER_HEADER);
+        write_error_response(out, status, date, SERVER_HEADER, head_request);
     }
 
     /// Answers `head`, whose body (`body_len` bytes) is read from `input`, into `out`. With
@@ -204,7 +205,7 @@ impl Responder {
             Some((route, app)) => work.call_app(apps, app, route, head, input, body_len, conn, out, closing, sink),
             None => {
                 let date = work.date.now();
-                write_error_response(out, 404, date, SERVER_HEADER);
+                write_error_response(out, 404, date, SERVER_HEADER, head.method == "HEAD");
                 Served {
                     after: After::Close,
                     status: 404,
@@ -387,7 +388,7 @@ impl Work {
                 } else {
                     out.truncate(start);
                     let date = self.date.now();
-                    write_error_response(out, 500, date, SERVER_HEADER);
+                    write_error_response(out, 500, date, SERVER_HEADER, is_head);
                     status = 500;
                     body_bytes = 0;
                     After::Close

@@ -79,6 +79,7 @@ fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps,
             multithread: cli.threads > 1 && thread_safe,
             multiprocess: supervised && cli.worker_count() > 1,
             max_concurrency: if thread_safe { cli.threads.max(1) as u32 } else { 1 },
+            response_head_limits: cli.response_head_limits(),
             ..InitOptions::default()
         };
         let instance = match &validator {

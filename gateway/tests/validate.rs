@@ -84,3 +84,22 @@ fn validate_passes_a_good_app_through_unchanged() {
     );
     assert!(!gateway.stderr().contains(" error: "), "{}", gateway.stderr());
 }
+
+#[test]
+fn validate_answers_500_to_every_error_found_before_the_head_went_out() {
+    let library = compile_c_app(
+        "hostile",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/hostile.c"),
+    );
+    // A 204 with a body: the host drops the body, so a plain gateway sends the 204.
+    let plain = Gateway::start(gateway_binary(), [&library]);
+    assert_eq!(get(&plain, "/no-content").status, 204);
+
+    // Under --validate the C68 error is found with the head, before it goes out: a 500, the same
+    // treatment as a fatal C67.
+    let gateway = Gateway::start(gateway_binary(), [library.as_os_str(), "--validate".as_ref()]);
+    let response = get(&gateway, "/no-content");
+    assert_eq!(response.status, 500, "{}", gateway.stderr());
+    gateway.wait_for_log("GET /no-content: app hostile: C68 error: a 204 response produced");
+    assert_eq!(get(&gateway, "/ok").status, 200, "the server goes on serving");
+}

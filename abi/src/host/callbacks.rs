@@ -7,21 +7,22 @@
 use super::exchange::{HeaderSpan, Phase, RequestState, Violation};
 use super::observe::{ErrorsWrite, InputRead, StartResponseCall, WriteCall};
 use super::swar;
-use super::validate::{check_header, check_status, parse_content_length};
+use super::validate::{ResponseHeadLimits, check_head_size, check_header, check_status, parse_content_length};
 use crate::sys::{
     NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_E_HEADERS_SENT, NSGI_E_INTERNAL, NSGI_E_INVAL, NSGI_E_IO, NSGI_E_NOT_FOUND,
-    NSGI_E_STATE, NSGI_E_UNSUPPORTED, NSGI_EXC_INFO_V1_0_SIZE, NSGI_HOST_API_V1_0_SIZE, NSGI_LOG_DEBUG, NSGI_LOG_ERROR,
-    NSGI_LOG_INFO, NSGI_LOG_WARN, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_exc_info, nsgi_header, nsgi_host_api,
-    nsgi_request, nsgi_status,
+    NSGI_E_STATE, NSGI_E_TOO_LARGE, NSGI_E_UNSUPPORTED, NSGI_EXC_INFO_V1_0_SIZE, NSGI_HOST_API_V1_0_SIZE,
+    NSGI_LOG_DEBUG, NSGI_LOG_ERROR, NSGI_LOG_INFO, NSGI_LOG_WARN, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_exc_info,
+    nsgi_header, nsgi_host_api, nsgi_request, nsgi_status,
 };
 use core::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-/// Per-instance host data behind `host_data`: the mount name for log lines, and the messages an
-/// app logs during `init` (so an init failure can say why).
+/// Per-instance host data behind `host_data`: the mount name for log lines, the messages an
+/// app logs during `init` (so an init failure can say why), and the response head limits.
 pub(crate) struct HostShared {
     pub(crate) mount: String,
+    pub(crate) head_limits: ResponseHeadLimits,
     pub(crate) init_log: Mutex<Option<Vec<String>>>,
 }
 
@@ -350,6 +351,12 @@ unsafe fn store_response(
     exc_info: *const nsgi_exc_info,
 ) -> nsgi_status {
     {
+        // First, so that nothing else (here or in an observer) walks a head of unbounded size.
+        // SAFETY: contract of the ABI: the header array is valid for the duration of the call.
+        if let Err(too_large) = unsafe { check_head_limits(state, status, headers, n_headers) } {
+            state.violate(Violation::HeadTooLarge(too_large));
+            return NSGI_E_TOO_LARGE;
+        }
         if !matches!(state.phase, Phase::InCall | Phase::InNext) {
             state.violate(Violation::StartResponseOutOfTurn);
             return NSGI_E_STATE;
@@ -445,6 +452,31 @@ unsafe fn store_response(
         state.refusal_pending = false;
         NSGI_OK
     }
+}
+
+/// Checks the size of a head against the instance's limits (no limit without an instance).
+///
+/// # Safety
+/// `headers` must be NULL or point to `n_headers` headers valid for the duration of the call.
+unsafe fn check_head_limits(
+    state: &RequestState,
+    status: nsgi_bytes,
+    headers: *const nsgi_header,
+    n_headers: usize,
+) -> Result<(), super::validate::HeadTooLarge> {
+    if state.shared.is_null() {
+        return Ok(());
+    }
+    // SAFETY: set by the exchange to its instance's `HostShared`, which outlives the request.
+    let limits = unsafe { &(*state.shared).head_limits };
+    let listed: &[nsgi_header] = if headers.is_null() || n_headers == 0 || n_headers > limits.max_headers {
+        &[]
+    } else {
+        // SAFETY: per this function's contract (and only read when within the count limit).
+        unsafe { core::slice::from_raw_parts(headers, n_headers) }
+    };
+    let pairs = listed.iter().map(|h| (bytes_of(&h.name), bytes_of(&h.value)));
+    check_head_size(bytes_of(&status), n_headers, pairs, limits)
 }
 
 unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {

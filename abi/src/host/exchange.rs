@@ -11,7 +11,7 @@ use super::callbacks::HostShared;
 use super::environ::Environ;
 use super::instance::AppInstance;
 use super::observe::{CallPhase, NextResult, Observer, RequestEnd, RequestId};
-use super::validate::Problem;
+use super::validate::{HeadTooLarge, Problem};
 use crate::sys::{
     NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_request, nsgi_status,
 };
@@ -42,6 +42,9 @@ pub enum Violation {
     },
     /// The app's Content-Length header is not a number.
     InvalidContentLength,
+    /// The head passed to start_response is past the host's response head limits (refused with
+    /// `NSGI_E_TOO_LARGE`).
+    HeadTooLarge(HeadTooLarge),
     /// start_response got a NULL pointer where it needs data.
     NullArgument(&'static str),
     /// write() was called before start_response.
@@ -62,7 +65,8 @@ pub enum Violation {
     NextFailed(nsgi_status),
     /// `next` returned a positive status this host does not know.
     NextUnknownStatus(nsgi_status),
-    /// The body ended before the declared Content-Length was sent.
+    /// The body ended before the declared Content-Length was sent (never for a HEAD request, or
+    /// a 1xx, 204 or 304 response with no body at all: RFC 9110 §8.6, §9.3.2).
     BodyTooShort {
         /// Declared length.
         declared: u64,
@@ -70,7 +74,8 @@ pub enum Violation {
         sent: u64,
     },
     /// The body produced more than the declared Content-Length; the excess was dropped
-    /// (a warning: the response itself is intact).
+    /// (a warning: the response itself is intact). Never for a HEAD request, whose body is
+    /// dropped whole.
     BodyTooLong {
         /// Declared length.
         declared: u64,
@@ -92,6 +97,7 @@ impl Violation {
             Violation::InvalidStatus(_)
                 | Violation::InvalidHeader { .. }
                 | Violation::InvalidContentLength
+                | Violation::HeadTooLarge(_)
                 | Violation::NullArgument(_)
         )
     }
@@ -108,6 +114,7 @@ impl fmt::Display for Violation {
             Violation::InvalidStatus(problem) => write!(f, "invalid status: {problem}"),
             Violation::InvalidHeader { name, problem } => write!(f, "invalid header {name:?}: {problem}"),
             Violation::InvalidContentLength => f.write_str("Content-Length header is not a decimal number"),
+            Violation::HeadTooLarge(detail) => write!(f, "response head too large: {detail}"),
             Violation::NullArgument(what) => write!(f, "start_response got a NULL {what}"),
             Violation::WriteBeforeStart => f.write_str("write() called before start_response"),
             Violation::WriteInsideNext => f.write_str("write() called from inside the body's next()"),
@@ -427,6 +434,9 @@ pub struct Exchange<'a> {
     stopped_at_length: bool,
     /// Keep calling `next` past the declared Content-Length (discarding the excess).
     drain_past_length: bool,
+    /// The request is a HEAD: its response may declare the Content-Length of the GET body and
+    /// produce any number of bytes (none go out).
+    head_request: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -438,6 +448,7 @@ impl<'a> Exchange<'a> {
         errors: &'a mut dyn Write,
     ) -> Exchange<'a> {
         slot.reset();
+        let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
         let raw_environ = environ.seal();
         let state = &mut slot.state;
         // SAFETY (lifetime erasure): the pointers are cleared in `close_body` or in the next
@@ -481,6 +492,7 @@ impl<'a> Exchange<'a> {
             body_done: false,
             stopped_at_length: false,
             drain_past_length: false,
+            head_request,
         };
         let body_problem = if status == NSGI_OK {
             exchange.body_problem()
@@ -651,7 +663,10 @@ impl<'a> Exchange<'a> {
         if let Some(declared) = state.content_length {
             let room = declared.saturating_sub(self.sent);
             if (data.len() as u64) > room {
-                state.violate(Violation::BodyTooLong { declared });
+                // A HEAD response sends no body at all: its excess is no breach.
+                if !self.head_request {
+                    state.violate(Violation::BodyTooLong { declared });
+                }
                 data = &data[..room as usize];
             }
         }
@@ -706,6 +721,7 @@ impl<'a> Exchange<'a> {
                 Pulled::Chunk(_, len) => {
                     let state = &mut self.slot.state;
                     if let Some(declared) = state.content_length
+                        && !self.head_request
                         && !state.violations.contains(&Violation::BodyTooLong { declared })
                     {
                         state.violate(Violation::BodyTooLong { declared });
@@ -738,6 +754,7 @@ impl<'a> Exchange<'a> {
         }
         if let Some(declared) = state.content_length
             && self.sent < declared
+            && !self.head_request
             && !(declared > 0 && self.sent == 0 && self.is_bodiless_status())
         {
             return Err(self.fail(Violation::BodyTooShort {

@@ -9,6 +9,7 @@ use super::environ::Environ;
 use super::exchange::{Exchange, RequestSlot};
 use super::load::AppModule;
 use super::observe::{Observer, RequestId};
+use super::validate::ResponseHeadLimits;
 use crate::sys::{
     NSGI_E_PANIC, NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, nsgi_body,
     nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
@@ -36,6 +37,8 @@ pub struct InitOptions {
     pub multiprocess: bool,
     /// The most calls the host will make at once.
     pub max_concurrency: u32,
+    /// How large a response head `start_response` accepts (past it: `NSGI_E_TOO_LARGE`).
+    pub response_head_limits: ResponseHeadLimits,
 }
 
 impl Default for InitOptions {
@@ -48,6 +51,7 @@ impl Default for InitOptions {
             multithread: false,
             multiprocess: false,
             max_concurrency: 1,
+            response_head_limits: ResponseHeadLimits::default(),
         }
     }
 }
@@ -124,6 +128,7 @@ impl AppInstance {
     ) -> Result<AppInstance, InitError> {
         let shared = Box::new(HostShared {
             mount: options.mount_name.clone(),
+            head_limits: options.response_head_limits,
             init_log: Mutex::new(Some(Vec::new())),
         });
         let api = Box::new(host_api(&*shared, true));

@@ -1,9 +1,10 @@
-//! Validation of what an app hands to `start_response`: the status line and the header list.
+//! Validation of what an app hands to `start_response`: the status line, the header list, and
+//! the size of the whole head.
 //!
-//! Pure functions, shared by the host SDK (which refuses bad input with `NSGI_E_INVAL`) and by the
-//! conformance checker (which reports it). The rules are those of PEP 3333 ("Status" must be
-//! `NNN reason`, no hop-by-hop headers), RFC 9110 §5.1 (field names are tokens) and §5.5 (field
-//! values carry no CR, LF or NUL).
+//! Pure functions, shared by the host SDK (which refuses bad input with `NSGI_E_INVAL`, and a head
+//! past its [`ResponseHeadLimits`] with `NSGI_E_TOO_LARGE`) and by the conformance checker (which
+//! reports it). The rules are those of PEP 3333 ("Status" must be `NNN reason`, no hop-by-hop
+//! headers), RFC 9110 §5.1 (field names are tokens) and §5.5 (field values carry no CR, LF or NUL).
 
 use super::swar;
 use core::fmt;
@@ -180,6 +181,125 @@ pub fn check_header(name: &[u8], value: &[u8]) -> Result<(), Problem> {
     }
     if is_hop_by_hop(name) {
         return Err(Problem::HopByHop);
+    }
+    Ok(())
+}
+
+/// The default most headers in one response head: of the order of the request limit (100), with
+/// room for apps that send many `Set-Cookie` or `Link` headers.
+pub const DEFAULT_MAX_RESPONSE_HEADERS: usize = 256;
+
+/// The default largest response head, in bytes (as [`head_size`] counts them): the request head
+/// limit of the gateway.
+pub const DEFAULT_MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
+
+/// How large a response head a host accepts from `start_response`. Without a limit an app could
+/// make the host copy, and a client receive, a head of any size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseHeadLimits {
+    /// Most header fields.
+    pub max_headers: usize,
+    /// Largest head in bytes, counted by [`head_size`].
+    pub max_bytes: usize,
+}
+
+impl Default for ResponseHeadLimits {
+    fn default() -> Self {
+        ResponseHeadLimits {
+            max_headers: DEFAULT_MAX_RESPONSE_HEADERS,
+            max_bytes: DEFAULT_MAX_RESPONSE_HEAD_BYTES,
+        }
+    }
+}
+
+/// A response head past its [`ResponseHeadLimits`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadTooLarge {
+    /// More header fields than allowed.
+    Headers {
+        /// The count the app passed.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More bytes than allowed.
+    Bytes {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for HeadTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadTooLarge::Headers { count, limit } => write!(
+                f,
+                "{count} headers are more than the response head limit of {limit} headers"
+            ),
+            HeadTooLarge::Bytes { limit } => {
+                write!(f, "the head is larger than the response head limit of {limit} bytes")
+            }
+        }
+    }
+}
+
+/// The size of a response head as it goes on the wire, without the framing headers the server
+/// adds: the status line (`HTTP/1.1 ` + status + CRLF) and `name: value` + CRLF per header.
+pub fn head_size<'h>(status: &[u8], headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>) -> usize {
+    headers
+        .into_iter()
+        .fold(status.len().saturating_add(11), |size, (name, value)| {
+            size.saturating_add(name.len())
+                .saturating_add(value.len())
+                .saturating_add(4)
+        })
+}
+
+/// Checks a head against `limits`, in time bounded by the limits (the count first, then the bytes
+/// until they pass the limit), whatever the app passed.
+///
+/// ```
+/// use nsgi::host::validate::{check_head_size, HeadTooLarge, ResponseHeadLimits};
+/// let limits = ResponseHeadLimits { max_headers: 2, max_bytes: 40 };
+/// let small = [(&b"A"[..], &b"1"[..])];
+/// assert_eq!(check_head_size(b"200 OK", small.len(), small.iter().copied(), &limits), Ok(()));
+/// let many = [(&b"A"[..], &b"1"[..]); 3];
+/// assert_eq!(
+///     check_head_size(b"200 OK", many.len(), many.iter().copied(), &limits),
+///     Err(HeadTooLarge::Headers { count: 3, limit: 2 })
+/// );
+/// let long = [(&b"A"[..], &[b'x'; 30][..])];
+/// assert_eq!(
+///     check_head_size(b"200 OK", long.len(), long.iter().copied(), &limits),
+///     Err(HeadTooLarge::Bytes { limit: 40 })
+/// );
+/// ```
+pub fn check_head_size<'h>(
+    status: &[u8],
+    count: usize,
+    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    limits: &ResponseHeadLimits,
+) -> Result<(), HeadTooLarge> {
+    if count > limits.max_headers {
+        return Err(HeadTooLarge::Headers {
+            count,
+            limit: limits.max_headers,
+        });
+    }
+    let mut size = head_size(status, []);
+    for (name, value) in headers.into_iter().take(count) {
+        size = size
+            .saturating_add(name.len())
+            .saturating_add(value.len())
+            .saturating_add(4);
+        if size > limits.max_bytes {
+            break;
+        }
+    }
+    if size > limits.max_bytes {
+        return Err(HeadTooLarge::Bytes {
+            limit: limits.max_bytes,
+        });
     }
     Ok(())
 }

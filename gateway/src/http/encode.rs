@@ -267,16 +267,20 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
 /// Append a complete error response the gateway sends on its own (bad request, limits,
 /// app failure): `HTTP/1.1 <code> <reason>`, `Date`, `Server` (unless empty), a plain-text
 /// body holding the reason phrase and a newline, and `Connection: close` — every such error
-/// ends the connection. Codes outside 400-599 are written as 500.
+/// ends the connection. Codes outside 400-599 are written as 500. To a `HEAD` request
+/// (`head_request`) the head is the same and the body is left out (RFC 9110 §9.3.2).
 ///
 /// ```
 /// use nsgi_gateway::http::write_error_response;
 /// let mut out = Vec::new();
-/// write_error_response(&mut out, 413, b"Sun, 06 Nov 1994 08:49:37 GMT", b"");
+/// write_error_response(&mut out, 413, b"Sun, 06 Nov 1994 08:49:37 GMT", b"", false);
 /// assert!(out.starts_with(b"HTTP/1.1 413 Content Too Large\r\n"));
 /// assert!(out.ends_with(b"Connection: close\r\n\r\nContent Too Large\n"));
+/// let mut to_head = Vec::new();
+/// write_error_response(&mut to_head, 413, b"Sun, 06 Nov 1994 08:49:37 GMT", b"", true);
+/// assert!(to_head.ends_with(b"Connection: close\r\n\r\n") && out.starts_with(&to_head));
 /// ```
-pub fn write_error_response(out: &mut Vec<u8>, status: u16, date: &[u8], server: &[u8]) {
+pub fn write_error_response(out: &mut Vec<u8>, status: u16, date: &[u8], server: &[u8], head_request: bool) {
     let code = if (400..=599).contains(&status) { status } else { 500 };
     let reason = reason_phrase(code).as_bytes();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -291,8 +295,10 @@ pub fn write_error_response(out: &mut Vec<u8>, status: u16, date: &[u8], server:
     out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     write_content_length(out, reason.len() as u64 + 1);
     out.extend_from_slice(b"Connection: close\r\n\r\n");
-    out.extend_from_slice(reason);
-    out.push(b'\n');
+    if !head_request {
+        out.extend_from_slice(reason);
+        out.push(b'\n');
+    }
 }
 
 /// The status code at the start of an app's status, e.g. `200` from `b"200 OK"`: three
@@ -697,7 +703,7 @@ mod tests {
     #[test]
     fn error_response_bytes() {
         let mut out = Vec::new();
-        write_error_response(&mut out, 400, DATE, b"nsgi");
+        write_error_response(&mut out, 400, DATE, b"nsgi", false);
         assert_eq!(
             out,
             b"HTTP/1.1 400 Bad Request\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: nsgi\r\n\
@@ -724,7 +730,7 @@ mod tests {
             (499, "Unknown Status"),
         ] {
             let mut out = Vec::new();
-            write_error_response(&mut out, code, DATE, b"");
+            write_error_response(&mut out, code, DATE, b"", false);
             let mut headers = [httparse::EMPTY_HEADER; 8];
             let mut resp = httparse::Response::new(&mut headers);
             let httparse::Status::Complete(n) = resp.parse(&out).unwrap() else {
@@ -749,7 +755,7 @@ mod tests {
     fn error_response_with_a_non_error_code_is_500() {
         for code in [0, 99, 200, 304, 600, u16::MAX] {
             let mut out = Vec::new();
-            write_error_response(&mut out, code, DATE, b"");
+            write_error_response(&mut out, code, DATE, b"", false);
             assert!(out.starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"), "{code}");
         }
     }

@@ -349,6 +349,20 @@ fn skip_empty_lines(buf: &[u8]) -> &[u8] {
     }
 }
 
+/// True when the bytes of a request, complete or not, start with the `HEAD` method (after the
+/// empty lines [`parse_head`] skips): the gateway's own error responses to it then carry no body
+/// (RFC 9110 §9.3.2), even when the request is too malformed to parse.
+///
+/// ```
+/// use nsgi_gateway::http::is_head_request;
+/// assert!(is_head_request(b"\r\nHEAD / HTTP/1.1\r\n"));
+/// assert!(!is_head_request(b"GET / HTTP/1.1\r\n"));
+/// assert!(!is_head_request(b"HEADER / HTTP/1.1\r\n"));
+/// ```
+pub fn is_head_request(request: &[u8]) -> bool {
+    skip_empty_lines(request).starts_with(b"HEAD ")
+}
+
 /// 414 when the request line (without its terminator) is longer than the limit, whether or
 /// not its end has arrived yet.
 fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> {
