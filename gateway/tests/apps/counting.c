@@ -6,6 +6,7 @@
  *   /counts    answers `opened=A closed=B`: bodies handed to the gateway and bodies it closed,
  *              not counting /counts itself
  *   /pid       answers the process id of the worker serving it
+ *   /init-ids  answers `uid=R,E gid=R,E`: the real and effective ids the app's init ran with
  *   anything else answers `ok` (counted like /stream)
  */
 #define _POSIX_C_SOURCE 200809L
@@ -20,6 +21,7 @@ static const nsgi_host_api *HOST;
 static atomic_long OPENED;
 static atomic_long CLOSED;
 static char BLOCK[64 * 1024];
+static char INIT_IDS[64];
 
 static nsgi_bytes var(const nsgi_environ *env, const char *name) {
     nsgi_bytes none = { NULL, 0 };
@@ -70,6 +72,8 @@ static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *arg
     (void)args;
     HOST = host;
     memset(BLOCK, 'x', sizeof BLOCK);
+    snprintf(INIT_IDS, sizeof INIT_IDS, "uid=%ld,%ld gid=%ld,%ld", (long)getuid(), (long)geteuid(),
+             (long)getgid(), (long)getegid());
     *app = NULL;
     return NSGI_OK;
 }
@@ -81,6 +85,8 @@ static nsgi_status app_call(void *app, nsgi_request *req, const nsgi_environ *en
     nsgi_bytes path = var(env, "PATH_INFO");
     if (is(path, "/counts")) {
         snprintf(s->text, sizeof s->text, "opened=%ld closed=%ld", atomic_load(&OPENED), atomic_load(&CLOSED));
+    } else if (is(path, "/init-ids")) {
+        snprintf(s->text, sizeof s->text, "%s", INIT_IDS);
     } else if (is(path, "/pid")) {
         snprintf(s->text, sizeof s->text, "%ld", (long)getpid());
     } else {
