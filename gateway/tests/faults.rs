@@ -188,6 +188,7 @@ fn a_client_that_never_reads_is_cut_at_the_send_timeout_with_memory_bounded() {
         let (opened, closed) = settled_counts(&gateway);
         assert_eq!((opened, closed), (1, 1), "--threads {threads}: the body is closed once");
         let after = resident_kib(pid);
+        eprintln!("--threads {threads}: worker VmRSS {before} KiB before, {after} KiB after a stalled 1 GiB response");
         assert!(
             after < before + LIMIT_GROWTH_KIB,
             "--threads {threads}: the worker grew from {before} KiB to {after} KiB for one stalled client"
@@ -316,6 +317,7 @@ fn out_of_file_descriptors_the_worker_backs_off_without_spinning_and_recovers() 
         "the worker used {used} ticks of CPU in {window:?} while out of descriptors"
     );
     let warnings = gateway.stderr().matches("accept failed").count();
+    eprintln!("out of descriptors: {used} ticks of CPU in {window:?}, {warnings} warning(s) logged");
     assert!(
         warnings <= 5,
         "the accept failure was logged {warnings} times:\n{}",
