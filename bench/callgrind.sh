@@ -105,6 +105,8 @@ if [ "$build" = 1 ]; then
     (cd "$ROOT" && cargo build --release --quiet -p nsgi-gateway) >&2
 fi
 GATEWAY=$RELEASE/nsgi-gateway
+# The gateway refuses to serve as root without --allow-root.
+ALLOW_ROOT=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
 [ -x "$GATEWAY" ] || die "$GATEWAY is missing (run without --no-build)"
 cc -shared -fPIC -std=c11 -O2 -Wall -Wextra -Werror -fvisibility=hidden \
     -I "$ROOT/abi/include" "$BENCH_DIR/apps/bench_app.c" -o "$WORK/bench_app.so"
@@ -183,7 +185,7 @@ run_once() { # THREADS N PAIR: runs the gateway under callgrind for N requests; 
     logf=$WORK/gateway.t$threads.n$count.r$pair.log
     start=$(date +%s.%N)
     setsid valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$GATEWAY" --workers 0 --threads "$threads" --log-level warn --keep-alive 600 \
+        "$GATEWAY" --workers 0 --threads "$threads" --log-level warn --keep-alive 600 $ALLOW_ROOT \
         --bind "127.0.0.1:$port" "$WORK/bench_app.so" >"$logf" 2>&1 </dev/null &
     GW_PID=$!
     if ! python3 "$WORK/client.py" "$port" "$count" "$GW_PID"; then

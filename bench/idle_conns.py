@@ -443,6 +443,8 @@ def main():
         cmd = [gateway, "--workers", "1", "--threads", "0", "--log-level", "warn",
                "--bind", "127.0.0.1:%d" % port, "--max-connections", str(args.connections + 1000),
                "--keep-alive", "3600", app]
+        if os.geteuid() == 0:
+            cmd.insert(1, "--allow-root")  # the gateway refuses to serve as root without it
         results.append(measure("nsgi", cmd, port, args, os.path.join(work, "nsgi.log"), started))
 
         if nginx:

@@ -196,17 +196,19 @@ chmod 644 "$WORK/static/64k"
 head -c 1048576 /dev/zero | tr '\0' x >"$WORK/post.body"
 
 # ---- servers -------------------------------------------------------------------------------
+# The gateway refuses to serve as root without --allow-root.
+ALLOW_ROOT=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
 server_command() { # SERVER WORKERS PORT SCENARIO: sets CMD, the server's command line
     local server=$1 workers=$2 port=$3 scenario=$4
     case $server in
         nsgi)
             CMD=("$RELEASE/nsgi-gateway" --bind "127.0.0.1:$port" --workers "$workers" --threads 0
-                --log-level warn "$WORK/bench_app.so") ;;
+                --log-level warn $ALLOW_ROOT "$WORK/bench_app.so") ;;
         nsgi-rust) # the workspace's Rust SDK samples: hello (GET /) and echo (POST /)
             local app=$RELEASE/libhello.so
             [ "$scenario" = post1m-c50 ] && app=$RELEASE/libecho.so
             CMD=("$RELEASE/nsgi-gateway" --bind "127.0.0.1:$port" --workers "$workers" --threads 0
-                --log-level warn "$app") ;;
+                --log-level warn $ALLOW_ROOT "$app") ;;
         nginx)
             local dir=$WORK/nginx-$port
             mkdir -p "$dir/tmp"

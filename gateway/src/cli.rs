@@ -75,6 +75,21 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub graceful_timeout: u64,
 
+    /// Run the workers as this user (a name or a numeric id) once the listeners are bound: the
+    /// gateway must be started as root, and the workers give up root before they load any app.
+    /// The supervisor, which never loads an app, stays root (see docs/security.md).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// The group of --user's workers (a name or a numeric id). Default: the user's primary group.
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+
+    /// Allow the workers to run as root. Without it, a gateway started as root refuses to serve
+    /// unless --user names another user.
+    #[arg(long)]
+    pub allow_root: bool,
+
     /// Write the supervisor's process id to this file (removed on exit).
     #[arg(long, value_name = "FILE")]
     pub pid: Option<PathBuf>,

@@ -638,6 +638,15 @@ impl Conn {
         match shared.pool.as_deref_mut() {
             None => {
                 let mut input = body;
+                let can_stream = !self.wants_write();
+                let wait = inline_send_wait(shared);
+                let mut client_gone = false;
+                let stream = &mut self.stream;
+                let mut sink = |out: &mut Vec<u8>| {
+                    let sent = send_waiting(stream, out, wait);
+                    client_gone |= !sent;
+                    sent
+                };
                 let served = shared.responder.respond(
                     head,
                     &mut input,
@@ -645,10 +654,13 @@ impl Conn {
                     &self.info,
                     shared.out,
                     shared.draining,
-                    None,
+                    if can_stream { Some(&mut sink) } else { None },
                 );
                 *shared.served += 1;
                 self.apply(served.after);
+                if client_gone {
+                    self.closing = Closing::Now;
+                }
             }
             Some(pool) => {
                 let mut job = pool.job();
@@ -676,6 +688,15 @@ impl Conn {
             Ok(Parsed::Complete(head)) => {
                 self.client_closes = !head.keep_alive;
                 let body_len = self.body.len();
+                let can_stream = !self.wants_write();
+                let wait = inline_send_wait(shared);
+                let mut client_gone = false;
+                let stream = &mut self.stream;
+                let mut sink = |out: &mut Vec<u8>| {
+                    let sent = send_waiting(stream, out, wait);
+                    client_gone |= !sent;
+                    sent
+                };
                 let served = shared.responder.respond(
                     &head,
                     &mut self.body.reader(),
@@ -683,10 +704,13 @@ impl Conn {
                     &self.info,
                     shared.out,
                     shared.draining,
-                    None,
+                    if can_stream { Some(&mut sink) } else { None },
                 );
                 *shared.served += 1;
                 self.apply(served.after);
+                if client_gone {
+                    self.closing = Closing::Now;
+                }
             }
             _ => {
                 // Unreachable: the same bytes parsed before. Fail safe.
@@ -856,6 +880,44 @@ enum Progress {
     Partial(usize),
     /// The request was refused; the connection closes after the error response.
     Failed,
+}
+
+/// How long an app called inline may wait for the client to take part of a large response: the
+/// send timeout, but at most half of `--timeout`, since the worker's event loop (and so its
+/// heartbeat to the supervisor) waits with it.
+fn inline_send_wait(shared: &Shared<'_>) -> Duration {
+    match shared.app_timeout {
+        Some(app_timeout) => shared.timeouts.send.min(app_timeout / 2),
+        None => shared.timeouts.send,
+    }
+}
+
+/// Sends all of `out` (the start of a large response of an app called inline, so that the
+/// worker never holds more than a bounded part of it), waiting up to `wait` for each bit of
+/// progress. Empties `out`; false when the client is gone or took nothing for `wait`.
+fn send_waiting(stream: &mut Stream, out: &mut Vec<u8>, wait: Duration) -> bool {
+    let mut written = 0;
+    let sent = loop {
+        if written == out.len() {
+            break true;
+        }
+        match stream.write(&out[written..]) {
+            Ok(0) => break false,
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !matches!(
+                    crate::os::fd::wait_writable(std::os::fd::AsFd::as_fd(stream), wait),
+                    Ok(true)
+                ) {
+                    break false;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    out.clear();
+    sent
 }
 
 /// Writes as much of `data` as the socket takes now.

@@ -15,6 +15,7 @@ pub mod listen;
 pub mod mount;
 pub mod os;
 pub mod pool;
+pub mod privilege;
 pub mod proxy;
 pub mod respond;
 pub mod sd_notify;

@@ -2,12 +2,13 @@
 //!
 //! Decides this process's role and hands over: a worker started by the supervisor (the
 //! `NSGI_WORKER` link in its environment), a single serving process (`--workers 0`), or the
-//! supervisor, which binds the listeners and starts the workers. Every failure before serving is
-//! one line on stderr and exit status 1.
+//! supervisor, which binds the listeners and starts the workers. A process that loads apps gives
+//! up root first (`--user`, see `privilege.rs`). Every failure before serving is one line on
+//! stderr and exit status 1.
 
 use nsgi_gateway::cli::Cli;
 use nsgi_gateway::worker_link::WorkerLink;
-use nsgi_gateway::{config, listen, supervisor, worker};
+use nsgi_gateway::{config, listen, privilege, supervisor, worker};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -52,9 +53,14 @@ fn run(cli: &Cli) -> Result<(), String> {
     // environment before any app could read it).
     if let Some(link) = WorkerLink::from_env()? {
         let listeners = listen::inherit(link.listener_fds())?;
+        // Root is given up before any app is loaded (see privilege.rs).
+        privilege::enter(&privilege::plan(cli)?)?;
         return worker::serve(cli, listeners, Some(link));
     }
     if cli.check_config {
+        if cli.user.is_some() {
+            privilege::plan(cli)?;
+        }
         // Binds nothing: prints what was checked, or fails with the reasons.
         for line in worker::check_config(cli)? {
             println!("{line}");
@@ -62,8 +68,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         println!("nsgi-gateway: the configuration is valid");
         return Ok(());
     }
+    // Decided before binding, so that a refusal binds nothing; carried out after it.
+    let privilege = privilege::plan(cli)?;
     let listeners = listen::open(&cli.binds(), cli.unix_mode()?, cli.backlog)?;
     if cli.worker_count() == 0 {
+        privilege::enter(&privilege)?;
         return worker::serve(cli, listeners, None);
     }
     supervisor::run(cli, listeners)

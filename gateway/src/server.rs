@@ -205,6 +205,8 @@ pub struct Server {
     draining_since: Option<Instant>,
     quit: bool,
     accepting: bool,
+    /// The last accept failed for want of resources (EMFILE...): logged once until one succeeds.
+    accept_failing: bool,
 }
 
 impl Server {
@@ -268,6 +270,7 @@ impl Server {
             draining_since: None,
             quit: false,
             accepting: true,
+            accept_failing: false,
         })
     }
 
@@ -412,13 +415,27 @@ impl Server {
                     let conn = Conn::new(stream, info, self.next_conn_id, index, &self.options.timeouts);
                     let inserted = self.conns.insert(conn);
                     debug_assert_eq!(inserted, index);
+                    if self.accept_failing {
+                        self.accept_failing = false;
+                        log::info!("accepting connections again");
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // EMFILE and friends: keep serving what we have; the sweep retries later.
-                    log::warn!("accept failed: {e}");
+                    // EMFILE and friends: keep serving what we have; the sweep (or the next
+                    // connection) retries. Logged once until an accept succeeds again: every
+                    // client arriving meanwhile fails the same way.
+                    if self.accept_failing {
+                        log::debug!("accept failed: {e}");
+                    } else {
+                        self.accept_failing = true;
+                        log::warn!(
+                            "accept failed: {e}; new connections wait in the listen queue until \
+                             one closes (not logged again until accepting works)"
+                        );
+                    }
                     return;
                 }
             }

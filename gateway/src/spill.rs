@@ -2,13 +2,15 @@
 //! temporary file beyond it, so a large upload costs disk rather than memory and the app reads
 //! it at disk speed, never waiting on the client.
 //!
-//! A spill file is created in the spill directory with a unique name and unlinked at once: it
-//! vanishes when the request ends, even if the process is killed.
+//! A spill file never has a name: it is created with `O_TMPFILE` (through the `tempfile` crate,
+//! which on file systems without it creates a file of random name and unlinks it at once), its
+//! mode is 0600 before any byte is written, and it vanishes when the request ends, even if the
+//! process is killed. This module must never give a spill file a predictable name,
+//! nor keep one past its request.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where and when request bodies spill to disk.
 #[derive(Clone, Debug)]
@@ -151,25 +153,20 @@ impl BufRead for BodyReader<'_> {
 
 /// Creates a file in `dir` that only this process can reach and that no name points to.
 fn create_unlinked(dir: &Path) -> io::Result<File> {
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!(".nsgi-body-{}-{sequence}", std::process::id()));
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot create a spill file in {}: {e}", dir.display()),
-                )
-            })?
+    let in_dir = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create a spill file in {}: {e}", dir.display()),
+        )
     };
-    std::fs::remove_file(&path)?;
+    let file = tempfile::tempfile_in(dir).map_err(in_dir)?;
+    // `O_TMPFILE` files get the default mode (0666 less the umask), and a nameless file can
+    // still be given a name (linkat): make it the owner's alone before any byte goes in.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(in_dir)?;
+    }
     Ok(file)
 }
 
@@ -204,7 +201,12 @@ mod tests {
 
     #[test]
     fn large_bodies_spill_to_an_unlinked_file_and_read_back_whole() {
-        let policy = policy(1000);
+        let dir = std::env::temp_dir().join(format!("nsgi-spill-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a spill dir of its own");
+        let policy = SpillPolicy {
+            memory_limit: 1000,
+            dir: dir.clone(),
+        };
         let mut body = BodyBuf::new();
         let mut expected = Vec::new();
         for i in 0..300u32 {
@@ -216,18 +218,20 @@ mod tests {
         body.finish().expect("finish");
         assert_eq!(body.len(), expected.len() as u64);
         assert_eq!(read_all(&mut body), expected);
-        let leftovers = std::fs::read_dir(&policy.dir)
-            .expect("list")
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!(".nsgi-body-{}-", std::process::id()))
-            })
-            .count();
-        assert_eq!(leftovers, 0, "spill files are unlinked at once");
+        assert_eq!(
+            std::fs::read_dir(&policy.dir).expect("list").count(),
+            0,
+            "a spill file has no name in its directory"
+        );
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let file = body.file.as_ref().expect("spilled");
+            let mode = file.metadata().expect("fstat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the owner's alone");
+        }
         body.clear();
         assert!(body.is_empty() && !body.is_spilled());
+        std::fs::remove_dir(&dir).expect("the spill dir is empty");
     }
 
     #[test]

@@ -326,9 +326,10 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     // Started with a soft limit of 256, as a shell or a service manager may leave it.
     let mut child = std::process::Command::new("sh")
         .arg("-c")
-        .arg("ulimit -Sn 256 && exec \"$0\" --workers 0 --bind 127.0.0.1:0 --log-level warn \"$1\"")
+        .arg("ulimit -Sn 256 && exec \"$0\" --workers 0 --bind 127.0.0.1:0 --log-level warn \"$@\"")
         .arg(gateway_binary())
         .arg(sample_library("hello"))
+        .args(nsgi_testkit::root_flags())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

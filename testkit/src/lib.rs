@@ -86,6 +86,25 @@ pub fn sample_library(package: &str) -> PathBuf {
     path
 }
 
+/// True when the tests run as root (as in many CI containers).
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The flags every test gateway gets: `--allow-root` when the tests run as root, since the
+/// gateway refuses to serve as root otherwise. Tests of that refusal start the binary directly.
+pub fn root_flags() -> &'static [&'static str] {
+    if running_as_root() { &["--allow-root"] } else { &[] }
+}
+
 /// A running `nsgi-gateway` process, killed when dropped.
 pub struct Gateway {
     child: Child,
@@ -103,6 +122,7 @@ impl Gateway {
     {
         let mut child = Command::new(binary)
             .args(["--bind", "127.0.0.1:0"])
+            .args(root_flags())
             .args(args)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
@@ -237,9 +257,11 @@ impl Drop for Gateway {
     }
 }
 
-/// The gateway binary's result when run to completion (for start-up failures).
+/// The gateway binary's result when run to completion (for start-up failures), with
+/// [`root_flags`].
 pub fn run_to_exit(binary: &Path, args: &[&str]) -> (ExitStatus, String, String) {
     let output = Command::new(binary)
+        .args(root_flags())
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -249,6 +249,37 @@ fn thread_count() -> io::Result<usize> {
     Ok(count)
 }
 
+/// Waits until `fd` can be written to (or has failed, which the next write reports), for at most
+/// `timeout`. Returns `Ok(false)` when the time ran out first. For the rare places where the
+/// event loop itself must wait on one socket (a large response of an app called inline).
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let millis = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        let mut watched = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: `watched` is one valid, writable pollfd for a descriptor the borrow keeps open,
+        // and the count passed is 1.
+        let ready = unsafe { libc::poll(&mut watched, 1, millis) };
+        match ready {
+            0 if left.is_zero() || std::time::Instant::now() >= deadline => return Ok(false),
+            0 => continue,
+            n if n > 0 => return Ok(true),
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
 /// `CLOCK_MONOTONIC` in microseconds: the clock systemd's `MONOTONIC_USEC=` (sd_notify) uses.
 /// `std::time::Instant` reads the same clock but does not expose its value.
 pub fn monotonic_usec() -> u64 {
@@ -374,5 +405,17 @@ mod tests {
         assert!(inherited.success(), "the child sees fd {fd}");
         assert!(!without.success(), "another child does not");
         assert!(is_close_on_exec(fd).expect("get"), "the parent's flag is untouched");
+    }
+
+    #[test]
+    fn wait_writable_sees_room_and_times_out_on_a_full_socket() {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        let (mut full, _peer) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        assert!(wait_writable(full.as_fd(), std::time::Duration::from_secs(5)).expect("poll"));
+        full.set_nonblocking(true).expect("nonblocking");
+        let block = [0u8; 64 * 1024];
+        while full.write(&block).is_ok() {}
+        assert!(!wait_writable(full.as_fd(), std::time::Duration::from_millis(50)).expect("poll"));
     }
 }

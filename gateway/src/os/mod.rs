@@ -2,4 +2,5 @@
 //! module of the gateway with `unsafe`; every block says why it is sound.
 
 pub mod fd;
+pub mod privileges;
 pub mod process;
