@@ -57,8 +57,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
-    /// Recycle a worker after it has served this many requests (0: never); workers are replaced
-    /// one at a time, the new one serving before the old one drains.
+    /// Recycle a worker once it has served this many requests (0: never); it never serves more.
+    /// Workers are replaced one at a time, the new one serving before the old one stops.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_requests: u64,
 
@@ -74,6 +74,11 @@ pub struct Cli {
     /// Seconds a graceful stop or reload waits for in-flight requests before killing.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub graceful_timeout: u64,
+
+    /// Seconds a new worker may take to load and initialise its apps; one that is not ready by
+    /// then is killed and counts as failing to boot (a reload fails, the old workers serve on).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub boot_timeout: u64,
 
     /// Write the supervisor's process id to this file (removed on exit).
     #[arg(long, value_name = "FILE")]

@@ -52,7 +52,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     // environment before any app could read it).
     if let Some(link) = WorkerLink::from_env()? {
         let listeners = listen::inherit(link.listener_fds())?;
-        return worker::serve(cli, listeners, Some(link));
+        return worker::serve(cli, listeners, link);
     }
     if cli.check_config {
         // Binds nothing: prints what was checked, or fails with the reasons.
@@ -64,7 +64,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     let listeners = listen::open(&cli.binds(), cli.unix_mode()?, cli.backlog)?;
     if cli.worker_count() == 0 {
-        return worker::serve(cli, listeners, None);
+        return worker::serve_alone(cli, listeners);
     }
     supervisor::run(cli, listeners)
 }
