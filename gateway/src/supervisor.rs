@@ -833,10 +833,11 @@ impl Supervisor {
             if let Some(mut control) = worker.control.take() {
                 let _ = self.poll.registry().deregister(&mut control);
             }
-            if exit.clean && worker.is_active() && matches!(self.phase, Phase::Running) {
-                // A worker exits 0 unasked only when someone else told it to stop, most often a
-                // signal sent to the whole process group (Ctrl+C). That signal reached this
-                // process before the exit could be seen here: act on it first.
+            if worker.is_active() && matches!(self.phase, Phase::Running) {
+                // A worker that exits unasked may have been stopped by a signal sent to the whole
+                // process group (Ctrl+C): a clean exit once it serves, death by the signal while
+                // it boots. That signal reached this process before the exit could be seen
+                // here: act on it first, so the exit is part of a stop, not a failure.
                 self.on_signals(now);
             }
             self.on_exit(worker, &exit, now);

@@ -792,6 +792,18 @@ fn ttin_and_ttou_change_the_worker_count_and_usr1_reaches_the_workers() {
 /// Starts the gateway as the leader of its own process group, as a shell does for a foreground
 /// job, with `env` added; returns the child and its stderr, once it listens.
 fn start_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Child, JoinHandle<String>) {
+    let (mut child, err) = spawn_group_leader(args, env);
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("Listening on "), "{first:?}");
+    std::thread::spawn(move || for _ in lines {});
+    (child, err)
+}
+
+/// Starts the gateway as the leader of its own process group, without waiting for anything;
+/// its stdout stays piped, its stderr is collected by the returned thread.
+fn spawn_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Child, JoinHandle<String>) {
     use std::os::unix::process::CommandExt;
     let mut child = Command::new(gateway_binary())
         .args(["--bind", "127.0.0.1:0"])
@@ -810,12 +822,14 @@ fn start_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Ch
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    assert!(first.starts_with("Listening on "), "{first:?}");
-    std::thread::spawn(move || for _ in lines {});
     (child, err)
+}
+
+/// The lines of `log` at level ERROR or WARN.
+fn noisy_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| line.contains(" ERROR ") || line.contains(" WARN "))
+        .collect()
 }
 
 #[test]
@@ -833,10 +847,7 @@ fn a_signal_to_the_whole_process_group_stops_cleanly() {
             let status = wait_until("the gateway exits", || child.try_wait().expect("try_wait"));
             let log = stderr.join().expect("stderr reader");
             assert!(status.success(), "SIG{signal} round {round}: exit {status}; {log}");
-            let noisy: Vec<&str> = log
-                .lines()
-                .filter(|line| line.contains(" ERROR ") || line.contains(" WARN "))
-                .collect();
+            let noisy = noisy_lines(&log);
             assert!(noisy.is_empty(), "SIG{signal} round {round}: {noisy:?}\n{log}");
             assert!(
                 log.contains(&format!("received SIG{signal}: stopping gracefully")),
@@ -1050,4 +1061,35 @@ fn a_failed_reload_tells_systemd_why() {
     let _ = child.kill();
     let _ = child.wait();
     drop(stderr);
+}
+
+#[test]
+fn ctrl_c_while_the_workers_boot_stops_cleanly() {
+    let scratch = Scratch::new("bootint");
+    let (app, config) = bootgate_with_config(&scratch);
+    std::fs::write(scratch.path("marker.hang"), "").expect("create the hang marker");
+    for round in 1..=3 {
+        let (mut child, stderr) = spawn_group_leader(
+            &[
+                "--workers",
+                "2",
+                "--app-config",
+                &config.to_string_lossy(),
+                &app.to_string_lossy(),
+            ],
+            &[],
+        );
+        let group = child.id();
+        wait_for_workers(group, 2);
+        let sent = Command::new("kill")
+            .args(["-INT", "--", &format!("-{group}")])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        let status = wait_until("the gateway exits", || child.try_wait().expect("try_wait"));
+        let log = stderr.join().expect("stderr reader");
+        assert!(status.success(), "round {round}: exit {status}; {log}");
+        let noisy = noisy_lines(&log);
+        assert!(noisy.is_empty(), "round {round}: {noisy:?}\n{log}");
+    }
 }
