@@ -76,11 +76,13 @@ pub struct Cli {
     pub graceful_timeout: u64,
 
     /// Seconds a new worker may take to load and initialise its apps; one that is not ready by
-    /// then is killed and counts as failing to boot (a reload fails, the old workers serve on).
+    /// then is killed and counts as failing to boot (a reload fails, the old workers serve on);
+    /// 0: no limit.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub boot_timeout: u64,
 
-    /// Write the supervisor's process id to this file (removed on exit).
+    /// Write the supervisor's process id (with --workers 0, the serving process's) to this file
+    /// (removed on exit).
     #[arg(long, value_name = "FILE")]
     pub pid: Option<PathBuf>,
 

@@ -3,7 +3,8 @@
 //!
 //! Owns accepting (pausing while the pool is backed up, so other workers take the load),
 //! dispatching readiness events to connections, timeouts (a sweep once a second, which also
-//! sends the supervisor its heartbeat), `--max-requests` and `--timeout` retirement requests,
+//! sends the supervisor its heartbeat), `--max-requests` (a hard limit: at it the worker stops
+//! accepting and drains) and `--timeout` retirement requests,
 //! and stopping: on SIGINT or SIGTERM it stops accepting, lets in-flight requests finish (their
 //! responses say `Connection: close`), gives idle keep-alive connections a short grace, and
 //! returns when the last connection is gone or the graceful timeout has passed; on SIGQUIT it
