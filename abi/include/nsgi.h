@@ -549,7 +549,8 @@ typedef const struct nsgi_app_descriptor *(*nsgi_app_entry_fn)(void);
 #define NSGI_E_TOO_LARGE -8
 
 /**
- * The callee caught a panic; the object it belongs to is poisoned.
+ * The callee caught a panic. The code that panicked is never run on the same state again: a
+ * panicked body is poisoned; the Rust SDK replaces a panicked app value with a fresh one.
  */
 #define NSGI_E_PANIC -9
 

@@ -51,7 +51,8 @@ pub const NSGI_E_UNSUPPORTED: nsgi_status = -7;
 /// A host limit was exceeded (e.g. a response head with more headers or bytes than the host
 /// accepts, refused by `start_response`).
 pub const NSGI_E_TOO_LARGE: nsgi_status = -8;
-/// The callee caught a panic; the object it belongs to is poisoned.
+/// The callee caught a panic. The code that panicked is never run on the same state again: a
+/// panicked body is poisoned; the Rust SDK replaces a panicked app value with a fresh one.
 pub const NSGI_E_PANIC: nsgi_status = -9;
 /// A generic application failure.
 pub const NSGI_E_APP: nsgi_status = -10;

@@ -878,23 +878,28 @@ fn non_utf8_path_has_a_bytes_variant() {
 }
 
 #[test]
-fn panic_in_call_is_caught_logged_and_poisons_the_app() {
+fn panic_in_call_is_caught_logged_and_the_app_is_replaced_by_a_fresh_one() {
     let fake = Fake::new();
     let app = Instance::start(tester(), &fake);
     let mut req = FakeRequest::default();
     let (status, _) = app.request(&mut req, &Env::get("GET", "/panic"));
     assert_eq!(status, NSGI_E_PANIC);
     assert!(logged(&fake, NSGI_LOG_ERROR, "call exploded"), "{}", fake.log_text());
-    // The instance is poisoned: even a healthy route is refused now.
-    let mut req = FakeRequest::default();
-    let (status, _) = app.request(&mut req, &Env::get("GET", "/hello"));
-    assert_eq!(status, NSGI_E_PANIC);
-    assert!(req.status.is_none());
-    // Shutdown leaves a poisoned app untouched (its shutdown hook does not run).
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "initialised a fresh instance"),
+        "{}",
+        fake.log_text()
+    );
+    // A fresh app value (App::init ran again) serves the next requests.
+    for _ in 0..3 {
+        let mut req = FakeRequest::default();
+        let (status, body) = app.request(&mut req, &Env::get("GET", "/hello"));
+        assert_eq!((status, body.as_slice()), (NSGI_DONE, HELLO));
+    }
+    // Shutdown runs the fresh value's hook once; the panicked value is left untouched.
     let before = SHUT_DOWN.with(Cell::get);
     app.shutdown();
-    assert_eq!(SHUT_DOWN.with(Cell::get), before);
-    assert!(logged(&fake, NSGI_LOG_WARN, "panicked earlier"));
+    assert_eq!(SHUT_DOWN.with(Cell::get), before + 1);
 }
 
 #[test]

@@ -57,8 +57,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
-    /// Recycle a worker after it has served this many requests (0: never); workers are replaced
-    /// one at a time, the new one serving before the old one drains.
+    /// Recycle a worker once it has served this many requests (0: never); it never serves more.
+    /// Workers are replaced one at a time, the new one serving before the old one stops.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_requests: u64,
 
@@ -90,7 +90,14 @@ pub struct Cli {
     #[arg(long)]
     pub allow_root: bool,
 
-    /// Write the supervisor's process id to this file (removed on exit).
+    /// Seconds a new worker may take to load and initialise its apps; one that is not ready by
+    /// then is killed and counts as failing to boot (a reload fails, the old workers serve on);
+    /// 0: no limit.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub boot_timeout: u64,
+
+    /// Write the supervisor's process id (with --workers 0, the serving process's) to this file
+    /// (removed on exit).
     #[arg(long, value_name = "FILE")]
     pub pid: Option<PathBuf>,
 

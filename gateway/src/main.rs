@@ -55,7 +55,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         let listeners = listen::inherit(link.listener_fds())?;
         // Root is given up before any app is loaded (see privilege.rs).
         privilege::enter(&privilege::plan(cli)?)?;
-        return worker::serve(cli, listeners, Some(link));
+        return worker::serve(cli, listeners, link);
     }
     if cli.check_config {
         if cli.user.is_some() {
@@ -72,8 +72,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let privilege = privilege::plan(cli)?;
     let listeners = listen::open(&cli.binds(), cli.unix_mode()?, cli.backlog)?;
     if cli.worker_count() == 0 {
-        privilege::enter(&privilege)?;
-        return worker::serve(cli, listeners, None);
+        return worker::serve_alone(cli, listeners, &privilege);
     }
     supervisor::run(cli, listeners)
 }

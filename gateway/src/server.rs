@@ -3,7 +3,8 @@
 //!
 //! Owns accepting (pausing while the pool is backed up, so other workers take the load),
 //! dispatching readiness events to connections, timeouts (a sweep once a second, which also
-//! sends the supervisor its heartbeat), `--max-requests` and `--timeout` retirement requests,
+//! sends the supervisor its heartbeat), `--max-requests` (a hard limit: at it the worker stops
+//! accepting and drains) and `--timeout` retirement requests,
 //! and stopping: on SIGINT or SIGTERM it stops accepting, lets in-flight requests finish (their
 //! responses say `Connection: close`), gives idle keep-alive connections a short grace, and
 //! returns when the last connection is gone or the graceful timeout has passed; on SIGQUIT it
@@ -200,6 +201,8 @@ pub struct Server {
     link: Option<WorkerLink>,
     served: u64,
     retire_requested: bool,
+    /// `--max-requests` is spent: no more connections are taken, open ones are drained.
+    at_request_limit: bool,
     /// Pooled requests abandoned past `--timeout` (their threads are stuck in the app).
     abandoned: usize,
     draining_since: Option<Instant>,
@@ -266,6 +269,7 @@ impl Server {
             link,
             served: 0,
             retire_requested: false,
+            at_request_limit: false,
             abandoned: 0,
             draining_since: None,
             quit: false,
@@ -373,20 +377,65 @@ impl Server {
         }
     }
 
+    /// `--max-requests` is a hard limit: once the requests served plus those the open
+    /// connections may still bring reach it, the worker takes no more connections, answers each
+    /// open one's next request with `Connection: close` (the drain), and asks to be replaced.
+    /// Checked after every connection event and every pool completion, so the count moves by one
+    /// request at a time between checks (unless a client pipelines several).
     fn check_max_requests(&mut self) {
-        if self.retire_requested {
+        let Some(limit) = self.request_limit() else {
+            return;
+        };
+        if self.at_request_limit || self.committed_requests(0, limit) < limit {
             return;
         }
-        if let (Some(limit), Some(link)) = (self.options.max_requests, self.link.as_mut())
-            && self.served >= limit
+        self.at_request_limit = true;
+        log::info!(
+            "served {} requests, {} connection(s) open: --max-requests reached; taking no more \
+             connections and asking to be replaced",
+            self.served,
+            self.conns.live
+        );
+        for listener in &mut self.listeners {
+            let _ = self.poll.registry().deregister(listener.source());
+        }
+        self.accepting = false;
+        for index in 0..self.conns.entries.len() {
+            if let Some(conn) = self.conns.entries[index].as_mut() {
+                conn.on_drain();
+            }
+            self.settle(index);
+        }
+        if let Some(link) = self.link.as_mut()
+            && !self.retire_requested
         {
-            log::info!(
-                "served {} requests (--max-requests); asking to be replaced",
-                self.served
-            );
             link.retire("max-requests");
             self.retire_requested = true;
         }
+    }
+
+    /// `--max-requests` (with its jitter), for a supervised worker.
+    fn request_limit(&self) -> Option<u64> {
+        self.options.max_requests.filter(|_| self.link.is_some())
+    }
+
+    /// The requests served, plus those the open connections (and `more` new ones) may still
+    /// bring: one each once drained, and one more for each whose request is with the app pool
+    /// (counted as served only when it comes back). Below `limit`, an upper bound will do.
+    fn committed_requests(&self, more: usize, limit: u64) -> u64 {
+        let open = (self.conns.live + more) as u64;
+        let bound = self.served + 2 * open;
+        if bound < limit {
+            return bound;
+        }
+        let with_app = self
+            .conns
+            .entries
+            .iter()
+            .flatten()
+            .filter(|conn| conn.with_app_since().is_some())
+            .count() as u64;
+        self.served + open + with_app
     }
 
     fn backed_up(&self) -> bool {
@@ -396,7 +445,13 @@ impl Server {
     }
 
     fn accept(&mut self, listener_index: usize) {
-        while self.accepting && self.conns.live < self.options.max_connections && !self.backed_up() {
+        while self.accepting
+            && self.conns.live < self.options.max_connections
+            && !self.backed_up()
+            && self
+                .request_limit()
+                .is_none_or(|limit| self.committed_requests(1, limit) <= limit)
+        {
             let Some(listener) = self.listeners.get(listener_index) else {
                 return;
             };
@@ -474,6 +529,7 @@ impl Server {
                 (Done::Finished(_), _) => {}
             }
             self.settle(index);
+            self.check_max_requests();
         }
         if let Some(pool) = self.pool.as_mut() {
             pool.recycle(done);
@@ -499,6 +555,7 @@ impl Server {
             conn.on_drain();
         }
         self.settle(index);
+        self.check_max_requests();
     }
 
     /// Removes a finished connection, or sets its interest to what it waits for.
@@ -569,7 +626,7 @@ impl Server {
                 out: &mut self.out,
                 limits: &self.options.limits,
                 timeouts: &self.options.timeouts,
-                draining: self.draining_since.is_some(),
+                draining: self.draining_since.is_some() || self.at_request_limit,
             },
             &mut self.conns,
         )

@@ -3,7 +3,8 @@
 //!
 //! Owns the life of every worker process: starting it (this binary executed again with the same
 //! arguments, the listeners inherited and a control pipe, see `worker_link`), readiness,
-//! heartbeats and the `--timeout` kill, restarts after crashes with a growing back-off,
+//! the `--boot-timeout` and `--timeout` kills, restarts after crashes (at once for a worker that
+//! was serving, with a growing back-off per slot for workers that fail while booting),
 //! replacements one at a time (`--max-requests`), the graceful reload (SIGHUP: a new generation
 //! serves before the old one drains), the graceful stop (SIGTERM, SIGINT), the quick stop
 //! (SIGQUIT), SIGTTIN/SIGTTOU (one worker more or fewer) and SIGUSR1 (forwarded to the workers).
@@ -32,12 +33,10 @@ use std::time::{Duration, Instant};
 
 /// The longest the loop sleeps without looking at its workers.
 const TICK: Duration = Duration::from_secs(1);
-/// Wait before restarting a worker after its first crash.
+/// Wait before restarting a slot whose worker failed to boot for the first time in a row.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-/// Longest wait before restarting a worker that keeps crashing.
+/// Longest wait before restarting a slot whose workers keep failing to boot.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
-/// A worker that ran this long before it crashed restarts after [`BACKOFF_FIRST`] again.
-const STABLE_UPTIME: Duration = Duration::from_secs(10);
 /// How often a worker's event loop reports (the worker side's period). A worker is timed out
 /// only after `--timeout` plus this much silence: the stuck call may have begun just after the
 /// last heartbeat, so the silence proves a call longer than `--timeout` only then.
@@ -155,15 +154,15 @@ fn own_executable() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the gateway's own executable to start workers: {e}"))
 }
 
-/// The `--pid` file: written (atomically) when the supervisor starts, removed when it exits if
-/// it still holds this process's id.
+/// The `--pid` file: written (atomically) when the supervisor (or the single process of
+/// `--workers 0`) starts, removed when it exits if it still holds this process's id.
 #[derive(Debug)]
-struct PidFile {
+pub(crate) struct PidFile {
     path: PathBuf,
 }
 
 impl PidFile {
-    fn create(path: &Path) -> Result<PidFile, String> {
+    pub(crate) fn create(path: &Path) -> Result<PidFile, String> {
         let name = path
             .file_name()
             .ok_or_else(|| format!("--pid {}: not a file path", path.display()))?;
@@ -236,6 +235,8 @@ struct Worker {
     retire_reason: Option<String>,
     /// An unknown message was logged already (a garbling worker is reported once).
     warned_unknown: bool,
+    /// Killed for not being ready within `--boot-timeout`: its exit is a boot failure.
+    boot_expired: bool,
 }
 
 impl Worker {
@@ -253,10 +254,10 @@ impl Worker {
     }
 }
 
-/// Restart pacing of one slot.
+/// Restart pacing of one slot: only workers that fail before they are ready slow it down.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    /// The wait before the next restart after a crash.
+    /// The wait before the next restart after a boot failure.
     delay: Duration,
     /// No worker is started in this slot before then.
     not_before: Option<Instant>,
@@ -299,6 +300,8 @@ struct Supervisor {
     urls: Vec<String>,
     /// `--timeout`, `None` when 0.
     timeout: Option<Duration>,
+    /// `--boot-timeout`, `None` when 0.
+    boot_timeout: Option<Duration>,
     graceful_timeout: Duration,
     phase: Phase,
     next_token: usize,
@@ -327,6 +330,7 @@ impl Supervisor {
             announced: false,
             urls,
             timeout: (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout)),
+            boot_timeout: (cli.boot_timeout > 0).then(|| Duration::from_secs(cli.boot_timeout)),
             graceful_timeout: Duration::from_secs(cli.graceful_timeout),
             phase: Phase::Running,
             next_token: 0,
@@ -416,14 +420,18 @@ impl Supervisor {
             if let (Some(timeout), true) = (self.timeout, worker.is_ready()) {
                 consider(worker.last_beat + timeout + HEARTBEAT_PERIOD + Duration::from_millis(1));
             }
+            if let (Some(boot_timeout), false) = (self.boot_timeout, worker.is_ready() || worker.boot_expired) {
+                consider(worker.started + boot_timeout);
+            }
         }
         at
     }
 
     // ---- acting on the state ----
 
-    /// Kills workers past their stop deadline and workers whose event loop went silent for
-    /// longer than `--timeout` (plus one heartbeat period).
+    /// Kills workers past their stop deadline, workers not ready within `--boot-timeout`, and
+    /// workers whose event loop went silent for longer than `--timeout` (plus one heartbeat
+    /// period).
     fn enforce_deadlines(&mut self, now: Instant) {
         for index in 0..self.workers.len() {
             let worker = &self.workers[index];
@@ -433,6 +441,20 @@ impl Supervisor {
                     self.kill(index, now);
                     continue;
                 }
+            }
+            if let Some(boot_timeout) = self.boot_timeout
+                && worker.is_active()
+                && !worker.is_ready()
+                && !worker.boot_expired
+                && now.duration_since(worker.started) >= boot_timeout
+            {
+                // Its exit, once reaped, is handled as a failure to boot (see `on_exit`).
+                let worker = &mut self.workers[index];
+                worker.boot_expired = true;
+                if let Err(e) = process::kill(worker.pid, SIGKILL) {
+                    log::warn!("cannot send SIGKILL to {}: {e}", worker.name());
+                }
+                continue;
             }
             let Some(timeout) = self.timeout else {
                 continue;
@@ -648,6 +670,7 @@ impl Supervisor {
             fate: Fate::Serving,
             retire_reason: None,
             warned_unknown: false,
+            boot_expired: false,
         });
     }
 
@@ -660,17 +683,15 @@ impl Supervisor {
         } else if self.pending == Some(generation) {
             self.abort_reload(message, now);
         } else {
-            let delay = self.back_off(id, Duration::ZERO, now);
+            let delay = self.back_off(id, now);
             log::error!("{message}; retrying in {}", seconds(delay));
         }
     }
 
-    /// Records a crash of slot `id` after `uptime`; returns the wait before its next start.
-    fn back_off(&mut self, id: usize, uptime: Duration, now: Instant) -> Duration {
+    /// Records a failure to boot in slot `id`; returns the wait before its next start, which
+    /// doubles with every failure in a row.
+    fn back_off(&mut self, id: usize, now: Instant) -> Duration {
         let slot = self.slot(id);
-        if uptime >= STABLE_UPTIME {
-            slot.delay = BACKOFF_FIRST;
-        }
         let delay = slot.delay;
         slot.delay = (delay * 2).min(BACKOFF_MAX);
         slot.not_before = Some(now + delay);
@@ -756,9 +777,12 @@ impl Supervisor {
         worker.last_beat = now;
         match message {
             Message::Ready => {
-                if worker.ready_at.is_none() {
+                if worker.ready_at.is_none() && !worker.boot_expired {
                     worker.ready_at = Some(now);
                     log::info!("{} ready", worker.name());
+                    let id = worker.id;
+                    // The slot boots again: its next failure to boot starts the back-off afresh.
+                    *self.slot(id) = Slot::default();
                 }
             }
             Message::Heartbeat => {}
@@ -809,6 +833,13 @@ impl Supervisor {
             if let Some(mut control) = worker.control.take() {
                 let _ = self.poll.registry().deregister(&mut control);
             }
+            if worker.is_active() && matches!(self.phase, Phase::Running) {
+                // A worker that exits unasked may have been stopped by a signal sent to the whole
+                // process group (Ctrl+C): a clean exit once it serves, death by the signal while
+                // it boots. That signal reached this process before the exit could be seen
+                // here: act on it first, so the exit is part of a stop, not a failure.
+                self.on_signals(now);
+            }
             self.on_exit(worker, &exit, now);
         }
     }
@@ -818,6 +849,16 @@ impl Supervisor {
         match worker.fate {
             Fate::Stopping { .. } if exit.clean => log::info!("{name} stopped"),
             Fate::Stopping { .. } | Fate::Killed { .. } => log::info!("{name} stopped: {}", exit.text),
+            Fate::Serving | Fate::Retiring if exit.clean && matches!(self.phase, Phase::Stopping { .. }) => {
+                log::info!("{name} stopped");
+            }
+            Fate::Serving | Fate::Retiring if worker.boot_expired => {
+                let what = format!(
+                    "{name} was not ready after --boot-timeout {}s; killed",
+                    self.boot_timeout.map_or(0, |t| t.as_secs())
+                );
+                self.on_unexpected_exit(&worker, &what, now);
+            }
             Fate::Serving | Fate::Retiring => {
                 let what = match (exit.clean, worker.is_ready()) {
                     (true, true) => format!("{} without being asked to stop", exit.text),
@@ -842,9 +883,12 @@ impl Supervisor {
             log::error!("{what} while being replaced");
         } else if worker.generation != self.committed || worker.id > self.target {
             log::error!("{what}");
+        } else if worker.is_ready() {
+            // It served: whatever killed it (one request, most likely), a new worker boots at
+            // once, so one bad request costs one worker start, not a growing outage.
+            log::error!("{what}; restarting it now");
         } else {
-            let uptime = now.duration_since(worker.started);
-            let delay = self.back_off(worker.id, uptime, now);
+            let delay = self.back_off(worker.id, now);
             log::error!("{what}; restarting in {}", seconds(delay));
         }
     }

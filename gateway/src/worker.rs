@@ -6,6 +6,7 @@ use crate::access_log::AccessLog;
 use crate::cli::{Cli, MountSpec};
 use crate::environ::Site;
 use crate::listen::Listener;
+use crate::privilege;
 use crate::respond::Apps;
 use crate::server::{Server, ServerOptions, Stopped};
 use crate::spill::SpillPolicy;
@@ -77,7 +78,9 @@ fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps,
             script_name: mount.prefix.clone(),
             config,
             multithread: cli.threads > 1 && thread_safe,
-            multiprocess: supervised && cli.worker_count() > 1,
+            // With a supervisor, even of one worker, another process may serve the same app at
+            // the same time: the old and the new worker of a reload or a recycle overlap.
+            multiprocess: supervised,
             max_concurrency: if thread_safe { cli.threads.max(1) as u32 } else { 1 },
             response_head_limits: cli.response_head_limits(),
             ..InitOptions::default()
@@ -118,8 +121,47 @@ fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps,
     Ok(apps)
 }
 
-/// Serves `listeners` until stopped. `link` is the supervisor link of a supervised worker.
-pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> Result<(), String> {
+/// Serves `listeners` until stopped, as the supervised worker of `link`.
+pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: WorkerLink) -> Result<(), String> {
+    if serve_until_stopped(cli, listeners, Some(link))? == Stopped::Immediately {
+        std::process::exit(0);
+    }
+    Ok(())
+}
+
+/// `--workers 0`: serves `listeners` from this process alone until stopped. Writes the `--pid`
+/// file first, then gives up root as `privilege` says (before any app is loaded); removes the
+/// pid file and the unix socket files it created on the way out, however it stopped.
+pub fn serve_alone(cli: &Cli, listeners: Vec<Listener>, privilege: &privilege::Plan) -> Result<(), String> {
+    // The pid file is written before root is given up, so it may live where only root writes
+    // (`/run`); removing it at exit then needs that the directory lets `--user` do so.
+    let pid_file = cli.pid.as_deref().map(crate::supervisor::PidFile::create).transpose()?;
+    privilege::enter(privilege)?;
+    // The server owns the listeners; these duplicates name the socket files to remove.
+    let socket_files: Vec<Listener> = listeners
+        .iter()
+        .filter_map(|listener| match listener {
+            Listener::Unix { listener, path } => listener.try_clone().ok().map(|listener| Listener::Unix {
+                listener,
+                path: path.clone(),
+            }),
+            Listener::Tcp(_) => None,
+        })
+        .collect();
+    let outcome = serve_until_stopped(cli, listeners, None);
+    for listener in &socket_files {
+        listener.remove_socket_file();
+    }
+    drop(pid_file);
+    if outcome? == Stopped::Immediately {
+        std::process::exit(0);
+    }
+    Ok(())
+}
+
+/// Loads the apps, serves until a stop signal, and shuts the apps down after a graceful stop
+/// (a quick stop leaves them: the process exits at once).
+fn serve_until_stopped(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> Result<Stopped, String> {
     let supervised = link.is_some();
     let plan = plan(cli, supervised)?;
     check_open_file_limit(plan.options.max_connections);
@@ -133,13 +175,13 @@ pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerLink>) -> R
     }
     let (stopped, apps) = server.run().map_err(|e| format!("event loop failed: {e}"))?;
     if stopped == Stopped::Immediately {
-        std::process::exit(0);
+        return Ok(stopped);
     }
     if apps.shutdown().is_err() {
         log::warn!("apps not shut down: requests still hold them");
     }
     log::info!("stopped");
-    Ok(())
+    Ok(stopped)
 }
 
 /// Raises the open-file limit as far as it goes, and warns when it is still too low for

@@ -29,6 +29,19 @@ fn lifecycle_app() -> PathBuf {
     )
 }
 
+/// The C app of `tests/apps/bootgate.c`: its `init` hangs or fails while a marker file exists.
+fn bootgate_app() -> PathBuf {
+    compile_c_app(
+        "bootgate",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/bootgate.c"),
+    )
+}
+
+/// The Rust app of `tests/apps/panicky` (`/panic` panics in `call`, `/instance`, else `ok`).
+fn panicky_app() -> PathBuf {
+    nsgi_testkit::build_packages(&["nsgi-test-panicky"]).join("libnsgi_test_panicky.so")
+}
+
 /// A private scratch directory for one test.
 struct Scratch(PathBuf);
 
@@ -401,7 +414,7 @@ fn a_killed_worker_is_replaced_and_only_its_requests_fail() {
         .expect("run kill");
     assert!(status.success());
     sup.gateway
-        .wait_for_log(&format!("(pid {victim}) killed by signal SIGKILL; restarting in 0.1s"));
+        .wait_for_log(&format!("(pid {victim}) killed by signal SIGKILL; restarting it now"));
     let after = wait_until("a replacement worker runs", || {
         let now = children_of(sup.pid);
         (now.len() == 2 && !now.contains(&victim)).then_some(now)
@@ -502,25 +515,73 @@ fn a_broken_deploy_keeps_the_old_workers_serving() {
 
 // ---- 4. crashes ----
 
+/// GET `path` on new connections until a response comes (at most `tries` attempts): a request
+/// made while no worker runs waits in the backlog, but one accepted by a dying worker is lost.
+fn get_with_retries(addr: SocketAddr, path: &str, tries: usize) -> (u16, String) {
+    let mut last = String::new();
+    for _ in 0..tries {
+        match get(addr, path) {
+            Ok(reply) => return reply,
+            Err(why) => last = why,
+        }
+    }
+    panic!("no response to GET {path} in {tries} tries; last: {last}");
+}
+
 #[test]
-fn a_segfaulting_app_is_restarted_with_growing_back_off() {
+fn a_worker_that_crashed_after_it_was_ready_is_replaced_at_once_every_time() {
     let scratch = Scratch::new("segv");
     let app = lifecycle_app();
     let sup = start(&scratch, &["--workers", "1", &app.to_string_lossy()]);
     let addr = sup.gateway.addr();
-    for (round, delay) in [(1, "0.1s"), (2, "0.2s"), (3, "0.4s")] {
+    const CRASHES: usize = 10;
+    for round in 1..=CRASHES {
         let crashed = get(addr, "/crash");
         assert!(crashed.is_err(), "no response from a crashed worker: {crashed:?}");
         wait_for_log_count(&sup.gateway, "killed by signal SIGSEGV", round);
-        let log = sup.gateway.stderr();
-        assert!(
-            log.contains(&format!("killed by signal SIGSEGV; restarting in {delay}")),
-            "round {round}: {log}"
-        );
-        // A request made while no worker runs waits in the backlog for the next one.
-        assert_eq!(get(addr, "/").expect("GET / after a crash"), (200, "ok".to_owned()));
+        assert_eq!(get_with_retries(addr, "/", 3), (200, "ok".to_owned()), "round {round}");
     }
+    let log = sup.gateway.stderr();
+    assert_eq!(
+        log_count(&sup.gateway, "killed by signal SIGSEGV; restarting it now"),
+        CRASHES,
+        "{log}"
+    );
+    assert!(
+        !log.contains("restarting in"),
+        "no back-off for workers that were ready: {log}"
+    );
     assert_eq!(wait_for_workers(sup.pid, 1).len(), 1);
+}
+
+#[test]
+fn a_slot_whose_workers_fail_to_boot_backs_off_until_they_boot_again() {
+    let scratch = Scratch::new("bootfail");
+    let app = bootgate_app();
+    let marker = scratch.path("marker");
+    let config = scratch.path("config");
+    std::fs::write(&config, marker.to_string_lossy().as_bytes()).expect("write the app config");
+    let sup = start(
+        &scratch,
+        &[
+            "--workers",
+            "1",
+            "--app-config",
+            &config.to_string_lossy(),
+            &app.to_string_lossy(),
+        ],
+    );
+    let addr = sup.gateway.addr();
+    let fail = scratch.path("marker.fail");
+    std::fs::write(&fail, "").expect("create the fail marker");
+    assert!(get(addr, "/crash").is_err());
+    sup.gateway.wait_for_log("killed by signal SIGSEGV; restarting it now");
+    for delay in ["0.1s", "0.2s", "0.4s"] {
+        sup.gateway
+            .wait_for_log(&format!("before it was ready; restarting in {delay}"));
+    }
+    std::fs::remove_file(&fail).expect("remove the fail marker");
+    assert_eq!(get_with_retries(addr, "/", 3), (200, "ok".to_owned()));
 }
 
 // ---- 5. --timeout ----
@@ -569,15 +630,34 @@ fn a_request_past_timeout_gets_its_worker_killed_and_replaced() {
 
 #[test]
 fn max_requests_recycles_the_worker_without_dropping_a_request() {
-    let scratch = Scratch::new("maxreq");
+    recycles_at_the_limit("maxreq", "0");
+}
+
+#[test]
+fn max_requests_recycles_the_worker_without_dropping_a_request_with_threads() {
+    recycles_at_the_limit("maxreq-threads", "3");
+}
+
+/// `--max-requests 20` under keep-alive load from several clients: no request fails, and no
+/// worker serves more than 20.
+fn recycles_at_the_limit(test: &str, threads: &str) {
+    let scratch = Scratch::new(test);
     let app = lifecycle_app();
     let sup = start(
         &scratch,
-        &["--workers", "1", "--max-requests", "20", &app.to_string_lossy()],
+        &[
+            "--workers",
+            "1",
+            "--threads",
+            threads,
+            "--max-requests",
+            "20",
+            &app.to_string_lossy(),
+        ],
     );
     let first = wait_for_workers(sup.pid, 1);
-    let load = Load::start(sup.gateway.addr(), 2, "/pid", 1_000_000);
-    sup.gateway.wait_for_log("replaced by pid");
+    let load = Load::start(sup.gateway.addr(), 3, "/pid", 1_000_000);
+    wait_for_log_count(&sup.gateway, "replaced by pid", 3);
     wait_until("the first worker is gone", || {
         first.iter().all(|&pid| is_dead(pid)).then_some(())
     });
@@ -594,6 +674,12 @@ fn max_requests_recycles_the_worker_without_dropping_a_request() {
         "requests were served by the old and the new worker: {:?}",
         tally.bodies
     );
+    for (pid, served) in &tally.bodies {
+        assert!(
+            *served <= 20,
+            "worker {pid} served {served} requests, past --max-requests 20"
+        );
+    }
     let now = wait_for_workers(sup.pid, 1);
     assert!(now.is_disjoint(&first), "{first:?} → {now:?}");
     assert!(sup.gateway.stderr().contains("asks to be replaced"));
@@ -701,4 +787,311 @@ fn ttin_and_ttou_change_the_worker_count_and_usr1_reaches_the_workers() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(children_of(sup.pid), one, "SIGUSR1 does not kill a worker");
     assert_eq!(get(sup.gateway.addr(), "/").expect("GET /").0, 200);
+}
+
+// ---- Ctrl+C: a signal to the whole process group ----
+
+/// Starts the gateway as the leader of its own process group, as a shell does for a foreground
+/// job, with `env` added; returns the child and its stderr, once it listens.
+fn start_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Child, JoinHandle<String>) {
+    let (mut child, err) = spawn_group_leader(args, env);
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("Listening on "), "{first:?}");
+    std::thread::spawn(move || for _ in lines {});
+    (child, err)
+}
+
+/// Starts the gateway as the leader of its own process group, without waiting for anything;
+/// its stdout stays piped, its stderr is collected by the returned thread.
+fn spawn_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Child, JoinHandle<String>) {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(gateway_binary())
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let mut stderr = child.stderr.take().expect("piped");
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    (child, err)
+}
+
+/// The lines of `log` at level ERROR or WARN.
+fn noisy_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| line.contains(" ERROR ") || line.contains(" WARN "))
+        .collect()
+}
+
+#[test]
+fn a_signal_to_the_whole_process_group_stops_cleanly() {
+    let app = lifecycle_app();
+    for signal in ["INT", "TERM"] {
+        for round in 1..=3 {
+            let (mut child, stderr) = start_group_leader(&["--workers", "2", &app.to_string_lossy()], &[]);
+            let group = child.id();
+            let sent = Command::new("kill")
+                .args([&format!("-{signal}"), "--", &format!("-{group}")])
+                .status()
+                .expect("run kill");
+            assert!(sent.success());
+            let status = wait_until("the gateway exits", || child.try_wait().expect("try_wait"));
+            let log = stderr.join().expect("stderr reader");
+            assert!(status.success(), "SIG{signal} round {round}: exit {status}; {log}");
+            let noisy = noisy_lines(&log);
+            assert!(noisy.is_empty(), "SIG{signal} round {round}: {noisy:?}\n{log}");
+            assert!(
+                log.contains(&format!("received SIG{signal}: stopping gracefully")),
+                "{log}"
+            );
+        }
+    }
+}
+
+// ---- a panic in a Rust app's call ----
+
+#[test]
+fn one_panic_in_a_rust_app_does_not_disable_its_worker() {
+    one_panic_then_served("panic", "0");
+}
+
+#[test]
+fn one_panic_in_a_rust_app_does_not_disable_its_worker_with_threads() {
+    one_panic_then_served("panic-threads", "4");
+}
+
+fn one_panic_then_served(test: &str, threads: &str) {
+    let scratch = Scratch::new(test);
+    let app = panicky_app();
+    let sup = start(
+        &scratch,
+        &["--workers", "1", "--threads", threads, &app.to_string_lossy()],
+    );
+    let workers = wait_for_workers(sup.pid, 1);
+    let addr = sup.gateway.addr();
+    assert_eq!(get(addr, "/instance").expect("GET /instance"), (200, "1".to_owned()));
+    let (status, _) = get(addr, "/panic").expect("GET /panic");
+    assert_eq!(status, 500, "a panic is answered 500");
+    let mut stream = connect(addr).expect("connect");
+    for i in 0..100 {
+        let (status, body, close) = try_get(&mut stream, "/").expect("GET / after the panic");
+        assert_eq!((status, body.as_str()), (200, "ok"), "request {i} after the panic");
+        assert!(!close, "kept alive");
+    }
+    assert_eq!(get(addr, "/instance").expect("GET /instance"), (200, "2".to_owned()));
+    assert_eq!(children_of(sup.pid), workers, "the same worker serves on");
+    assert_eq!(
+        log_count(&sup.gateway, "initialised a fresh instance"),
+        1,
+        "{}",
+        sup.gateway.stderr()
+    );
+}
+
+// ---- --boot-timeout ----
+
+/// A bootgate app whose markers are `<scratch>/marker.*`; returns (library, config file).
+fn bootgate_with_config(scratch: &Scratch) -> (PathBuf, PathBuf) {
+    let config = scratch.path("config");
+    std::fs::write(&config, scratch.path("marker").to_string_lossy().as_bytes()).expect("write the app config");
+    (bootgate_app(), config)
+}
+
+#[test]
+fn a_reload_whose_workers_hang_in_init_fails_at_the_boot_timeout() {
+    let scratch = Scratch::new("boothang");
+    let (app, config) = bootgate_with_config(&scratch);
+    let sup = start(
+        &scratch,
+        &[
+            "--workers",
+            "1",
+            "--boot-timeout",
+            "2",
+            "--app-config",
+            &config.to_string_lossy(),
+            &app.to_string_lossy(),
+        ],
+    );
+    let old = wait_for_workers(sup.pid, 1);
+    let hang = scratch.path("marker.hang");
+    std::fs::write(&hang, "").expect("create the hang marker");
+    sup.gateway.signal("HUP");
+    sup.gateway.wait_for_log("booting worker 1 (pid ");
+    let log = sup.gateway.wait_for_log("reload failed: ");
+    assert!(log.contains("not ready after --boot-timeout 2s"), "{log}");
+    sup.gateway.wait_for_log("generation 1 keeps serving");
+    let (_, pid) = get(sup.gateway.addr(), "/pid").expect("GET /pid");
+    assert!(old.contains(&pid.parse().expect("a pid")), "the old worker serves");
+    assert_eq!(wait_for_workers(sup.pid, 1), old, "the stuck worker is gone");
+
+    std::fs::remove_file(&hang).expect("remove the hang marker");
+    sup.gateway.signal("HUP");
+    sup.gateway.wait_for_log("reload complete: generation 3 is serving");
+    let (status, _) = get(sup.gateway.addr(), "/pid").expect("GET /pid");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_first_worker_that_hangs_in_init_fails_the_start_at_the_boot_timeout() {
+    let scratch = Scratch::new("firsthang");
+    let (app, config) = bootgate_with_config(&scratch);
+    std::fs::write(scratch.path("marker.hang"), "").expect("create the hang marker");
+    let (status, stdout, stderr) = run_bounded(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--boot-timeout",
+        "1",
+        "--app-config",
+        &config.to_string_lossy(),
+        &app.to_string_lossy(),
+    ]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+    assert!(stderr.contains("not ready after --boot-timeout 1s"), "{stderr}");
+}
+
+// ---- --workers 0: one process, no supervisor ----
+
+#[test]
+fn a_single_process_writes_its_pid_file_and_removes_it_and_its_socket_file() {
+    let scratch = Scratch::new("single");
+    let pid_file = scratch.path("gateway.pid");
+    let socket = scratch.path("http.sock");
+    let mut gateway = Gateway::start(
+        gateway_binary(),
+        [
+            "--workers",
+            "0",
+            "--pid",
+            &pid_file.to_string_lossy(),
+            "--bind",
+            &format!("unix:{}", socket.display()),
+        ],
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .expect("the pid file exists once the gateway listens")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(socket.exists(), "the socket file exists while serving");
+    assert!(children_of(pid).is_empty(), "one process, no workers");
+    assert_eq!(get(gateway.addr(), "/").expect("GET /").0, 200);
+    gateway.signal("TERM");
+    assert!(gateway.wait_exit().success());
+    assert!(!pid_file.exists(), "the pid file is removed");
+    assert!(!socket.exists(), "the socket file is removed");
+}
+
+#[test]
+fn a_single_process_with_threads_answers_503_past_timeout() {
+    let app = lifecycle_app();
+    let gateway = Gateway::start(
+        gateway_binary(),
+        [
+            "--workers",
+            "0",
+            "--threads",
+            "2",
+            "--timeout",
+            "1",
+            &app.to_string_lossy(),
+        ],
+    );
+    let mut stuck = connect(gateway.addr()).expect("connect");
+    let (status, _, close) = try_get(&mut stuck, "/sleep").expect("a response");
+    assert_eq!(status, 503, "--timeout is enforced for pooled calls");
+    assert!(close);
+    // Nothing replaces the process: the stuck thread stays lost (and this app, not thread-safe,
+    // is called one request at a time, so it stays blocked too).
+    gateway.wait_for_log("an app thread is stuck past --timeout; 1 of 2 threads are lost until restart");
+}
+
+#[test]
+fn a_failed_reload_tells_systemd_why() {
+    use std::os::unix::net::UnixDatagram;
+    let scratch = Scratch::new("notify");
+    let (app, config) = bootgate_with_config(&scratch);
+    let notify_path = scratch.path("notify.sock");
+    let systemd = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    systemd.set_read_timeout(Some(IO_TIMEOUT)).expect("set_read_timeout");
+    let (mut child, stderr) = start_group_leader(
+        &[
+            "--workers",
+            "1",
+            "--boot-timeout",
+            "1",
+            "--app-config",
+            &config.to_string_lossy(),
+            &app.to_string_lossy(),
+        ],
+        &[("NOTIFY_SOCKET", notify_path.as_path())],
+    );
+    std::fs::write(scratch.path("marker.hang"), "").expect("create the hang marker");
+    let sent = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let mut seen = Vec::new();
+    let status = loop {
+        let mut buf = [0u8; 4096];
+        let n = systemd.recv(&mut buf).expect("a notification before the timeout");
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if message.starts_with("STATUS=reload failed") {
+            break message;
+        }
+        seen.push(message);
+        assert!(seen.len() < 50, "no failed-reload status among {seen:?}");
+    };
+    assert!(status.contains("generation 1 keeps serving"), "{status}");
+    assert!(status.contains("not ready after --boot-timeout 1s"), "{status}");
+    assert!(seen.iter().any(|m| m.starts_with("RELOADING=1")), "{seen:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stderr);
+}
+
+#[test]
+fn ctrl_c_while_the_workers_boot_stops_cleanly() {
+    let scratch = Scratch::new("bootint");
+    let (app, config) = bootgate_with_config(&scratch);
+    std::fs::write(scratch.path("marker.hang"), "").expect("create the hang marker");
+    for round in 1..=3 {
+        let (mut child, stderr) = spawn_group_leader(
+            &[
+                "--workers",
+                "2",
+                "--app-config",
+                &config.to_string_lossy(),
+                &app.to_string_lossy(),
+            ],
+            &[],
+        );
+        let group = child.id();
+        wait_for_workers(group, 2);
+        let sent = Command::new("kill")
+            .args(["-INT", "--", &format!("-{group}")])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        let status = wait_until("the gateway exits", || child.try_wait().expect("try_wait"));
+        let log = stderr.join().expect("stderr reader");
+        assert!(status.success(), "round {round}: exit {status}; {log}");
+        let noisy = noisy_lines(&log);
+        assert!(noisy.is_empty(), "round {round}: {noisy:?}\n{log}");
+    }
 }

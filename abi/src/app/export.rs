@@ -4,12 +4,15 @@
 //! trampolines are generic functions here; [`export_app!`](crate::export_app) and
 //! [`app_descriptor!`](crate::app_descriptor) only name the app type, building a `static`
 //! descriptor in the app's crate (where `cfg!(panic = "unwind")` and the crate name are known).
-//! Every trampoline checks its pointers, catches panics (logging them through the host and
-//! poisoning the instance), and never lets one cross the boundary.
+//! Every trampoline checks its pointers, catches panics (logging them through the host), and never
+//! lets one cross the boundary. An app whose `call` panicked is replaced by a fresh one: `App::init`
+//! runs again with a copy of the original arguments, and the panicked value is never touched
+//! again (it is leaked, not dropped).
 
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use super::error;
 use super::host::{Host, Level, RawRequest};
@@ -19,8 +22,8 @@ use super::request::Request;
 use super::response::StartResponse;
 use super::{App, SDK_INFO};
 use crate::sys::{
-    self, nsgi_app_descriptor, nsgi_body, nsgi_bytes, nsgi_environ, nsgi_host_api, nsgi_init_args, nsgi_request,
-    nsgi_status,
+    self, nsgi_app_descriptor, nsgi_body, nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args,
+    nsgi_request, nsgi_status,
 };
 
 /// Name used when neither [`App::NAME`] nor the crate name is known.
@@ -139,10 +142,109 @@ pub const fn descriptor<T: App>(crate_name: &'static str, panic_unwind: bool) ->
 
 /// What the host's `void *app` points to.
 struct Instance<T> {
-    app: T,
+    /// The app value serving requests, from `Box::into_raw`. After a panic in `call` it is
+    /// swapped for a fresh one; the value it replaces is leaked, never freed: other threads may
+    /// still be inside its `call`, and a value a panic left half-changed is never touched again.
+    app: AtomicPtr<T>,
     host: Host,
-    /// A panic was caught in `call`: refuse every later request.
+    /// A copy of `init`'s arguments, to make the fresh value with.
+    init_args: SavedInitArgs,
+    /// Held while a fresh value is being made, so one panic makes one.
+    replacing: Mutex<()>,
+    /// Making a fresh value failed: refuse every later request.
     poisoned: AtomicBool,
+}
+
+impl<T: App> Instance<T> {
+    /// After a panic in `call` on `panicked`: makes a fresh app value (unless another thread
+    /// already replaced that one) and says what happened, for the log.
+    fn replace_after_panic(&self, panicked: *mut T) -> &'static str {
+        let _guard = self.replacing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.poisoned.load(Ordering::Acquire) {
+            return "the app refuses every later request (re-initialising it failed earlier)";
+        }
+        if self.app.load(Ordering::Acquire) != panicked {
+            return "the app instance was already replaced by a fresh one";
+        }
+        let fresh = self.init_args.with_raw(|raw| {
+            // SAFETY: `raw` and every buffer it points to are owned by `init_args` and live
+            // until `with_raw` returns, which `args` does not outlive.
+            let args = unsafe { InitArgs::new(raw, &self.host) };
+            catch(|| T::init(&args).map_err(|e| error::chain(&*e)))
+        });
+        match fresh {
+            Ok(Ok(app)) => {
+                self.app.store(Box::into_raw(Box::new(app)), Ordering::Release);
+                "initialised a fresh instance of the app for the next requests (App::init ran again)"
+            }
+            Ok(Err(message)) => {
+                self.poisoned.store(true, Ordering::Release);
+                self.host.log(
+                    Level::Error,
+                    &format!("re-initialising the app after a panic failed: {message}"),
+                );
+                "re-initialising the app failed: it refuses every later request"
+            }
+            Err(panic) => {
+                self.poisoned.store(true, Ordering::Release);
+                self.host.log(
+                    Level::Error,
+                    &format!("re-initialising the app after a panic panicked: {panic}"),
+                );
+                "re-initialising the app failed: it refuses every later request"
+            }
+        }
+    }
+}
+
+/// The host's `nsgi_init_args`, copied out of host memory.
+struct SavedInitArgs {
+    flags: u32,
+    mount_name: Vec<u8>,
+    script_name: Vec<u8>,
+    config: Vec<u8>,
+    options: Vec<(Vec<u8>, Vec<u8>)>,
+    max_concurrency: u32,
+}
+
+impl SavedInitArgs {
+    fn copy(args: &InitArgs<'_>) -> SavedInitArgs {
+        SavedInitArgs {
+            flags: args.raw_flags(),
+            mount_name: args.mount_name_bytes().to_vec(),
+            script_name: args.script_name_bytes().to_vec(),
+            config: args.config().to_vec(),
+            options: args.options().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
+            max_concurrency: args.max_concurrency(),
+        }
+    }
+
+    /// Runs `f` with an `nsgi_init_args` pointing into this copy.
+    fn with_raw<R>(&self, f: impl FnOnce(&nsgi_init_args) -> R) -> R {
+        let options: Vec<nsgi_header> = self
+            .options
+            .iter()
+            .map(|(name, value)| nsgi_header {
+                name: nsgi_bytes::from_slice(name),
+                value: nsgi_bytes::from_slice(value),
+            })
+            .collect();
+        let raw = nsgi_init_args {
+            struct_size: sys::NSGI_INIT_ARGS_V1_0_SIZE,
+            flags: self.flags,
+            mount_name: nsgi_bytes::from_slice(&self.mount_name),
+            script_name: nsgi_bytes::from_slice(&self.script_name),
+            config: nsgi_bytes::from_slice(&self.config),
+            options: if options.is_empty() {
+                ptr::null()
+            } else {
+                options.as_ptr()
+            },
+            n_options: options.len(),
+            max_concurrency: self.max_concurrency,
+        };
+        f(&raw)
+    }
 }
 
 /// `init`: reads the host table and the arguments, then runs [`App::init`].
@@ -182,11 +284,14 @@ unsafe extern "C" fn init_trampoline<T: App>(
     let init_args = unsafe { InitArgs::new(&*args, &host) };
     // The error is formatted inside `catch`: its `Display` is app code too.
     let outcome = catch(|| T::init(&init_args).map_err(|e| error::chain(&*e)));
+    let saved = SavedInitArgs::copy(&init_args);
     match outcome {
         Ok(Ok(app)) => {
             let instance = Box::new(Instance {
-                app,
+                app: AtomicPtr::new(Box::into_raw(Box::new(app))),
                 host,
+                init_args: saved,
+                replacing: Mutex::new(()),
                 poisoned: AtomicBool::new(false),
             });
             // SAFETY: `app_out` is writable (checked above); the host owns the pointer until it
@@ -232,9 +337,11 @@ unsafe extern "C" fn call_trampoline<T: App>(
         return sys::NSGI_E_INVAL;
     };
     if instance.poisoned.load(Ordering::Acquire) {
-        instance
-            .host
-            .log_for(req, Level::Error, b"request refused: the app panicked earlier");
+        instance.host.log_for(
+            req,
+            Level::Error,
+            b"request refused: the app panicked earlier and could not be re-initialised",
+        );
         return sys::NSGI_E_PANIC;
     }
     let Some(req) = NonNull::new(req) else {
@@ -261,8 +368,12 @@ unsafe extern "C" fn call_trampoline<T: App>(
     // SAFETY: `environ` is non-NULL, covers the v1.0 struct, and stays valid as above.
     let mut request = unsafe { Request::new(raw, &*environ) };
     let start = StartResponse::new(raw);
+    let current = instance.app.load(Ordering::Acquire);
+    // SAFETY: `current` came from `Box::into_raw` and is never freed while the instance lives
+    // (a replaced value is leaked; the current one is freed only by `shutdown`).
+    let app = unsafe { &*current };
     // The error is formatted inside `catch`: its `Display` is app code too.
-    let outcome = catch(|| instance.app.call(&mut request, start).map_err(|e| error::chain(&*e)));
+    let outcome = catch(|| app.call(&mut request, start).map_err(|e| error::chain(&*e)));
     match outcome {
         Ok(Ok(response)) => {
             let body = response.into_body().into_raw(&instance.host);
@@ -275,18 +386,15 @@ unsafe extern "C" fn call_trampoline<T: App>(
             sys::NSGI_E_APP
         }
         Err(panic) => {
-            instance.poisoned.store(true, Ordering::Release);
-            raw.log(
-                Level::Error,
-                &format!("request panicked (the app is now poisoned): {panic}"),
-            );
+            let next = instance.replace_after_panic(current);
+            raw.log(Level::Error, &format!("request panicked: {panic}; {next}"));
             sys::NSGI_E_PANIC
         }
     }
 }
 
-/// `shutdown`: runs [`App::shutdown`], drops the instance and revokes the host handle. A
-/// poisoned instance is leaked instead of being touched again.
+/// `shutdown`: runs [`App::shutdown`] on the current app value, drops it and revokes the host
+/// handle. An instance whose re-initialisation failed is leaked instead of being touched again.
 ///
 /// # Safety
 /// `app` is NULL or the `Instance<T>` our `init` made; nothing uses it afterwards.
@@ -302,7 +410,11 @@ unsafe extern "C" fn shutdown_trampoline<T: App>(app: *mut c_void) {
         host.log(Level::Warn, "shutdown: the app panicked earlier; leaving it untouched");
         std::mem::forget(instance);
     } else if let Err(panic) = catch(move || {
-        instance.app.shutdown();
+        // SAFETY: the current value came from `Box::into_raw`; no call is running any more (the
+        // host calls `shutdown` last), so this is its only user.
+        let app = unsafe { Box::from_raw(instance.app.load(Ordering::Acquire)) };
+        app.shutdown();
+        drop(app);
         drop(instance);
     }) {
         host.log(Level::Error, &format!("shutdown panicked: {panic}"));

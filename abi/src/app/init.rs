@@ -76,6 +76,11 @@ impl<'a> InitArgs<'a> {
         str::from_utf8(self.mount_name).unwrap_or("")
     }
 
+    /// The raw `NSGI_ENV_*` flags (the SDK keeps them to re-initialise an app).
+    pub(crate) fn raw_flags(&self) -> u32 {
+        self.flags
+    }
+
     /// The name of this app instance, as bytes.
     pub fn mount_name_bytes(&self) -> &'a [u8] {
         self.mount_name

@@ -53,9 +53,12 @@
 //!
 //! A panic in [`App::init`], [`App::call`], a body iterator, an [`Body::on_close`] hook or
 //! [`App::shutdown`] is caught at the ABI boundary, logged through the host, and reported as
-//! `NSGI_E_PANIC`: the host answers 500 (or aborts a response already under way). The object
-//! that panicked is poisoned: a poisoned app instance refuses further requests, a poisoned body
-//! is never touched again. An [`Err`] returned from `init` or `call`, or yielded by a
+//! `NSGI_E_PANIC`: the host answers 500 (or aborts a response already under way). The value
+//! that panicked is never touched again. After a panic in [`App::call`] the SDK makes a fresh
+//! app value by running [`App::init`] again (with the same arguments) and serves the next
+//! requests with it; the panicked value is leaked, not dropped (its [`App::shutdown`] never
+//! runs). Only when that fresh `init` fails does the instance refuse every later request. A
+//! body that panicked is poisoned: its code never runs again. An [`Err`] returned from `init` or `call`, or yielded by a
 //! [`Body::from_results`] iterator, is logged and reported as `NSGI_E_APP`.
 //!
 //! An app built with `panic = "abort"` is flagged as such in its descriptor, so the host can

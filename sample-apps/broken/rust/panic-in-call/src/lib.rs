@@ -4,14 +4,14 @@
 //!   start_response)`) instead of returning an error.
 //! - **Check**: N1 (NSGI-specific; `docs/conformance.md`).
 //! - **Source**: the NSGI ABI, `docs/abi.md` §13: no unwinding may cross the boundary; the SDK
-//!   catches the panic, poisons the app instance and returns `NSGI_E_PANIC`. It is the native
-//!   form of PEP 3333 §Error Handling, where an exception escaping the application aborts the
-//!   request and the server traps and logs it.
+//!   catches the panic, returns `NSGI_E_PANIC` and replaces the app value with a fresh one. It is
+//!   the native form of PEP 3333 §Error Handling, where an exception escaping the application
+//!   aborts the request and the server traps and logs it.
 //!
 //! What it does: it routes every request through a table of handlers that nobody filled in, and
 //! indexes the empty table (the bug), which panics before the response is started. Everything
-//! else is ordinary SDK use. The SDK turns the panic into `NSGI_E_PANIC`; since a panicking
-//! instance is poisoned, every later request is refused with `NSGI_E_PANIC` too.
+//! else is ordinary SDK use. The SDK turns the panic into `NSGI_E_PANIC` and runs `init` again
+//! for the next request, which panics the same way: every request of this app panics.
 //!
 //! What a host sees: `call` returns `NSGI_E_PANIC`; NSGI hosts answer 500 and log it.
 
