@@ -808,6 +808,7 @@ fn start_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Ch
 fn spawn_group_leader(args: &[&str], env: &[(&str, &Path)]) -> (std::process::Child, JoinHandle<String>) {
     use std::os::unix::process::CommandExt;
     let mut child = Command::new(gateway_binary())
+        .args(nsgi_testkit::root_flags())
         .args(["--bind", "127.0.0.1:0"])
         .args(args)
         .env("RUST_LOG", "info")
