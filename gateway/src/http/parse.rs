@@ -29,6 +29,11 @@ pub const fn header_slots<'b, const N: usize>() -> [HeaderSlot<'b>; N] {
 }
 use super::{Limits, Version};
 
+/// Longest method accepted, in bytes; a longer one is refused with 400 as soon as its first
+/// [`MAX_METHOD_BYTES`] + 1 bytes have arrived, before the request line ends. The longest
+/// method in the IANA HTTP Method Registry, `UPDATEREDIRECTREF`, has 17 bytes.
+pub const MAX_METHOD_BYTES: usize = 32;
+
 /// The outcome of a parse attempt that did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed<T> {
@@ -94,6 +99,8 @@ pub struct RequestHead<'b, 'h> {
 pub enum ParseError {
     /// 400: the method is not a `token`.
     InvalidMethod,
+    /// 400: the method is longer than [`MAX_METHOD_BYTES`] (not 414: that is for the target).
+    MethodTooLong,
     /// 400: the request-target has a byte outside `VCHAR`, a `#`, or is not origin-form,
     /// absolute-form (`http`/`https`) or `*`.
     InvalidTarget,
@@ -159,6 +166,7 @@ impl ParseError {
         use ParseError::*;
         match self {
             InvalidMethod
+            | MethodTooLong
             | InvalidTarget
             | AsteriskFormNotOptions
             | InvalidRequestLine
@@ -192,6 +200,7 @@ impl ParseError {
         use ParseError::*;
         match self {
             InvalidMethod => "method is not a token",
+            MethodTooLong => "method too long",
             InvalidTarget => "invalid request-target",
             AsteriskFormNotOptions => "asterisk-form target on a method other than OPTIONS",
             InvalidRequestLine => "malformed request line",
@@ -349,10 +358,18 @@ fn skip_empty_lines(buf: &[u8]) -> &[u8] {
     }
 }
 
-/// 414 when the request line (without its terminator) is longer than the limit, whether or
-/// not its end has arrived yet.
+/// 400 when the method is longer than [`MAX_METHOD_BYTES`]; 414 when the request line (without
+/// its terminator) is longer than the limit. Both whether or not the line has ended yet.
 fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> {
     let line = skip_empty_lines(window);
+    let method_len = line
+        .iter()
+        .take(MAX_METHOD_BYTES + 1)
+        .take_while(|&&b| is_tchar(b))
+        .count();
+    if method_len > MAX_METHOD_BYTES {
+        return Err(ParseError::MethodTooLong);
+    }
     let scan = &line[..line.len().min(limits.max_request_line.saturating_add(2))];
     let len = match scan.iter().position(|&b| b == b'\n') {
         Some(i) if i > 0 && scan[i - 1] == b'\r' => i - 1,
@@ -1099,6 +1116,23 @@ mod tests {
     }
 
     #[test]
+    fn a_method_longer_than_the_bound_is_400_not_414() {
+        let limits = Limits {
+            max_request_line: 32,
+            ..Limits::default()
+        };
+        let longest = "M".repeat(MAX_METHOD_BYTES);
+        let req = format!("{longest} / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(ok(req.as_bytes()).method, longest);
+        let req = format!("{longest}M / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(err(req.as_bytes()), ParseError::MethodTooLong);
+        // Before the line ends, and past the request-line limit: still the method's fault.
+        let e = parse_with("M".repeat(100).as_bytes(), &limits).unwrap_err();
+        assert_eq!((e, e.status()), (ParseError::MethodTooLong, 400));
+        assert_eq!(parse_with(longest.as_bytes(), &limits), Ok(None));
+    }
+
+    #[test]
     fn default_request_line_limit_is_8190() {
         let req = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(8190 - 14));
         ok(req.as_bytes());
@@ -1743,6 +1777,7 @@ mod tests {
         use ParseError::*;
         let all = [
             InvalidMethod,
+            MethodTooLong,
             InvalidTarget,
             AsteriskFormNotOptions,
             InvalidRequestLine,
