@@ -119,6 +119,23 @@ fn echo_get_post_and_headers() {
 }
 
 #[test]
+fn echo_answers_options_with_allow_and_lists_options_in_405() {
+    let gateway = serve("echo");
+    let options = gateway.request(b"OPTIONS / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(options.status, 200, "{}", options.text());
+    let allow = options.header("Allow").expect("an Allow header").to_owned();
+    for method in ["GET", "HEAD", "OPTIONS", "POST", "PUT"] {
+        assert!(allow.split(", ").any(|m| m == method), "{method} not in {allow:?}");
+    }
+    assert_eq!(options.header("Content-Length"), Some("0"));
+    assert!(options.body.is_empty());
+
+    let refused = gateway.request(b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("Allow"), Some(allow.as_str()), "one list for both");
+}
+
+#[test]
 fn two_requests_on_one_connection() {
     let gateway = serve("hello");
     let stream = gateway.connect();
