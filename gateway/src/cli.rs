@@ -145,7 +145,7 @@ pub struct Cli {
 
     /// Peers trusted to set X-Forwarded-For/-Proto/-Host/-Port and Forwarded: a comma-separated
     /// list of IP addresses and CIDR networks, or `*` for any. From other peers these headers are
-    /// ignored.
+    /// ignored. A unix-socket peer is trusted unless the list is empty (`""`).
     #[arg(long, value_name = "CIDRS", default_value = "127.0.0.1,::1")]
     pub forwarded_allow_ips: String,
 

@@ -178,6 +178,37 @@ fn a_unix_socket_listener_serves_with_its_mode() {
 }
 
 #[test]
+fn an_empty_forwarded_allow_ips_trusts_no_unix_socket_peer_either() {
+    let dir = std::env::temp_dir().join(format!("nsgi-sites-untrusted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let socket = dir.join("gw.sock");
+    let args: Vec<OsString> = vec![
+        sample_library("environ").into(),
+        "--bind".into(),
+        format!("unix:{}", socket.display()).into(),
+        "--forwarded-allow-ips=".into(),
+    ];
+    let gateway = start(&args);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .write_all(
+            b"GET /u HTTP/1.1\r\nHost: app.local\r\nX-Forwarded-For: 198.51.100.4\r\n\
+              X-Forwarded-Proto: https\r\nX-Forwarded-Host: www.example.com\r\n\r\n",
+        )
+        .expect("send");
+    let response = read_response(&mut BufReader::new(stream), false);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let env = parse_environ(&response.text());
+    assert_ne!(env.get("REMOTE_ADDR").map(String::as_str), Some("198.51.100.4"));
+    assert_eq!(env["wsgi.url_scheme"], "http");
+    assert_eq!(env["SERVER_NAME"], "app.local");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "198.51.100.4", "still seen by the app");
+    drop(gateway);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_access_log_has_one_combined_line_per_request() {
     let log = std::env::temp_dir().join(format!("nsgi-access-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
