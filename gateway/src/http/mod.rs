@@ -31,7 +31,10 @@ pub use encode::{
     BodyKind, CHUNK_END, CONTINUE_100, LAST_CHUNK, ResponseHead, framing_for, reason_phrase, status_code, write_chunk,
     write_chunk_size_line, write_error_response, write_head, write_last_chunk,
 };
-pub use parse::{Framing, HeaderSlot, ParseError, Parsed, RequestHead, header_slots, parse_content_length, parse_head};
+pub use parse::{
+    Framing, HeaderSlot, MAX_METHOD_BYTES, ParseError, Parsed, RequestHead, RequestLine, complete_request_line,
+    header_slots, parse_content_length, parse_head,
+};
 
 /// The HTTP version of a request, as read from its request line.
 ///

@@ -195,6 +195,22 @@ impl ParseError {
         }
     }
 
+    /// True when the request line itself was refused (so no method or target can be reported
+    /// for the request); false when the line was read and a later rule was broken.
+    pub const fn is_about_request_line(&self) -> bool {
+        use ParseError::*;
+        matches!(
+            self,
+            InvalidMethod
+                | MethodTooLong
+                | InvalidTarget
+                | AsteriskFormNotOptions
+                | InvalidRequestLine
+                | InvalidVersion
+                | RequestLineTooLong
+        )
+    }
+
     /// A short description of the rule that was broken, for logs.
     pub const fn reason(&self) -> &'static str {
         use ParseError::*;
@@ -346,6 +362,48 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
 
 // ---------------------------------------------------------------------------------------------
 // The request line
+
+/// The three fields of a request line, as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestLine<'b> {
+    /// The method.
+    pub method: &'b [u8],
+    /// The request-target.
+    pub target: &'b [u8],
+    /// The HTTP-version, `HTTP/` DIGIT `.` DIGIT.
+    pub version: &'b [u8],
+}
+
+/// The request line at the start of `buf` (after the empty lines a server ignores), when it has
+/// arrived whole, ended by CRLF, and has the form `method SP target SP HTTP/x.y` with a method of
+/// at most [`MAX_METHOD_BYTES`] token bytes: what can be told of a request refused after its
+/// request line was read (for the access log). Looks no further than the first line.
+///
+/// ```
+/// use nsgi_gateway::http::complete_request_line;
+/// let line = complete_request_line(b"GET /a?b HTTP/1.1\r\nHost: x\r\n").unwrap();
+/// assert_eq!((line.method, line.target, line.version), (&b"GET"[..], &b"/a?b"[..], &b"HTTP/1.1"[..]));
+/// assert_eq!(complete_request_line(b"GET /a?b HTTP/1.1"), None); // not ended yet
+/// ```
+pub fn complete_request_line(buf: &[u8]) -> Option<RequestLine<'_>> {
+    let rest = skip_empty_lines(buf);
+    let newline = rest.iter().position(|&b| b == b'\n')?;
+    let line = rest[..newline].strip_suffix(b"\r")?;
+    let mut fields = line.split(|&b| b == b' ');
+    let (method, target, version) = (fields.next()?, fields.next()?, fields.next()?);
+    let well_formed = fields.next().is_none()
+        && !method.is_empty()
+        && method.len() <= MAX_METHOD_BYTES
+        && method.iter().all(|&b| is_tchar(b))
+        && !target.is_empty()
+        && matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit());
+    well_formed.then_some(RequestLine {
+        method,
+        target,
+        version,
+    })
+}
 
 /// Skip the empty lines a server may ignore before a request line (RFC 9112 §2.2).
 fn skip_empty_lines(buf: &[u8]) -> &[u8] {
@@ -1130,6 +1188,32 @@ mod tests {
         let e = parse_with("M".repeat(100).as_bytes(), &limits).unwrap_err();
         assert_eq!((e, e.status()), (ParseError::MethodTooLong, 400));
         assert_eq!(parse_with(longest.as_bytes(), &limits), Ok(None));
+    }
+
+    #[test]
+    fn a_complete_request_line_is_found_only_when_whole_and_well_formed() {
+        let line = complete_request_line(b"\r\nPOST /x HTTP/1.0\r\n").expect("a line");
+        assert_eq!(
+            (line.method, line.target, line.version),
+            (&b"POST"[..], &b"/x"[..], &b"HTTP/1.0"[..])
+        );
+        assert!(complete_request_line(b"GET / HTTP/2.0\r\n").is_some(), "any HTTP/x.y");
+        for bad in [
+            &b"GET / HTTP/1.1"[..],
+            b"GET / HTTP/1.1\r",
+            b"GET / HTTP/1.1\nHost: t\r\n",
+            b"GET  / HTTP/1.1\r\n",
+            b"GET / HTTP/1.1 x\r\n",
+            b"GET /\r\n",
+            b"G\x01T / HTTP/1.1\r\n",
+            b"GET / HTTP/1.10\r\n",
+            b"GET / http/1.1\r\n",
+            b"\r\n",
+        ] {
+            assert_eq!(complete_request_line(bad), None, "{:?}", bad.escape_ascii().to_string());
+        }
+        let long = format!("{} / HTTP/1.1\r\n", "M".repeat(MAX_METHOD_BYTES + 1));
+        assert_eq!(complete_request_line(long.as_bytes()), None);
     }
 
     #[test]
