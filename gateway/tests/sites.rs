@@ -92,6 +92,17 @@ fn root_path_prefixes_script_name_and_is_stripped_when_present() {
     );
 }
 
+#[test]
+fn request_headers_with_an_underscore_never_reach_the_app() {
+    let gateway = start(&[sample_library("environ").into()]);
+    let env = environ_of(
+        &gateway,
+        "GET / HTTP/1.1\r\nHost: t\r\nX_User: mallory\r\nX-Team: blue\r\n\r\n",
+    );
+    assert_eq!(env.get("HTTP_X_USER"), None, "X_User would pose as X-User");
+    assert_eq!(env["HTTP_X_TEAM"], "blue");
+}
+
 const FORWARDED_REQUEST: &str = "GET / HTTP/1.1\r\nHost: internal:8000\r\nX-Forwarded-For: 203.0.113.9, 127.0.0.1\r\n\
                                  X-Forwarded-Proto: https\r\nX-Forwarded-Host: www.example.com\r\n\r\n";
 
