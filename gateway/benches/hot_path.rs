@@ -135,7 +135,16 @@ fn hello(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let mut input: &[u8] = &[];
-            let served = responder.respond(black_box(&head), &mut input, 0, &conn, &mut out, false, None);
+            let served = responder.respond(
+                black_box(&head),
+                &mut input,
+                0,
+                &conn,
+                &mut out,
+                false,
+                None,
+                std::time::SystemTime::UNIX_EPOCH,
+            );
             assert_eq!(served.after, After::KeepAlive);
             black_box(out.len())
         })

@@ -6,6 +6,10 @@
 //! 127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a.gif HTTP/1.1" 200 2326 "http://x/" "curl/8"
 //! ```
 //!
+//! Requests the gateway refuses itself (a malformed head, a timeout, a body too large, ...) have
+//! their line too, with what is known of them: `%r` is `-` when the request line was not read.
+//! `%t` is when the request's first byte arrived, as in Apache, not when the response was done.
+//!
 //! Owns the line format, its buffering and the log file (append mode, reopened for rotation).
 //! Times are always UTC (`+0000`), whatever the machine's time zone. Every byte that came from
 //! the client (request line, user, Referer, User-Agent) is escaped as Apache does it — `"` as
@@ -50,7 +54,7 @@ pub struct AccessEntry<'a> {
     pub remote_addr: &'a [u8],
     /// The authenticated user (`%u`), e.g. the app's REMOTE_USER; `None` or empty is `-`.
     pub remote_user: Option<&'a [u8]>,
-    /// When the request was received (`%t`).
+    /// When the request's first byte was received (`%t`).
     pub time: SystemTime,
     /// The request method, target and version, logged as the request line (`%r`). When all
     /// three are empty (the request line could not be read), `%r` is `-`.

@@ -26,8 +26,8 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Validate the settings (and load every app library) then exit: 0 when valid, 1 with the
-    /// reasons otherwise.
+    /// Validate the settings, load every app library and run its init, then exit: 0 when valid,
+    /// 1 with the reasons otherwise (2 for a command-line usage error). Binds nothing.
     #[arg(long)]
     pub check_config: bool,
 
@@ -106,7 +106,7 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = crate::http::MAX_REQUEST_LINE_BYTES)]
     pub limit_request_line: usize,
 
-    /// Most header fields in a request (more → 431).
+    /// Most header fields in a request (more → 431); at most 256.
     #[arg(long, value_name = "N", default_value_t = crate::http::MAX_HEADERS)]
     pub limit_request_fields: usize,
 
@@ -160,6 +160,7 @@ pub struct Cli {
 
     // ---- apps and proxies ----
     /// A file whose contents (JSON by convention) are handed to the `/` app's init as its config.
+    /// Needs APP_LIBRARY (a --mount takes its config as PREFIX=LIBRARY:CONFIG).
     #[arg(long, value_name = "FILE")]
     pub app_config: Option<PathBuf>,
 
@@ -176,7 +177,7 @@ pub struct Cli {
 
     /// Peers trusted to set X-Forwarded-For/-Proto/-Host/-Port and Forwarded: a comma-separated
     /// list of IP addresses and CIDR networks, or `*` for any. From other peers these headers are
-    /// ignored.
+    /// ignored. A unix-socket peer is trusted unless the list is empty (`""`).
     #[arg(long, value_name = "CIDRS", default_value = "127.0.0.1,::1")]
     pub forwarded_allow_ips: String,
 
@@ -186,7 +187,13 @@ pub struct Cli {
     pub access_log: Option<PathBuf>,
 
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, takes precedence).
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "info",
+        ignore_case = true,
+        value_parser = LOG_LEVELS
+    )]
     pub log_level: String,
 
     /// Run the app inside the conformance Validator: log every NSGI rule it breaks, with its
@@ -195,6 +202,10 @@ pub struct Cli {
     #[arg(long)]
     pub validate: bool,
 }
+
+/// The values of `--log-level`, most severe first (anything else is refused: `env_logger` would
+/// take an unknown word for a module filter and log nothing).
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 /// The default `--bind`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
@@ -247,6 +258,13 @@ impl Cli {
             mounts.push(parse_mount(raw)?);
         }
         let root_mounted = mounts.iter().any(|m| m.prefix.is_empty());
+        if self.app_config.is_some() && self.app.is_none() {
+            return Err(
+                "--app-config is the config of APP_LIBRARY, but no APP_LIBRARY was given (a --mount \
+                        takes its config as PREFIX=LIBRARY:CONFIG)"
+                    .to_owned(),
+            );
+        }
         if self.app.is_some() && root_mounted {
             return Err("APP_LIBRARY and a `--mount /=...` both claim the prefix /".to_owned());
         }
@@ -259,8 +277,6 @@ impl Cli {
                     config_file: self.app_config.clone(),
                 },
             );
-        } else if self.app_config.is_some() && self.app.is_none() {
-            return Err("--app-config is the config of APP_LIBRARY, but no APP_LIBRARY was given".to_owned());
         }
         for (i, mount) in mounts.iter().enumerate() {
             if mounts[..i].iter().any(|m| m.prefix == mount.prefix) {
@@ -456,6 +472,11 @@ mod tests {
         assert!(error.contains("--keep-alive"), "{error}");
         let error = cli(&["--unix-socket-mode", "999"]).unix_mode().expect_err("not octal");
         assert!(error.contains("--unix-socket-mode"), "{error}");
+        let error = Cli::try_parse_from(["nsgi-gateway", "--log-level", "verbose"]).expect_err("not a level");
+        assert!(error.to_string().contains("error, warn, info, debug, trace"), "{error}");
+        assert_eq!(cli(&["--log-level", "Debug"]).log_level, "Debug");
+        let error = cli(&["--app-config", "a.json"]).mounts().expect_err("no APP_LIBRARY");
+        assert!(error.contains("--app-config"), "{error}");
         let error = cli(&["--limit-request-fields", "100000"])
             .server_options()
             .expect_err("too many");

@@ -213,13 +213,13 @@ fn is_integer_parser(arg: &Arg) -> bool {
     .any(|id| parsed == *id)
 }
 
-/// Reads `path` as a JSON object.
+/// Reads `path` as a JSON object whose keys are all different.
 fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| ConfigError::file(path, format!("cannot read it: {e}")))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ConfigError::file(path, json_error(&e)))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ConfigError::file(
+    let settings: Settings = serde_json::from_slice(&bytes).map_err(|e| ConfigError::file(path, json_error(&e)))?;
+    match settings {
+        Settings::Object(map) => Ok(map),
+        Settings::Other(other) => Err(ConfigError::file(
             path,
             format!(
                 "expected a JSON object of settings ({{\"workers\": 4, ...}}), found {}",
@@ -229,12 +229,78 @@ fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {
     }
 }
 
-/// `line L, column C: invalid JSON: what`, without serde_json's own trailing position.
+/// A config file's top-level value, read so that a key given twice is an error: serde_json's own
+/// map would silently keep the last value.
+enum Settings {
+    Object(Map<String, Value>),
+    Other(Value),
+}
+
+impl<'de> serde::Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Settings, D::Error> {
+        struct TopLevel;
+
+        impl<'de> serde::de::Visitor<'de> for TopLevel {
+            type Value = Settings;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Settings, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!("key {key:?} is given twice")));
+                    }
+                    let value = access.next_value::<Value>()?;
+                    map.insert(key, value);
+                }
+                Ok(Settings::Object(map))
+            }
+
+            fn visit_bool<E>(self, v: bool) -> Result<Settings, E> {
+                Ok(Settings::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Settings, E> {
+                Ok(Settings::Other(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Settings, E> {
+                Ok(Settings::Other(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Settings, E> {
+                Ok(Settings::Other(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Settings, E> {
+                Ok(Settings::Other(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Settings, E> {
+                Ok(Settings::Other(Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Settings, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = access.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Settings::Other(Value::Array(items)))
+            }
+        }
+
+        deserializer.deserialize_any(TopLevel)
+    }
+}
+
+/// `line L, column C: invalid JSON: what` (or, for a well-formed file whose content is refused,
+/// such as a repeated key, `line L, column C: what`), without serde_json's own trailing position.
 fn json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let what = text.strip_suffix(&suffix).unwrap_or(&text);
-    format!("line {}, column {}: invalid JSON: {what}", error.line(), error.column())
+    let kind = match error.classify() {
+        serde_json::error::Category::Data => "",
+        _ => "invalid JSON: ",
+    };
+    format!("line {}, column {}: {kind}{what}", error.line(), error.column())
 }
 
 /// Checks every key of `settings` and turns those the command line did not set into flags.
@@ -558,6 +624,20 @@ mod tests {
                 text.contains(&format!("key {key:?} cannot be set in a config file")),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_naming_it() {
+        let message = file_error("{\n  \"workers\": 1,\n  \"workers\": 2\n}");
+        assert!(
+            message.contains("line 3") && message.contains("key \"workers\" is given twice"),
+            "{message}"
+        );
+        assert!(!message.contains("invalid JSON"), "{message}");
+        for other in ["[1, 2]", "\"text\"", "4", "null", "true"] {
+            let message = file_error(other);
+            assert!(message.contains("expected a JSON object"), "{other}: {message}");
         }
     }
 

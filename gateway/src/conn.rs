@@ -10,8 +10,8 @@
 
 use crate::environ::Endpoints;
 use crate::http::{
-    CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, header_slots,
-    parse_head,
+    CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, complete_request_line,
+    header_slots, parse_head,
 };
 use crate::pool::{Flow, Pool};
 use crate::respond::{After, Responder};
@@ -20,7 +20,7 @@ use crate::stream::Stream;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Most header lines parsed from one request, whatever the configured limit.
 pub const HEADER_SLOTS: usize = 256;
@@ -149,6 +149,9 @@ pub struct Conn {
     /// The current request is a `HEAD` (as far as its first bytes tell): error responses to it
     /// carry no body.
     head_request: bool,
+    /// When the current request's first byte arrived (the access log's `%t`); only read from the
+    /// clock when there is an access log, the epoch otherwise.
+    received: SystemTime,
     deadline: Instant,
     /// The readiness the socket is registered for.
     interest: mio::Interest,
@@ -176,6 +179,7 @@ impl Conn {
             client_closes: false,
             request_started: false,
             head_request: false,
+            received: SystemTime::UNIX_EPOCH,
             deadline: Instant::now() + timeouts.header,
             interest: mio::Interest::READABLE,
         }
@@ -266,7 +270,13 @@ impl Conn {
             }
             _ if self.request_started => {
                 log::info!("{}: request timed out while reading, answering 408", self.info);
-                shared.responder.write_error(shared.out, 408, self.head_request);
+                let line = match self.read_state {
+                    ReadState::Head => complete_request_line(&self.rbuf),
+                    ReadState::Body(_) => complete_request_line(&self.head),
+                };
+                shared
+                    .responder
+                    .refuse(shared.out, 408, self.head_request, &self.info, line, self.received);
                 self.closing = Closing::AfterWrite;
                 self.flush_out(shared);
             }
@@ -460,6 +470,9 @@ impl Conn {
         let timeout = match self.read_state {
             ReadState::Head if !self.request_started => {
                 self.request_started = true;
+                if shared.responder.apps().logs_access() {
+                    self.received = SystemTime::now();
+                }
                 Some(shared.timeouts.header)
             }
             ReadState::Head => None,
@@ -529,7 +542,7 @@ impl Conn {
         let head = match parse_head(rest, &mut headers[..slots], shared.limits) {
             Ok(Parsed::Complete(head)) => head,
             Ok(Parsed::Partial) => return Progress::Partial(0),
-            Err(error) => return self.reject(&error, shared),
+            Err(error) => return self.reject(&error, rest, shared),
         };
         let head_len = head.head_len;
         match head.framing {
@@ -617,16 +630,25 @@ impl Conn {
 
     fn reject_body(&mut self, error: DecodeError, shared: &mut Shared<'_>) -> Progress {
         log::info!("{}: bad request body: {error}", self.info);
-        shared
-            .responder
-            .write_error(shared.out, error.status(), self.head_request);
+        let line = complete_request_line(&self.head);
+        shared.responder.refuse(
+            shared.out,
+            error.status(),
+            self.head_request,
+            &self.info,
+            line,
+            self.received,
+        );
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }
 
     fn fail_body(&mut self, error: &io::Error, shared: &mut Shared<'_>) -> Progress {
         log::error!("{}: cannot store the request body: {error}", self.info);
-        shared.responder.write_error(shared.out, 500, self.head_request);
+        let line = complete_request_line(&self.head);
+        shared
+            .responder
+            .refuse(shared.out, 500, self.head_request, &self.info, line, self.received);
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }
@@ -655,6 +677,7 @@ impl Conn {
                     shared.out,
                     shared.draining,
                     if can_stream { Some(&mut sink) } else { None },
+                    self.received,
                 );
                 *shared.served += 1;
                 self.apply(served.after);
@@ -705,6 +728,7 @@ impl Conn {
                     shared.out,
                     shared.draining,
                     if can_stream { Some(&mut sink) } else { None },
+                    self.received,
                 );
                 *shared.served += 1;
                 self.apply(served.after);
@@ -714,7 +738,10 @@ impl Conn {
             }
             _ => {
                 // Unreachable: the same bytes parsed before. Fail safe.
-                shared.responder.write_error(shared.out, 500, self.head_request);
+                let line = complete_request_line(&head_bytes);
+                shared
+                    .responder
+                    .refuse(shared.out, 500, self.head_request, &self.info, line, self.received);
                 self.closing = Closing::AfterWrite;
             }
         }
@@ -727,6 +754,7 @@ impl Conn {
         job.conn_id = self.id;
         job.info = Some(self.info.clone());
         job.closing = shared.draining;
+        job.received = self.received;
         self.with_app_since = Some(Instant::now());
         if let Some(pool) = shared.pool.as_deref_mut() {
             pool.submit(job);
@@ -741,11 +769,22 @@ impl Conn {
         self.deadline = Instant::now() + shared.timeouts.body;
     }
 
-    fn reject(&mut self, error: &ParseError, shared: &mut Shared<'_>) -> Progress {
+    /// Refuses the request whose head starts `input`, for `error`.
+    fn reject(&mut self, error: &ParseError, input: &[u8], shared: &mut Shared<'_>) -> Progress {
         log::info!("{}: bad request: {error}", self.info);
-        shared
-            .responder
-            .write_error(shared.out, error.status(), self.head_request);
+        let line = if error.is_about_request_line() {
+            None
+        } else {
+            complete_request_line(input)
+        };
+        shared.responder.refuse(
+            shared.out,
+            error.status(),
+            self.head_request,
+            &self.info,
+            line,
+            self.received,
+        );
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }

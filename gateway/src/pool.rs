@@ -15,7 +15,7 @@ use mio::Waker;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// One request handed to the pool, and its response coming back.
 #[derive(Debug)]
@@ -38,6 +38,8 @@ pub struct Job {
     pub served: Served,
     /// When the loop handed the job over.
     pub queued_at: Instant,
+    /// When the request's first byte arrived, for the access log (the epoch when none is kept).
+    pub received: SystemTime,
 }
 
 impl Job {
@@ -56,6 +58,7 @@ impl Job {
                 body_bytes: 0,
             },
             queued_at: Instant::now(),
+            received: SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -323,7 +326,17 @@ fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate
         (Ok(Parsed::Complete(head)), Some(info)) => {
             let body_len = job.body.len();
             let mut input = job.body.reader();
-            responder.respond(&head, &mut input, body_len, info, &mut job.out, job.closing, Some(sink))
+            let received = job.received;
+            responder.respond(
+                &head,
+                &mut input,
+                body_len,
+                info,
+                &mut job.out,
+                job.closing,
+                Some(sink),
+                received,
+            )
         }
         _ => {
             // Unreachable: the loop parsed the same bytes. Fail safe.

@@ -12,14 +12,15 @@ use crate::access_log::{AccessEntry, AccessLog};
 use crate::environ::{self, Endpoints, Site};
 use crate::errors_log::ErrorsLog;
 use crate::http::{
-    BodyKind, DateCache, RequestHead, ResponseHead, framing_for, write_chunk, write_error_response, write_head,
-    write_last_chunk,
+    BodyKind, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk, write_error_response,
+    write_head, write_last_chunk,
 };
 use crate::mount::Route;
 use nsgi::host::{AppInstance, Environ, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// A pool thread hands its response to the connection once this many bytes are encoded, and
 /// waits until the client has taken them (so a large or endless response streams with
@@ -72,6 +73,11 @@ impl Apps {
     pub fn with_access_log(mut self, log: AccessLog) -> Apps {
         self.access_log = Some(Mutex::new(log));
         self
+    }
+
+    /// True when requests are recorded in an access log (which needs the time each arrived).
+    pub fn logs_access(&self) -> bool {
+        self.access_log.is_some()
     }
 
     /// Flushes the access log (the event loop calls it about once a second and at exit).
@@ -180,9 +186,57 @@ impl Responder {
         write_error_response(out, status, date, SERVER_HEADER, head_request);
     }
 
+    /// Writes the canned error response `status` for a request the gateway refuses itself (the
+    /// connection closes after it; to a `HEAD` request, without its body), and records it in the access log, if there is one: from the
+    /// peer's own address, with `line` when the request line was read whole (`-` otherwise), as
+    /// received at `received`. Allocates nothing once the log's buffer is warm.
+    pub fn refuse(
+        &mut self,
+        out: &mut Vec<u8>,
+        status: u16,
+        head_request: bool,
+        conn: &Endpoints,
+        line: Option<RequestLine<'_>>,
+        received: SystemTime,
+    ) {
+        let start = out.len();
+        self.write_error(out, status, head_request);
+        let Some(log) = &self.apps.access_log else {
+            return;
+        };
+        let written = &out[start..];
+        let body_bytes = written
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |head_end| written.len() - head_end - 4);
+        let mut addr = [0u8; 64];
+        let remote = match conn.peer {
+            Some(peer) => ip_text(peer.ip(), &mut addr),
+            None => b"-",
+        };
+        let line = line.unwrap_or(RequestLine {
+            method: b"",
+            target: b"",
+            version: b"",
+        });
+        lock(log).record(&AccessEntry {
+            remote_addr: remote,
+            remote_user: None,
+            time: received,
+            method: line.method,
+            target: line.target,
+            version: line.version,
+            status,
+            body_bytes: body_bytes as u64,
+            referer: None,
+            user_agent: None,
+        });
+    }
+
     /// Answers `head`, whose body (`body_len` bytes) is read from `input`, into `out`. With
     /// `closing`, the response tells the client that the connection closes after it. With a
     /// `sink` (pool threads), a large response is handed over in parts as it is produced.
+    /// `received` is when the request's first byte arrived (the access log's `%t`).
     #[allow(clippy::too_many_arguments)] // one request's parts; a struct would only rename them
     pub fn respond(
         &mut self,
@@ -193,6 +247,7 @@ impl Responder {
         out: &mut Vec<u8>,
         closing: bool,
         sink: Option<Sink<'_>>,
+        received: SystemTime,
     ) -> Served {
         let apps: &Apps = &self.apps;
         let work = &mut self.work;
@@ -221,7 +276,7 @@ impl Responder {
                 (_, _, Some(peer)) => ip_text(peer.ip(), &mut addr),
                 _ => b"-",
             };
-            record_access(&mut lock(log), head, remote, &served);
+            record_access(&mut lock(log), head, remote, &served, received);
         }
         served
     }
@@ -404,7 +459,13 @@ impl Work {
 }
 
 /// Writes one access-log line for a served request.
-fn record_access(log: &mut AccessLog, head: &RequestHead<'_, '_>, remote: &[u8], served: &Served) {
+fn record_access(
+    log: &mut AccessLog,
+    head: &RequestHead<'_, '_>,
+    remote: &[u8],
+    served: &Served,
+    received: SystemTime,
+) {
     let header = |name: &str| {
         head.headers
             .iter()
@@ -414,7 +475,7 @@ fn record_access(log: &mut AccessLog, head: &RequestHead<'_, '_>, remote: &[u8],
     log.record(&AccessEntry {
         remote_addr: remote,
         remote_user: None,
-        time: std::time::SystemTime::now(),
+        time: received,
         method: head.method.as_bytes(),
         target: head.target,
         version: head.version.as_bytes(),

@@ -119,6 +119,23 @@ fn echo_get_post_and_headers() {
 }
 
 #[test]
+fn echo_answers_options_with_allow_and_lists_options_in_405() {
+    let gateway = serve("echo");
+    let options = gateway.request(b"OPTIONS / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(options.status, 200, "{}", options.text());
+    let allow = options.header("Allow").expect("an Allow header").to_owned();
+    for method in ["GET", "HEAD", "OPTIONS", "POST", "PUT"] {
+        assert!(allow.split(", ").any(|m| m == method), "{method} not in {allow:?}");
+    }
+    assert_eq!(options.header("Content-Length"), Some("0"));
+    assert!(options.body.is_empty());
+
+    let refused = gateway.request(b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("Allow"), Some(allow.as_str()), "one list for both");
+}
+
+#[test]
 fn two_requests_on_one_connection() {
     let gateway = serve("hello");
     let stream = gateway.connect();
@@ -470,6 +487,120 @@ fn a_library_for_another_major_is_refused() {
     assert!(!stdout.contains("Listening"), "{stdout}");
     assert!(
         stderr.contains("built for NSGI ABI 2, this host speaks ABI 1"),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings refused before serving
+
+/// A file in the temp dir holding `text`, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("nsgi-serve-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).expect("write the temp file");
+        TempFile(path)
+    }
+
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn an_unknown_log_level_is_refused_naming_the_levels() {
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--log-level", "verbose"]);
+    assert_eq!(status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("verbose"), "{stderr}");
+    assert!(stderr.contains("error, warn, info, debug, trace"), "{stderr}");
+
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--log-level", "DEBUG"]);
+    assert!(status.success(), "levels are case-insensitive, as RUST_LOG's: {stderr}");
+
+    let config = TempFile::new("log-level.json", r#"{"log-level": "verbose"}"#);
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--config", &config.arg()]);
+    assert_eq!(status.code(), Some(1), "a config file error: {stderr}");
+    assert!(
+        stderr.contains("\"log-level\"") && stderr.contains("verbose"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_key_repeated_in_the_config_file_is_refused_naming_it() {
+    for json in [
+        "{\"workers\": 1,\n \"workers\": 2}",
+        r#"{"max-requests": 5, "threads": 1, "max-requests": 5}"#,
+    ] {
+        let config = TempFile::new("repeated.json", json);
+        let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--config", &config.arg()]);
+        assert_eq!(status.code(), Some(1), "{json}: {stderr}");
+        let key = if json.contains("workers") {
+            "\"workers\""
+        } else {
+            "\"max-requests\""
+        };
+        assert!(stderr.contains(key) && stderr.contains("twice"), "{json}: {stderr}");
+    }
+}
+
+#[test]
+fn check_config_runs_init_and_a_bad_flag_is_a_usage_error() {
+    let (status, stdout, stderr) = run_to_exit(
+        gateway_binary(),
+        &["--check-config", &sample_library("hello").to_string_lossy()],
+    );
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("loads and initialises"), "{stdout}");
+
+    let refuses = compile_c_app(
+        "init_fails",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/init_fails.c"),
+    );
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", &refuses.to_string_lossy()]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("this app refuses to start"), "init ran: {stderr}");
+
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--no-such-flag"]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+}
+
+#[test]
+fn app_config_without_an_app_library_is_refused() {
+    let config = TempFile::new("app-config.json", "{}");
+    for extra in [&[][..], &["--mount", "/api=libnothing.so"][..]] {
+        let mut args = vec![
+            "--check-config",
+            "--app-config",
+            &config.0.to_str().expect("UTF-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        let (status, _, stderr) = run_to_exit(gateway_binary(), &args);
+        assert_eq!(status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--app-config") && stderr.contains("APP_LIBRARY"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn limit_request_fields_tops_out_at_256() {
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--limit-request-fields", "256"]);
+    assert!(status.success(), "{stderr}");
+    let (status, _, stderr) = run_to_exit(gateway_binary(), &["--check-config", "--limit-request-fields", "257"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--limit-request-fields must be at most 256"),
         "{stderr}"
     );
 }

@@ -92,6 +92,17 @@ fn root_path_prefixes_script_name_and_is_stripped_when_present() {
     );
 }
 
+#[test]
+fn request_headers_with_an_underscore_never_reach_the_app() {
+    let gateway = start(&[sample_library("environ").into()]);
+    let env = environ_of(
+        &gateway,
+        "GET / HTTP/1.1\r\nHost: t\r\nX_User: mallory\r\nX-Team: blue\r\n\r\n",
+    );
+    assert_eq!(env.get("HTTP_X_USER"), None, "X_User would pose as X-User");
+    assert_eq!(env["HTTP_X_TEAM"], "blue");
+}
+
 const FORWARDED_REQUEST: &str = "GET / HTTP/1.1\r\nHost: internal:8000\r\nX-Forwarded-For: 203.0.113.9, 127.0.0.1\r\n\
                                  X-Forwarded-Proto: https\r\nX-Forwarded-Host: www.example.com\r\n\r\n";
 
@@ -178,6 +189,37 @@ fn a_unix_socket_listener_serves_with_its_mode() {
 }
 
 #[test]
+fn an_empty_forwarded_allow_ips_trusts_no_unix_socket_peer_either() {
+    let dir = std::env::temp_dir().join(format!("nsgi-sites-untrusted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let socket = dir.join("gw.sock");
+    let args: Vec<OsString> = vec![
+        sample_library("environ").into(),
+        "--bind".into(),
+        format!("unix:{}", socket.display()).into(),
+        "--forwarded-allow-ips=".into(),
+    ];
+    let gateway = start(&args);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .write_all(
+            b"GET /u HTTP/1.1\r\nHost: app.local\r\nX-Forwarded-For: 198.51.100.4\r\n\
+              X-Forwarded-Proto: https\r\nX-Forwarded-Host: www.example.com\r\n\r\n",
+        )
+        .expect("send");
+    let response = read_response(&mut BufReader::new(stream), false);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let env = parse_environ(&response.text());
+    assert_ne!(env.get("REMOTE_ADDR").map(String::as_str), Some("198.51.100.4"));
+    assert_eq!(env["wsgi.url_scheme"], "http");
+    assert_eq!(env["SERVER_NAME"], "app.local");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "198.51.100.4", "still seen by the app");
+    drop(gateway);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_access_log_has_one_combined_line_per_request() {
     let log = std::env::temp_dir().join(format!("nsgi-access-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
@@ -210,6 +252,217 @@ fn the_access_log_has_one_combined_line_per_request() {
     );
     drop(gateway);
     let _ = std::fs::remove_file(&log);
+}
+
+/// Waits until the access log at `path` has `lines` lines, or panics after a bound.
+fn access_log_lines(path: &Path, lines: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let found: Vec<String> = text.lines().map(str::to_owned).collect();
+        if found.len() >= lines {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {} of {lines} lines:\n{text}",
+            path.display(),
+            found.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The part of an access log line after its `[%t]`: `"%r" %>s %b "referer" "agent"`.
+fn after_time(line: &str) -> &str {
+    line.split_once("] ").map_or(line, |(_, rest)| rest)
+}
+
+#[test]
+fn requests_the_gateway_refuses_are_in_the_access_log() {
+    let dir = std::env::temp_dir().join(format!("nsgi-sites-refused-{}", std::process::id()));
+    let spill = dir.join("spill");
+    std::fs::create_dir_all(&spill).expect("dirs");
+    let log = dir.join("access.log");
+    let args: Vec<OsString> = vec![
+        sample_library("echo").into(),
+        "--access-log".into(),
+        log.clone().into(),
+        "--limit-request-line".into(),
+        "64".into(),
+        "--limit-request-fields".into(),
+        "4".into(),
+        "--max-body-size".into(),
+        "1000".into(),
+        "--body-buffer-size".into(),
+        "16".into(),
+        "--spill-dir".into(),
+        spill.clone().into(),
+        "--header-timeout".into(),
+        "1".into(),
+    ];
+    let gateway = start(&args);
+    // Each request, then the part of its log line after the time. Sent one at a time, so the
+    // lines come in this order.
+    let cases: Vec<(Vec<u8>, String)> = vec![
+        (
+            b"G\x01T / HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+            "\"-\" 400 12 \"-\" \"-\"".into(),
+        ),
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(80)).into_bytes(),
+            "\"-\" 414 13 \"-\" \"-\"".into(),
+        ),
+        (
+            format!("{} / HTTP/1.1\r\nHost: t\r\n\r\n", "M".repeat(40)).into_bytes(),
+            "\"-\" 400 12 \"-\" \"-\"".into(),
+        ),
+        (
+            b"GET /x?q=1 HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n".to_vec(),
+            "\"GET /x?q=1 HTTP/1.1\" 417 19 \"-\" \"-\"".into(),
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n".to_vec(),
+            "\"GET / HTTP/1.1\" 431 32 \"-\" \"-\"".into(),
+        ),
+        (
+            b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n".to_vec(),
+            "\"POST /up HTTP/1.1\" 413 18 \"-\" \"-\"".into(),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec(),
+            "\"POST / HTTP/1.1\" 501 16 \"-\" \"-\"".into(),
+        ),
+        (
+            b"GET / HTTP/3.0\r\nHost: t\r\n\r\n".to_vec(),
+            "\"GET / HTTP/3.0\" 505 27 \"-\" \"-\"".into(),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+            "\"POST / HTTP/1.1\" 400 12 \"-\" \"-\"".into(),
+        ),
+        // A head that never ends: 408 after --header-timeout, with the request line it had.
+        (
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n".to_vec(),
+            "\"GET /slow HTTP/1.1\" 408 16 \"-\" \"-\"".into(),
+        ),
+        // A body that cannot be spilled (the --spill-dir is gone): 500.
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n{}\r\n0\r\n\r\n",
+                "s".repeat(64)
+            )
+            .into_bytes(),
+            "\"POST / HTTP/1.1\" 500 22 \"-\" \"-\"".into(),
+        ),
+    ];
+    for (i, (raw, _)) in cases.iter().enumerate() {
+        if i == cases.len() - 1 {
+            std::fs::remove_dir_all(&spill).expect("remove the spill dir");
+        }
+        let reply = gateway.exchange_until_close(raw);
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.contains("Connection: close\r\n"), "case {i}: {text}");
+    }
+    let lines = access_log_lines(&log, cases.len());
+    assert_eq!(lines.len(), cases.len(), "{lines:#?}");
+    for (line, (raw, want)) in lines.iter().zip(&cases) {
+        assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+        assert_eq!(after_time(line), want, "for {:?}", String::from_utf8_lossy(raw));
+    }
+    drop(gateway);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Days since 1970-01-01 of a civil date (the proleptic Gregorian calendar).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The seconds since the epoch of a `%t` such as `10/Oct/2000:13:55:36 +0000`.
+fn clf_seconds(text: &str) -> i64 {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let number = |s: &str| -> i64 { s.parse().unwrap_or_else(|_| panic!("not a number in {text:?}")) };
+    let (date, time) = text.split_once(':').expect("date:time");
+    let mut date = date.split('/');
+    let (day, month, year) = (
+        number(date.next().expect("day")),
+        date.next().expect("month"),
+        number(date.next().expect("year")),
+    );
+    let month = MONTHS.iter().position(|m| *m == month).expect("a month name") as i64 + 1;
+    let hms: Vec<i64> = time.split(' ').next().expect("time").split(':').map(number).collect();
+    days_from_civil(year, month, day) * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
+}
+
+fn unix_seconds(time: std::time::SystemTime) -> i64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+#[test]
+fn the_access_log_time_is_when_the_request_arrived() {
+    assert_eq!(clf_seconds("10/Oct/2000:13:55:36 +0000"), 971_186_136);
+    // The app called on the event loop, and on a pool thread.
+    let gateways: Vec<(Gateway, std::path::PathBuf)> = [&[][..], &["--threads", "2"][..]]
+        .iter()
+        .enumerate()
+        .map(|(i, extra)| {
+            let log = std::env::temp_dir().join(format!("nsgi-access-time-{}-{i}.log", std::process::id()));
+            let _ = std::fs::remove_file(&log);
+            let mut args: Vec<OsString> = vec![
+                sample_library("hello").into(),
+                "--access-log".into(),
+                log.clone().into(),
+            ];
+            args.extend(extra.iter().map(OsString::from));
+            (start(&args), log)
+        })
+        .collect();
+    let sent_first = unix_seconds(std::time::SystemTime::now());
+    let mut streams: Vec<_> = gateways
+        .iter()
+        .map(|(gateway, _)| {
+            let mut stream = gateway.connect();
+            stream
+                .write_all(b"GET /late HTTP/1.1\r\nHost: t\r\n")
+                .expect("send the start");
+            stream
+        })
+        .collect();
+    // The rest of the heads, once the wall clock is three seconds further (bounded wait).
+    while unix_seconds(std::time::SystemTime::now()) < sent_first + 3 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent_rest = unix_seconds(std::time::SystemTime::now());
+    for ((_, log), stream) in gateways.iter().zip(streams.drain(..)) {
+        let mut stream = stream;
+        stream.write_all(b"\r\n").expect("send the end");
+        let response = read_response(&mut BufReader::new(stream), false);
+        assert_eq!(response.status, 200);
+        let lines = access_log_lines(log, 1);
+        let time = lines[0]
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(time, _)| time)
+            .expect("a [%t]");
+        let logged = clf_seconds(time);
+        assert!(
+            logged >= sent_first && logged < sent_rest,
+            "{}: logged {logged}: the first byte went at {sent_first}, the end of the head at {sent_rest}",
+            log.display()
+        );
+        let _ = std::fs::remove_file(log);
+    }
 }
 
 #[test]

@@ -531,6 +531,12 @@ fn a_content_length_and_transfer_encoding_framing() {
             post("Transfer-Encoding: xchunked\r\n", hello),
             refused(400),
         ),
+        // RFC 9112 §6.3: a request whose final coding is not chunked cannot be framed: 400.
+        case(
+            "TE gzip alone",
+            post("Transfer-Encoding: gzip\r\n", hello),
+            refused(400),
+        ),
         case("TE blegh", post("Transfer-Encoding: blegh\r\n", hello), refused(400)),
         case(
             "TE identity",
@@ -690,7 +696,7 @@ fn a_content_length_and_transfer_encoding_framing() {
                 ),
                 SMUGGLED,
             ),
-            served(405),
+            served_body(200, ""),
         ),
         case(
             "GET with a chunked body holding a request",
@@ -1371,6 +1377,23 @@ fn g_limits() {
             "URL over the limit, line not ended",
             format!("GET {long_path}"),
             refused(414),
+        ),
+        // A method longer than any sane method is a bad method (400), not a long target (414),
+        // whether or not the line has ended or fits the line limit.
+        alone(
+            "method over the request-line limit, line not ended",
+            "M".repeat(100),
+            refused(400),
+        ),
+        case(
+            "method of 33 bytes",
+            format!("{} / HTTP/1.1\r\nHost: t\r\n\r\n", "M".repeat(33)),
+            refused(400),
+        ),
+        case(
+            "method of 32 bytes",
+            format!("{} / HTTP/1.1\r\nHost: t\r\n\r\n", "M".repeat(32)),
+            served(405),
         ),
         case(
             "request line at the limit",

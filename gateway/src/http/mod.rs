@@ -32,8 +32,8 @@ pub use encode::{
     write_chunk_size_line, write_error_response, write_head, write_last_chunk,
 };
 pub use parse::{
-    Framing, HeaderSlot, ParseError, Parsed, RequestHead, header_slots, is_head_request, parse_content_length,
-    parse_head,
+    Framing, HeaderSlot, MAX_METHOD_BYTES, ParseError, Parsed, RequestHead, RequestLine, complete_request_line,
+    header_slots, is_head_request, parse_content_length, parse_head,
 };
 
 /// The HTTP version of a request, as read from its request line.

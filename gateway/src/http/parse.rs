@@ -29,6 +29,11 @@ pub const fn header_slots<'b, const N: usize>() -> [HeaderSlot<'b>; N] {
 }
 use super::{Limits, Version};
 
+/// Longest method accepted, in bytes; a longer one is refused with 400 as soon as its first
+/// [`MAX_METHOD_BYTES`] + 1 bytes have arrived, before the request line ends. The longest
+/// method in the IANA HTTP Method Registry, `UPDATEREDIRECTREF`, has 17 bytes.
+pub const MAX_METHOD_BYTES: usize = 32;
+
 /// The outcome of a parse attempt that did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed<T> {
@@ -94,6 +99,8 @@ pub struct RequestHead<'b, 'h> {
 pub enum ParseError {
     /// 400: the method is not a `token`.
     InvalidMethod,
+    /// 400: the method is longer than [`MAX_METHOD_BYTES`] (not 414: that is for the target).
+    MethodTooLong,
     /// 400: the request-target has a byte outside `VCHAR`, a `#`, or is not origin-form,
     /// absolute-form (`http`/`https`) or `*`.
     InvalidTarget,
@@ -159,6 +166,7 @@ impl ParseError {
         use ParseError::*;
         match self {
             InvalidMethod
+            | MethodTooLong
             | InvalidTarget
             | AsteriskFormNotOptions
             | InvalidRequestLine
@@ -187,11 +195,28 @@ impl ParseError {
         }
     }
 
+    /// True when the request line itself was refused (so no method or target can be reported
+    /// for the request); false when the line was read and a later rule was broken.
+    pub const fn is_about_request_line(&self) -> bool {
+        use ParseError::*;
+        matches!(
+            self,
+            InvalidMethod
+                | MethodTooLong
+                | InvalidTarget
+                | AsteriskFormNotOptions
+                | InvalidRequestLine
+                | InvalidVersion
+                | RequestLineTooLong
+        )
+    }
+
     /// A short description of the rule that was broken, for logs.
     pub const fn reason(&self) -> &'static str {
         use ParseError::*;
         match self {
             InvalidMethod => "method is not a token",
+            MethodTooLong => "method too long",
             InvalidTarget => "invalid request-target",
             AsteriskFormNotOptions => "asterisk-form target on a method other than OPTIONS",
             InvalidRequestLine => "malformed request line",
@@ -338,6 +363,48 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // The request line
 
+/// The three fields of a request line, as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestLine<'b> {
+    /// The method.
+    pub method: &'b [u8],
+    /// The request-target.
+    pub target: &'b [u8],
+    /// The HTTP-version, `HTTP/` DIGIT `.` DIGIT.
+    pub version: &'b [u8],
+}
+
+/// The request line at the start of `buf` (after the empty lines a server ignores), when it has
+/// arrived whole, ended by CRLF, and has the form `method SP target SP HTTP/x.y` with a method of
+/// at most [`MAX_METHOD_BYTES`] token bytes: what can be told of a request refused after its
+/// request line was read (for the access log). Looks no further than the first line.
+///
+/// ```
+/// use nsgi_gateway::http::complete_request_line;
+/// let line = complete_request_line(b"GET /a?b HTTP/1.1\r\nHost: x\r\n").unwrap();
+/// assert_eq!((line.method, line.target, line.version), (&b"GET"[..], &b"/a?b"[..], &b"HTTP/1.1"[..]));
+/// assert_eq!(complete_request_line(b"GET /a?b HTTP/1.1"), None); // not ended yet
+/// ```
+pub fn complete_request_line(buf: &[u8]) -> Option<RequestLine<'_>> {
+    let rest = skip_empty_lines(buf);
+    let newline = rest.iter().position(|&b| b == b'\n')?;
+    let line = rest[..newline].strip_suffix(b"\r")?;
+    let mut fields = line.split(|&b| b == b' ');
+    let (method, target, version) = (fields.next()?, fields.next()?, fields.next()?);
+    let well_formed = fields.next().is_none()
+        && !method.is_empty()
+        && method.len() <= MAX_METHOD_BYTES
+        && method.iter().all(|&b| is_tchar(b))
+        && !target.is_empty()
+        && matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit());
+    well_formed.then_some(RequestLine {
+        method,
+        target,
+        version,
+    })
+}
+
 /// Skip the empty lines a server may ignore before a request line (RFC 9112 §2.2).
 fn skip_empty_lines(buf: &[u8]) -> &[u8] {
     let mut rest = buf;
@@ -363,10 +430,18 @@ pub fn is_head_request(request: &[u8]) -> bool {
     skip_empty_lines(request).starts_with(b"HEAD ")
 }
 
-/// 414 when the request line (without its terminator) is longer than the limit, whether or
-/// not its end has arrived yet.
+/// 400 when the method is longer than [`MAX_METHOD_BYTES`]; 414 when the request line (without
+/// its terminator) is longer than the limit. Both whether or not the line has ended yet.
 fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> {
     let line = skip_empty_lines(window);
+    let method_len = line
+        .iter()
+        .take(MAX_METHOD_BYTES + 1)
+        .take_while(|&&b| is_tchar(b))
+        .count();
+    if method_len > MAX_METHOD_BYTES {
+        return Err(ParseError::MethodTooLong);
+    }
     let scan = &line[..line.len().min(limits.max_request_line.saturating_add(2))];
     let len = match scan.iter().position(|&b| b == b'\n') {
         Some(i) if i > 0 && scan[i - 1] == b'\r' => i - 1,
@@ -1113,6 +1188,49 @@ mod tests {
     }
 
     #[test]
+    fn a_method_longer_than_the_bound_is_400_not_414() {
+        let limits = Limits {
+            max_request_line: 32,
+            ..Limits::default()
+        };
+        let longest = "M".repeat(MAX_METHOD_BYTES);
+        let req = format!("{longest} / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(ok(req.as_bytes()).method, longest);
+        let req = format!("{longest}M / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(err(req.as_bytes()), ParseError::MethodTooLong);
+        // Before the line ends, and past the request-line limit: still the method's fault.
+        let e = parse_with("M".repeat(100).as_bytes(), &limits).unwrap_err();
+        assert_eq!((e, e.status()), (ParseError::MethodTooLong, 400));
+        assert_eq!(parse_with(longest.as_bytes(), &limits), Ok(None));
+    }
+
+    #[test]
+    fn a_complete_request_line_is_found_only_when_whole_and_well_formed() {
+        let line = complete_request_line(b"\r\nPOST /x HTTP/1.0\r\n").expect("a line");
+        assert_eq!(
+            (line.method, line.target, line.version),
+            (&b"POST"[..], &b"/x"[..], &b"HTTP/1.0"[..])
+        );
+        assert!(complete_request_line(b"GET / HTTP/2.0\r\n").is_some(), "any HTTP/x.y");
+        for bad in [
+            &b"GET / HTTP/1.1"[..],
+            b"GET / HTTP/1.1\r",
+            b"GET / HTTP/1.1\nHost: t\r\n",
+            b"GET  / HTTP/1.1\r\n",
+            b"GET / HTTP/1.1 x\r\n",
+            b"GET /\r\n",
+            b"G\x01T / HTTP/1.1\r\n",
+            b"GET / HTTP/1.10\r\n",
+            b"GET / http/1.1\r\n",
+            b"\r\n",
+        ] {
+            assert_eq!(complete_request_line(bad), None, "{:?}", bad.escape_ascii().to_string());
+        }
+        let long = format!("{} / HTTP/1.1\r\n", "M".repeat(MAX_METHOD_BYTES + 1));
+        assert_eq!(complete_request_line(long.as_bytes()), None);
+    }
+
+    #[test]
     fn default_request_line_limit_is_8190() {
         let req = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(8190 - 14));
         ok(req.as_bytes());
@@ -1757,6 +1875,7 @@ mod tests {
         use ParseError::*;
         let all = [
             InvalidMethod,
+            MethodTooLong,
             InvalidTarget,
             AsteriskFormNotOptions,
             InvalidRequestLine,

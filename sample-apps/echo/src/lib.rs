@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `GET /` or `HEAD /` | `200`, a one-line usage note |
 //! | `POST /` or `PUT /` | `200`, the request body, with the request's `Content-Type` |
+//! | `OPTIONS /` | `200`, no body, an `Allow` header listing the methods of `/` |
 //! | any other method on `/` | `405 Method Not Allowed`, with an `Allow` header |
 //! | any method on `/echo` | `200`, the request headers as sorted `Name: Value` lines |
 //! | any other path | `404 Not Found` |
@@ -27,8 +28,8 @@ use nsgi::app::{App, Error, InitArgs, Request, Response, StartResponse};
 /// The body of `GET /`.
 const USAGE: &str = "echo: send a POST to / to have its body echoed; GET /echo lists your request headers\n";
 
-/// The methods `/` accepts, as the `Allow` header of a 405 lists them.
-const ALLOWED_ON_ROOT: &str = "GET, HEAD, POST, PUT";
+/// The methods `/` accepts, as the `Allow` header of `OPTIONS` and of a 405 lists them.
+const ALLOWED_ON_ROOT: &str = "GET, HEAD, OPTIONS, POST, PUT";
 
 /// `Content-Type` of the plain-text answers.
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -48,6 +49,7 @@ impl App for Echo {
             "/" => match req.method() {
                 "GET" | "HEAD" => text(start, "200 OK", &[], USAGE.to_owned()),
                 "POST" | "PUT" => echo_body(req, start),
+                "OPTIONS" => text(start, "200 OK", &[("Allow", ALLOWED_ON_ROOT)], String::new()),
                 _ => text(
                     start,
                     "405 Method Not Allowed",
