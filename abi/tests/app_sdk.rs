@@ -576,6 +576,11 @@ impl App for Tester {
                 let body = req.file_range_body(&file, 1, 9)?.on_close(count_close);
                 Ok(start.respond("200 OK", &plain, body)?)
             }
+            "/file-whole" => {
+                let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+                let body = req.file_body(&file)?;
+                Ok(start.respond("200 OK", &plain, body)?)
+            }
             "/file-past-end" => {
                 let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
                 let len = file.metadata()?.len();
@@ -1437,5 +1442,97 @@ fn cookies_come_from_the_cookie_header() {
     let (env, mut req) = post("/cookies", "text/plain", b"");
     let (_, text) = app.request(&mut req, &env);
     assert_eq!(String::from_utf8(text).expect("UTF-8"), "Some(\"abc\") 3");
+    app.shutdown();
+}
+
+thread_local! {
+    static HOST_FILE_CLOSES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The state of the fake host's file body: whether its one chunk went out.
+struct HostFileState {
+    sent: bool,
+}
+
+unsafe extern "C" fn host_file_next(
+    state: *mut c_void,
+    _req: *mut nsgi_request,
+    chunk: *mut nsgi_bytes,
+) -> nsgi_status {
+    // SAFETY: `state` is the `HostFileState` made by `fake_file_body`; `chunk` is writable.
+    let state = unsafe { &mut *state.cast::<HostFileState>() };
+    if std::mem::replace(&mut state.sent, true) {
+        return NSGI_DONE;
+    }
+    // SAFETY: as above.
+    unsafe { chunk.write(nsgi_bytes::from_slice(b"host bytes")) };
+    NSGI_OK
+}
+
+unsafe extern "C" fn host_file_close(state: *mut c_void, _req: *mut nsgi_request) {
+    // SAFETY: made by `Box::into_raw` in `fake_file_body`, closed once.
+    drop(unsafe { Box::from_raw(state.cast::<HostFileState>()) });
+    HOST_FILE_CLOSES.with(|c| c.set(c.get() + 1));
+}
+
+static HOST_FILE_VTABLE: nsgi_body_vtable = nsgi_body_vtable {
+    struct_size: NSGI_BODY_VTABLE_V1_0_SIZE,
+    next: Some(host_file_next),
+    close: Some(host_file_close),
+};
+
+unsafe extern "C" fn fake_file_body(
+    _req: *mut nsgi_request,
+    fd: i32,
+    _offset: u64,
+    _length: u64,
+    flags: u32,
+    body_out: *mut nsgi_body,
+) -> nsgi_status {
+    if fd < 0 || flags != 0 {
+        return NSGI_E_INVAL;
+    }
+    let state = Box::into_raw(Box::new(HostFileState { sent: false }));
+    // SAFETY: `body_out` is the SDK's out-pointer.
+    unsafe {
+        body_out.write(nsgi_body {
+            vtable: &HOST_FILE_VTABLE,
+            state: state.cast(),
+        })
+    };
+    NSGI_OK
+}
+
+#[test]
+fn file_body_hands_the_hosts_own_body_back_unchanged() {
+    let mut fake = Fake::new();
+    fake.api.file_body = Some(fake_file_body);
+    let app = Instance::start(tester(), &fake);
+    HOST_FILE_CLOSES.with(|c| c.set(0));
+    CLOSED.with(|c| c.set(0));
+
+    // Without a close hook the host gets its own vtable back: it can recognise the body.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/file-whole"));
+    assert_eq!(status, NSGI_OK);
+    assert!(ptr::eq(body.vtable, &HOST_FILE_VTABLE), "the host's body was wrapped");
+    let size = std::fs::metadata(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("stat")
+        .len();
+    assert_eq!(header(&req, "Content-Length"), Some(size.to_string().as_str()));
+    let (status, bytes) = drain(body, &mut req);
+    assert_eq!((status, bytes.as_slice()), (NSGI_DONE, &b"host bytes"[..]));
+    assert_eq!(HOST_FILE_CLOSES.with(Cell::get), 1);
+
+    // With a close hook the SDK wraps it: chunks still come from the host, which closes it
+    // once, before the hook runs.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/file"));
+    assert_eq!(status, NSGI_OK);
+    assert!(!ptr::eq(body.vtable, &HOST_FILE_VTABLE));
+    let (status, bytes) = drain(body, &mut req);
+    assert_eq!((status, bytes.as_slice()), (NSGI_DONE, &b"host bytes"[..]));
+    assert_eq!(HOST_FILE_CLOSES.with(Cell::get), 2);
+    assert_eq!(CLOSED.with(Cell::get), 1);
     app.shutdown();
 }
