@@ -257,8 +257,8 @@ impl std::error::Error for FormError {
     }
 }
 
-/// The media type of a `Content-Type` value, without parameters, lower-cased in place of
-/// comparing: whether it is `expected` (ASCII case-insensitive).
+/// Whether the media type of the `Content-Type` value `content_type` (what comes before any
+/// `;` parameter, trimmed) is `expected`, compared ASCII case-insensitively.
 pub(crate) fn media_type_is(content_type: &[u8], expected: &str) -> bool {
     let media = content_type.split(|&b| b == b';').next().unwrap_or_default();
     media.trim_ascii().eq_ignore_ascii_case(expected.as_bytes())
@@ -272,7 +272,7 @@ pub(crate) fn read_body_limited(req: &mut Request<'_>, limit: usize) -> Result<V
     }
     let mut body = Vec::new();
     req.input()
-        .take(limit as u64 + 1)
+        .take((limit as u64).saturating_add(1))
         .read_to_end(&mut body)
         .map_err(FormError::Io)?;
     if body.len() > limit {
