@@ -599,6 +599,10 @@ impl App for Tester {
                 let text = format!("{:?} {:?}", form.get("a")?, form.get_all("t")?);
                 Ok(start.respond("200 OK", &plain, text)?)
             }
+            "/form-unlimited" => {
+                let form = req.read_form_with_limit(usize::MAX)?;
+                Ok(start.respond("200 OK", &plain, format!("{:?}", form.get("a")?))?)
+            }
             "/cookies" => {
                 let cookies = req.cookies();
                 let text = format!("{:?} {:?}", cookies.get("sid"), cookies.iter().count());
@@ -1432,6 +1436,21 @@ fn read_form_decodes_and_refuses_what_it_should() {
         let text = String::from_utf8(text).expect("UTF-8");
         assert!(text.contains(want_text), "{shown}: {text}");
     }
+    app.shutdown();
+}
+
+#[test]
+fn read_form_with_the_largest_limit_does_not_overflow() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let (env, mut req) = post("/form-unlimited", "application/x-www-form-urlencoded", b"a=1");
+    let (status, text) = app.request(&mut req, &env);
+    assert_eq!(
+        (status, text.as_slice()),
+        (NSGI_DONE, &b"Some(\"1\")"[..]),
+        "{}",
+        fake.log_text()
+    );
     app.shutdown();
 }
 
