@@ -340,7 +340,8 @@ fn split(body: &[u8], boundary: &[u8], limits: &MultipartLimits) -> Result<Vec<P
         let (headers, data_start) = if body[headers_start..].starts_with(b"\r\n") {
             (&body[headers_start..headers_start], headers_start + 2)
         } else {
-            let window_end = body.len().min(headers_start + limits.max_part_header_bytes + 4);
+            let window = limits.max_part_header_bytes.saturating_add(4);
+            let window_end = body.len().min(headers_start.saturating_add(window));
             match find(&body[..window_end], b"\r\n\r\n", headers_start) {
                 Some(end) => (&body[headers_start..end], end + 4),
                 None if window_end < body.len() => {
@@ -620,6 +621,18 @@ mod tests {
         let long_header = format!("--B\r\nX-Pad: {}\r\n\r\nv\r\n--B--", "p".repeat(80));
         let e = Multipart::parse(CT, long_header.into_bytes(), &limits).unwrap_err();
         assert!(e.to_string().contains("max_part_header_bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_largest_limits_do_not_overflow() {
+        let limits = MultipartLimits {
+            max_body_bytes: usize::MAX,
+            max_parts: usize::MAX,
+            max_part_header_bytes: usize::MAX,
+        };
+        let body = field("a", "1") + "--B--";
+        let form = Multipart::parse(CT, body.into_bytes(), &limits).unwrap();
+        assert_eq!(form.text("a").unwrap(), Some("1"));
     }
 
     #[test]
