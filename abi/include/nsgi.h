@@ -2,7 +2,7 @@
  * nsgi.h: the NSGI v1 C ABI (Native Server Gateway Interface, PEP 3333 for compiled apps).
  *
  * Generated from abi/src/sys.rs by cbindgen — do not edit; regenerate with
- * `NSGI_BLESS=1 cargo test -p nsgi --test header`.
+ * `NSGI_BLESS=1 cargo test -p nsgi-sdk --test header`.
  *
  * The specification is docs/abi.md. In short: an app is a shared library exporting
  * nsgi_app_entry_v1 (declared at the end of this file); every extensible struct starts with

@@ -37,3 +37,8 @@ pub mod app;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod sys;
+
+/// The package README's Rust example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

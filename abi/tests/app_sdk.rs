@@ -562,6 +562,52 @@ impl App for Tester {
                 drop(Body::from("unused").on_close(count_close));
                 Ok(start.start("204 No Content", &[])?.finish())
             }
+            "/respond" => Ok(start.respond("200 OK", &plain, format!("{} bytes", 7))?),
+            "/respond-chunks" => Ok(start.respond("200 OK", &plain, Body::from_chunks(["a", "b"]))?),
+            "/respond-twice-length" => {
+                let e = start
+                    .respond("200 OK", &[("content-length", "2")], "ok")
+                    .expect_err("respond refuses a Content-Length of the app's own");
+                Err(e.into())
+            }
+            "/file" => {
+                // This fake host has no `file_body`: the SDK reads the file itself.
+                let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+                let body = req.file_range_body(&file, 1, 9)?.on_close(count_close);
+                Ok(start.respond("200 OK", &plain, body)?)
+            }
+            "/file-whole" => {
+                let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+                let body = req.file_body(&file)?;
+                Ok(start.respond("200 OK", &plain, body)?)
+            }
+            "/file-past-end" => {
+                let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+                let len = file.metadata()?.len();
+                Err(req.file_range_body(&file, len, 1).expect_err("past the end").into())
+            }
+            "/redirect" => Ok(start.redirect(
+                nsgi::app::Redirect::SeeOther,
+                "/next?a=1&b=<2>",
+                &[("Set-Cookie", "s=1")],
+            )?),
+            "/form" => {
+                let form = match req.read_form_with_limit(32) {
+                    Ok(form) => form,
+                    Err(e) => return Ok(start.respond(e.status(), &plain, e.to_string())?),
+                };
+                let text = format!("{:?} {:?}", form.get("a")?, form.get_all("t")?);
+                Ok(start.respond("200 OK", &plain, text)?)
+            }
+            "/form-unlimited" => {
+                let form = req.read_form_with_limit(usize::MAX)?;
+                Ok(start.respond("200 OK", &plain, format!("{:?}", form.get("a")?))?)
+            }
+            "/cookies" => {
+                let cookies = req.cookies();
+                let text = format!("{:?} {:?}", cookies.get("sid"), cookies.iter().count());
+                Ok(start.respond("200 OK", &plain, text)?)
+            }
             _ => Ok(start.start("404 Not Found", &plain)?.body("not found")),
         }
     }
@@ -652,7 +698,7 @@ fn handshake_fields() {
     // An app without NAME is named after the crate invoking the macro; THREAD_SAFE = false
     // clears the flag.
     let probe = nsgi::app_descriptor!(InitProbe);
-    assert_eq!(text(probe.name), "nsgi");
+    assert_eq!(text(probe.name), "nsgi-sdk");
     assert_eq!(probe.flags & NSGI_APP_THREAD_SAFE, 0);
 }
 
@@ -1248,4 +1294,264 @@ fn sdk_types_have_the_right_auto_traits() {
     send::<Response>();
     send_sync::<Host>();
     send_sync::<Level>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The helpers of `nsgi::app` (respond, file bodies, redirects, forms, cookies) through the ABI.
+
+fn header<'r>(req: &'r FakeRequest, name: &str) -> Option<&'r str> {
+    req.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn respond_adds_content_length_for_known_lengths_only() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/respond"));
+    assert_eq!((status, body.as_slice()), (NSGI_DONE, &b"7 bytes"[..]));
+    assert_eq!(
+        req.headers,
+        [
+            ("Content-Type".to_owned(), "text/plain".to_owned()),
+            ("Content-Length".to_owned(), "7".to_owned())
+        ]
+    );
+
+    let mut req = FakeRequest::default();
+    let (_, body) = app.request(&mut req, &Env::get("GET", "/respond-chunks"));
+    assert_eq!(body, b"ab");
+    assert_eq!(header(&req, "Content-Length"), None, "an iterator's length is unknown");
+
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/respond-twice-length"));
+    assert_eq!(status, NSGI_E_APP);
+    assert_eq!(req.start_calls, 0, "nothing reached the host");
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "remove the \"content-length\" header"),
+        "{}",
+        fake.log_text()
+    );
+    app.shutdown();
+}
+
+#[test]
+fn file_body_without_host_support_reads_the_range_itself() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let manifest = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).expect("read the manifest");
+    CLOSED.with(|c| c.set(0));
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/file"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, &manifest[1..10]);
+    assert_eq!(header(&req, "Content-Length"), Some("9"));
+    assert_eq!(CLOSED.with(Cell::get), 1, "the close hook ran");
+
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/file-past-end"));
+    assert_eq!(status, NSGI_E_APP);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "ends past the end of the file"),
+        "{}",
+        fake.log_text()
+    );
+    app.shutdown();
+}
+
+#[test]
+fn redirect_sets_location_and_a_small_escaped_page() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("POST", "/redirect"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(req.status.as_deref(), Some("303 See Other"));
+    assert_eq!(header(&req, "Location"), Some("/next?a=1&b=<2>"));
+    assert_eq!(header(&req, "Set-Cookie"), Some("s=1"));
+    assert_eq!(header(&req, "Content-Length"), Some(body.len().to_string().as_str()));
+    let page = String::from_utf8(body).expect("UTF-8 page");
+    assert!(page.contains("href=\"/next?a=1&amp;b=&lt;2&gt;\""), "{page}");
+    app.shutdown();
+}
+
+fn post(path: &str, content_type: &str, body: &[u8]) -> (Env, FakeRequest) {
+    let length = body.len().to_string();
+    let mut env = Env::new(&[
+        ("REQUEST_METHOD", "POST"),
+        ("PATH_INFO", path),
+        ("QUERY_STRING", ""),
+        ("CONTENT_TYPE", content_type),
+        ("CONTENT_LENGTH", &length),
+        ("HTTP_COOKIE", "sid=abc; theme=dark; sid=older"),
+    ]);
+    env.content_length = body.len() as u64;
+    let req = FakeRequest {
+        input: body.to_vec(),
+        ..FakeRequest::default()
+    };
+    (env, req)
+}
+
+#[test]
+fn read_form_decodes_and_refuses_what_it_should() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let form = "application/x-www-form-urlencoded";
+    let cases: [(&str, &[u8], &str, &str); 5] = [
+        (
+            form,
+            b"a=caf%C3%A9+1&t=x&t=y",
+            "200 OK",
+            "Some(\"café 1\") [\"x\", \"y\"]",
+        ),
+        (
+            "text/plain",
+            b"a=1",
+            "415 Unsupported Media Type",
+            "expected application/x-www-form-urlencoded",
+        ),
+        (form, &[b'x'; 33], "413 Content Too Large", "larger than 32 bytes"),
+        (form, b"a=%FF", "500", ""),
+        (form, b"", "200 OK", "None []"),
+    ];
+    for (content_type, body, want_status, want_text) in cases {
+        let (env, mut req) = post("/form", content_type, body);
+        let (status, text) = app.request(&mut req, &env);
+        let shown = String::from_utf8_lossy(body);
+        if want_status == "500" {
+            // Invalid UTF-8 through `?` is an app error, logged with the field's name.
+            assert_eq!(status, NSGI_E_APP, "{shown}");
+            assert!(
+                logged(&fake, NSGI_LOG_ERROR, "form field \"a\" is not valid UTF-8"),
+                "{}",
+                fake.log_text()
+            );
+            continue;
+        }
+        assert_eq!(req.status.as_deref(), Some(want_status), "{shown}");
+        let text = String::from_utf8(text).expect("UTF-8");
+        assert!(text.contains(want_text), "{shown}: {text}");
+    }
+    app.shutdown();
+}
+
+#[test]
+fn read_form_with_the_largest_limit_does_not_overflow() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let (env, mut req) = post("/form-unlimited", "application/x-www-form-urlencoded", b"a=1");
+    let (status, text) = app.request(&mut req, &env);
+    assert_eq!(
+        (status, text.as_slice()),
+        (NSGI_DONE, &b"Some(\"1\")"[..]),
+        "{}",
+        fake.log_text()
+    );
+    app.shutdown();
+}
+
+#[test]
+fn cookies_come_from_the_cookie_header() {
+    let fake = Fake::new();
+    let app = Instance::start(tester(), &fake);
+    let (env, mut req) = post("/cookies", "text/plain", b"");
+    let (_, text) = app.request(&mut req, &env);
+    assert_eq!(String::from_utf8(text).expect("UTF-8"), "Some(\"abc\") 3");
+    app.shutdown();
+}
+
+thread_local! {
+    static HOST_FILE_CLOSES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The state of the fake host's file body: whether its one chunk went out.
+struct HostFileState {
+    sent: bool,
+}
+
+unsafe extern "C" fn host_file_next(
+    state: *mut c_void,
+    _req: *mut nsgi_request,
+    chunk: *mut nsgi_bytes,
+) -> nsgi_status {
+    // SAFETY: `state` is the `HostFileState` made by `fake_file_body`; `chunk` is writable.
+    let state = unsafe { &mut *state.cast::<HostFileState>() };
+    if std::mem::replace(&mut state.sent, true) {
+        return NSGI_DONE;
+    }
+    // SAFETY: as above.
+    unsafe { chunk.write(nsgi_bytes::from_slice(b"host bytes")) };
+    NSGI_OK
+}
+
+unsafe extern "C" fn host_file_close(state: *mut c_void, _req: *mut nsgi_request) {
+    // SAFETY: made by `Box::into_raw` in `fake_file_body`, closed once.
+    drop(unsafe { Box::from_raw(state.cast::<HostFileState>()) });
+    HOST_FILE_CLOSES.with(|c| c.set(c.get() + 1));
+}
+
+static HOST_FILE_VTABLE: nsgi_body_vtable = nsgi_body_vtable {
+    struct_size: NSGI_BODY_VTABLE_V1_0_SIZE,
+    next: Some(host_file_next),
+    close: Some(host_file_close),
+};
+
+unsafe extern "C" fn fake_file_body(
+    _req: *mut nsgi_request,
+    fd: i32,
+    _offset: u64,
+    _length: u64,
+    flags: u32,
+    body_out: *mut nsgi_body,
+) -> nsgi_status {
+    if fd < 0 || flags != 0 {
+        return NSGI_E_INVAL;
+    }
+    let state = Box::into_raw(Box::new(HostFileState { sent: false }));
+    // SAFETY: `body_out` is the SDK's out-pointer.
+    unsafe {
+        body_out.write(nsgi_body {
+            vtable: &HOST_FILE_VTABLE,
+            state: state.cast(),
+        })
+    };
+    NSGI_OK
+}
+
+#[test]
+fn file_body_hands_the_hosts_own_body_back_unchanged() {
+    let mut fake = Fake::new();
+    fake.api.file_body = Some(fake_file_body);
+    let app = Instance::start(tester(), &fake);
+    HOST_FILE_CLOSES.with(|c| c.set(0));
+    CLOSED.with(|c| c.set(0));
+
+    // Without a close hook the host gets its own vtable back: it can recognise the body.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/file-whole"));
+    assert_eq!(status, NSGI_OK);
+    assert!(ptr::eq(body.vtable, &HOST_FILE_VTABLE), "the host's body was wrapped");
+    let size = std::fs::metadata(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("stat")
+        .len();
+    assert_eq!(header(&req, "Content-Length"), Some(size.to_string().as_str()));
+    let (status, bytes) = drain(body, &mut req);
+    assert_eq!((status, bytes.as_slice()), (NSGI_DONE, &b"host bytes"[..]));
+    assert_eq!(HOST_FILE_CLOSES.with(Cell::get), 1);
+
+    // With a close hook the SDK wraps it: chunks still come from the host, which closes it
+    // once, before the hook runs.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/file"));
+    assert_eq!(status, NSGI_OK);
+    assert!(!ptr::eq(body.vtable, &HOST_FILE_VTABLE));
+    let (status, bytes) = drain(body, &mut req);
+    assert_eq!((status, bytes.as_slice()), (NSGI_DONE, &b"host bytes"[..]));
+    assert_eq!(HOST_FILE_CLOSES.with(Cell::get), 2);
+    assert_eq!(CLOSED.with(Cell::get), 1);
+    app.shutdown();
 }

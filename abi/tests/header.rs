@@ -6,7 +6,7 @@
 //! how to regenerate. With `NSGI_BLESS=1` in the environment it writes the file instead:
 //!
 //! ```text
-//! NSGI_BLESS=1 cargo test -p nsgi --test header
+//! NSGI_BLESS=1 cargo test -p nsgi-sdk --test header
 //! ```
 //!
 //! cbindgen is fed a *C view* of `sys.rs` made by [`c_view_of_sys`], which applies two textual
@@ -184,7 +184,7 @@ fn header_is_up_to_date() {
 
     let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}\nGenerate it with: NSGI_BLESS=1 cargo test -p nsgi --test header",
+            "cannot read {}: {e}\nGenerate it with: NSGI_BLESS=1 cargo test -p nsgi-sdk --test header",
             path.display()
         )
     });
@@ -193,7 +193,7 @@ fn header_is_up_to_date() {
     if committed != generated {
         panic!(
             "abi/include/nsgi.h is out of date with abi/src/sys.rs / abi/cbindgen.toml.\n\
-             Regenerate it with: NSGI_BLESS=1 cargo test -p nsgi --test header\n\n{}",
+             Regenerate it with: NSGI_BLESS=1 cargo test -p nsgi-sdk --test header\n\n{}",
             first_differences(&committed, &generated)
         );
     }

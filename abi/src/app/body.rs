@@ -6,6 +6,9 @@
 //! that is a constant per source type. Chunks are lent straight from the source, never copied;
 //! each stays valid until the next `next` or `close`, as the ABI requires. Dropping the state is
 //! `close()`. No panic leaves a trampoline: a panicking body is poisoned and never touched again.
+//! A body the host made (`file_body`) is carried unchanged, so the host recognises its own vtable;
+//! it is wrapped in an SDK body only when the app adds a close hook to it. A body also records
+//! its length when it is known up front, for the helpers that set `Content-Length`.
 
 use std::ffi::c_void;
 use std::fmt;
@@ -14,7 +17,7 @@ use std::mem;
 use std::ptr::{self, NonNull};
 
 use super::Error;
-use super::error;
+use super::error::{self, HostError};
 use super::host::{Host, Level};
 use super::panic::catch;
 use crate::sys::{self, nsgi_body, nsgi_body_vtable, nsgi_bytes, nsgi_request, nsgi_status};
@@ -54,14 +57,26 @@ type CloseHook = Box<dyn FnOnce() + Send + 'static>;
 /// assert_eq!(closed.load(Ordering::Relaxed), 1);
 /// ```
 pub struct Body {
-    vtable: &'static nsgi_body_vtable,
-    /// A `Box<State<S>>` for the `S` the vtable was made for; owned by this `Body`.
-    state: NonNull<Common>,
+    repr: Repr,
+    /// How many bytes the body yields, when known before it is sent.
+    len: Option<u64>,
+}
+
+/// Who made the body.
+enum Repr {
+    /// The SDK: a `Box<State<S>>` for the `S` the vtable was made for; owned by this `Body`.
+    Sdk {
+        vtable: &'static nsgi_body_vtable,
+        state: NonNull<Common>,
+    },
+    /// The host (`file_body`): owned by this `Body` until handed back or closed.
+    Host(nsgi_body),
 }
 
 // SAFETY: a `Body` owns its state exclusively, and every source type and close hook it can hold
 // is `Send` (enforced by `Source: Send` and `CloseHook`); the `host` pointer inside refers to a
-// `Host`, which is `Sync`.
+// `Host`, which is `Sync`. A host-made body may be moved between threads by the ABI (§12: its
+// `next` and `close` may run on another thread than `call`).
 unsafe impl Send for Body {}
 
 impl Body {
@@ -71,11 +86,27 @@ impl Body {
             bytes: &[] as &'static [u8],
             sent: true,
         })
+        .with_len(0)
     }
 
     /// A body of one static chunk, lent to the host without copying.
     pub fn from_static(bytes: &'static [u8]) -> Body {
-        Body::new(Once { bytes, sent: false })
+        Body::new(Once { bytes, sent: false }).with_len(bytes.len() as u64)
+    }
+
+    /// How many bytes the body yields, when that is known before it is sent: for a buffer (static
+    /// or owned), an empty body and a file body; `None` for iterators and readers.
+    /// [`StartResponse::respond`](super::StartResponse::respond) turns it into `Content-Length`.
+    ///
+    /// ```
+    /// use nsgi::app::Body;
+    ///
+    /// assert_eq!(Body::from("hello").known_len(), Some(5));
+    /// assert_eq!(Body::from(vec![0u8; 3]).known_len(), Some(3));
+    /// assert_eq!(Body::from_chunks(["a", "b"]).known_len(), None);
+    /// ```
+    pub fn known_len(&self) -> Option<u64> {
+        self.len
     }
 
     /// A body of the chunks `chunks` yields, lent to the host one at a time. Empty chunks are
@@ -122,8 +153,16 @@ impl Body {
     ///
     /// The hook runs exactly once, unless the body panicked earlier: a poisoned body is never
     /// touched again, and its hooks never run.
-    pub fn on_close(mut self, hook: impl FnOnce() + Send + 'static) -> Body {
-        let common = self.common_mut();
+    pub fn on_close(self, hook: impl FnOnce() + Send + 'static) -> Body {
+        let mut this = match self.repr {
+            Repr::Sdk { .. } => self,
+            Repr::Host(raw) => {
+                let len = self.len;
+                mem::forget(self);
+                Body::new(HostMade { raw, closed: false }).with_len_option(len)
+            }
+        };
+        let common = this.common_mut();
         common.on_close = Some(match common.on_close.take() {
             None => Box::new(hook),
             Some(earlier) => Box::new(move || {
@@ -131,48 +170,88 @@ impl Body {
                 hook();
             }),
         });
-        self
+        this
     }
 
     /// Hands the body to the host; from now on the host owns it and must `close` it. `host`
     /// must outlive that `close` (the ABI guarantees it: bodies close before `shutdown`).
     pub(crate) fn into_raw(mut self, host: &Host) -> nsgi_body {
-        self.common_mut().host = host;
-        let raw = nsgi_body {
-            vtable: self.vtable,
-            state: self.state.as_ptr().cast(),
+        let raw = match self.repr {
+            Repr::Sdk { vtable, state } => {
+                self.common_mut().host = host;
+                nsgi_body {
+                    vtable,
+                    state: state.as_ptr().cast(),
+                }
+            }
+            Repr::Host(raw) => raw,
         };
         mem::forget(self);
         raw
     }
 
-    fn new<S: Source>(source: S) -> Body {
+    /// Wraps a body the host made with `file_body`; `len` is how many bytes it yields.
+    ///
+    /// # Safety
+    /// `raw` must be a body the host just returned from `file_body` (valid vtable with `next`
+    /// and `close`, not closed), handed over to the new `Body`.
+    pub(crate) unsafe fn from_host(raw: nsgi_body, len: Option<u64>) -> Body {
+        Body {
+            repr: Repr::Host(raw),
+            len,
+        }
+    }
+
+    pub(crate) fn with_len(self, len: u64) -> Body {
+        self.with_len_option(Some(len))
+    }
+
+    fn with_len_option(mut self, len: Option<u64>) -> Body {
+        self.len = len;
+        self
+    }
+
+    pub(crate) fn new<S: Source>(source: S) -> Body {
         let state = Box::new(State {
             common: Common::default(),
             source,
         });
         let state = NonNull::from(Box::leak(state)).cast::<Common>();
         Body {
-            vtable: vtable::<S>(),
-            state,
+            repr: Repr::Sdk {
+                vtable: vtable::<S>(),
+                state,
+            },
+            len: None,
         }
     }
 
+    /// The SDK body's bookkeeping. Only called on `Repr::Sdk` bodies.
     fn common_mut(&mut self) -> &mut Common {
-        // SAFETY: `state` points to a live `State<S>`, owned by `self` (so not aliased while we
-        // hold `&mut self`), and `State` is `repr(C)` with `Common` first.
-        unsafe { self.state.as_mut() }
+        match &mut self.repr {
+            // SAFETY: `state` points to a live `State<S>`, owned by `self` (so not aliased while
+            // we hold `&mut self`), and `State` is `repr(C)` with `Common` first.
+            Repr::Sdk { state, .. } => unsafe { state.as_mut() },
+            Repr::Host(_) => unreachable!("common_mut is only called on SDK bodies"),
+        }
     }
 }
 
 impl Drop for Body {
     fn drop(&mut self) {
-        // A body dropped before reaching the host is closed here, like the host would.
-        if let Some(close) = self.vtable.close {
+        // A body dropped before reaching the host is closed here, like the host would. No
+        // request is involved any more, hence NULL.
+        let (vtable, state) = match self.repr {
+            Repr::Sdk { vtable, state } => (vtable as *const nsgi_body_vtable, state.as_ptr().cast()),
+            Repr::Host(raw) => (raw.vtable, raw.state),
+        };
+        // SAFETY: `vtable` is the SDK's static vtable or the host's, valid until its body is
+        // closed, which has not happened (`into_raw` forgets `self`, so this runs only for
+        // bodies that never reached the host).
+        if let Some(close) = unsafe { vtable.as_ref() }.and_then(|v| v.close) {
             // SAFETY: `state` is the live state this vtable was made for, owned by `self` and
-            // not closed yet (`into_raw` forgets `self`, so this runs only for bodies that never
-            // reached the host); no request is involved, hence NULL.
-            unsafe { close(self.state.as_ptr().cast(), ptr::null_mut()) };
+            // not closed yet.
+            unsafe { close(state, ptr::null_mut()) };
         }
     }
 }
@@ -203,22 +282,25 @@ impl<const N: usize> From<&'static [u8; N]> for Body {
 
 impl From<String> for Body {
     fn from(text: String) -> Body {
-        Body::new(Once {
-            bytes: text.into_bytes(),
-            sent: false,
-        })
+        Body::from(text.into_bytes())
     }
 }
 
 impl From<Vec<u8>> for Body {
     fn from(bytes: Vec<u8>) -> Body {
-        Body::new(Once { bytes, sent: false })
+        let len = bytes.len() as u64;
+        Body::new(Once { bytes, sent: false }).with_len(len)
     }
 }
 
 /// Where a body's chunks come from. A returned chunk must stay valid until the next call.
-trait Source: Send + 'static {
-    fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error>;
+pub(crate) trait Source: Send + 'static {
+    /// The next chunk, `None` at the end. `req` is the request the host passed to `next`.
+    fn next_chunk(&mut self, req: *mut nsgi_request) -> Result<Option<&[u8]>, Error>;
+
+    /// Called once by `close` before the source is dropped; `req` is the request the host passed
+    /// (NULL when the body is dropped without reaching the host).
+    fn close(&mut self, _req: *mut nsgi_request) {}
 }
 
 /// The heap state behind an `nsgi_body`. `repr(C)` so that a pointer to it is also a pointer
@@ -300,7 +382,7 @@ unsafe extern "C" fn next_trampoline<S: Source>(
     let source = &mut state.source;
     match catch(move || {
         source
-            .next_chunk()
+            .next_chunk(req)
             .map(|c| c.map(nsgi_bytes::from_slice))
             .map_err(|e| error::chain(&*e))
     }) {
@@ -341,8 +423,11 @@ unsafe extern "C" fn close_trampoline<S: Source>(state: *mut c_void, req: *mut n
         mem::forget(state);
         return;
     }
-    let State { mut common, source } = *state;
-    if let Err(panic) = catch(move || drop(source)) {
+    let State { mut common, mut source } = *state;
+    if let Err(panic) = catch(move || {
+        source.close(req);
+        drop(source)
+    }) {
         common.log(req, &format!("the response body panicked while closing: {panic}"));
     }
     if let Some(hook) = common.on_close.take() {
@@ -359,7 +444,7 @@ struct Once<B> {
 }
 
 impl<B: AsRef<[u8]> + Send + 'static> Source for Once<B> {
-    fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
         if mem::replace(&mut self.sent, true) {
             return Ok(None);
         }
@@ -378,7 +463,7 @@ where
     I: Iterator + Send + 'static,
     I::Item: AsRef<[u8]> + Send + 'static,
 {
-    fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
         self.current = self.iter.next();
         Ok(self.current.as_ref().map(AsRef::as_ref))
     }
@@ -396,7 +481,7 @@ where
     T: AsRef<[u8]> + Send + 'static,
     E: Into<Error>,
 {
-    fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
         self.current = self.iter.next().transpose().map_err(Into::into)?;
         Ok(self.current.as_ref().map(AsRef::as_ref))
     }
@@ -409,7 +494,7 @@ struct Reader<R> {
 }
 
 impl<R: Read + Send + 'static> Source for Reader<R> {
-    fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
         if self.buf.is_empty() {
             self.buf = vec![0; READER_BLOCK];
         }
@@ -421,5 +506,55 @@ impl<R: Read + Send + 'static> Source for Reader<R> {
             }
         };
         Ok((n > 0).then(|| &self.buf[..n]))
+    }
+}
+
+/// A body the host made, wrapped so that the SDK can run close hooks after the host's `close`.
+struct HostMade {
+    raw: nsgi_body,
+    closed: bool,
+}
+
+// SAFETY: the ABI lets a body's `next` and `close` run on another thread than `call` (§12), so
+// host-made bodies may be moved between threads; this wrapper owns it exclusively.
+unsafe impl Send for HostMade {}
+
+impl Source for HostMade {
+    fn next_chunk(&mut self, req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
+        // SAFETY: `raw.vtable` is the host's vtable for this live, unclosed body.
+        let next = unsafe { self.raw.vtable.as_ref() }
+            .and_then(|v| v.next)
+            .ok_or("the host's file body has no next function")?;
+        let mut chunk = nsgi_bytes::EMPTY;
+        // SAFETY: calling the host's own `next` on its body, with the request the host passed
+        // us and a writable out-pointer.
+        let status = unsafe { next(self.raw.state, req, &mut chunk) };
+        match status {
+            sys::NSGI_OK => {
+                // SAFETY: the host lends the chunk until the next `next` or `close`, which is
+                // how long the returned borrow of `self` lasts.
+                let bytes = unsafe { super::raw::bytes(chunk) };
+                Ok(Some(bytes))
+            }
+            sys::NSGI_DONE => Ok(None),
+            code => Err(HostError::from_code("file body next", code).into()),
+        }
+    }
+
+    fn close(&mut self, req: *mut nsgi_request) {
+        if mem::replace(&mut self.closed, true) {
+            return;
+        }
+        // SAFETY: the host's vtable for this live body, closed exactly once (guarded above).
+        if let Some(close) = unsafe { self.raw.vtable.as_ref() }.and_then(|v| v.close) {
+            // SAFETY: as above; `req` is the host's request, or NULL outside of one.
+            unsafe { close(self.raw.state, req) };
+        }
+    }
+}
+
+impl Drop for HostMade {
+    fn drop(&mut self) {
+        self.close(ptr::null_mut());
     }
 }

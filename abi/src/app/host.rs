@@ -15,8 +15,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use super::error::HostError;
 use crate::sys::{
-    self, nsgi_bytes, nsgi_errors_flush_fn, nsgi_errors_write_fn, nsgi_exc_info, nsgi_header, nsgi_host_api,
-    nsgi_input_read_fn, nsgi_log_fn, nsgi_request, nsgi_start_response_fn, nsgi_status, nsgi_write_fn,
+    self, nsgi_body, nsgi_bytes, nsgi_errors_flush_fn, nsgi_errors_write_fn, nsgi_exc_info, nsgi_file_body_fn,
+    nsgi_header, nsgi_host_api, nsgi_input_read_fn, nsgi_log_fn, nsgi_request, nsgi_start_response_fn, nsgi_status,
+    nsgi_write_fn,
 };
 
 /// How important a log line is; mapped to the host's `NSGI_LOG_*` levels.
@@ -107,6 +108,7 @@ struct Table {
     errors_flush: Option<nsgi_errors_flush_fn>,
     start_response: Option<nsgi_start_response_fn>,
     write: Option<nsgi_write_fn>,
+    file_body: Option<nsgi_file_body_fn>,
 }
 
 // SAFETY: the table is immutable after `init`. Its functions are either `[thread-safe]` (`log`,
@@ -149,6 +151,7 @@ impl Host {
             errors_flush: field!(errors_flush, FN_FIELD, None),
             start_response: field!(start_response, FN_FIELD, None),
             write: field!(write, FN_FIELD, None),
+            file_body: field!(file_body, FN_FIELD, None),
         };
         Host {
             shared: Arc::new(Shared {
@@ -302,6 +305,29 @@ impl<'req> RawRequest<'req> {
         // SAFETY: `[request]` function called during the request on its thread; `data` is
         // borrowed for the call, and the host sends or copies it before returning.
         unsafe { write(self.ptr.as_ptr(), nsgi_bytes::from_slice(data)) }
+    }
+
+    /// `file_body`: a host-made body sending `length` bytes of `fd` from `offset`. `Ok(None)`
+    /// when the host does not offer it (NULL, or `NSGI_E_UNSUPPORTED`); the host duplicates `fd`.
+    pub(crate) fn file_body(self, fd: i32, offset: u64, length: u64) -> Result<Option<nsgi_body>, HostError> {
+        let Some(file_body) = self.table().file_body else {
+            return Ok(None);
+        };
+        let mut body = nsgi_body {
+            vtable: ptr::null(),
+            state: ptr::null_mut(),
+        };
+        // SAFETY: `[request]` function called during the request on its thread; `fd` is open for
+        // the whole call (the caller borrows it) and the host duplicates it (no TAKE_FD flag);
+        // `body` is a writable out-pointer.
+        let status = unsafe { file_body(self.ptr.as_ptr(), fd, offset, length, 0, &mut body) };
+        match status {
+            sys::NSGI_E_UNSUPPORTED => Ok(None),
+            code if code < 0 => Err(HostError::from_code("file_body", code)),
+            _ if body.vtable.is_null() => Err(HostError::from_code("file_body", sys::NSGI_E_INTERNAL)
+                .with_detail("the host reported success but made no body".to_owned())),
+            _ => Ok(Some(body)),
+        }
     }
 
     fn table(self) -> &'req Table {

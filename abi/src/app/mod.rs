@@ -65,22 +65,34 @@
 //! warn that a panic in it ends the whole process.
 
 mod body;
+mod cookies;
 mod error;
+mod escape;
 mod export;
+#[cfg(unix)]
+mod file;
+mod form;
 mod host;
 mod init;
 mod io;
+mod multipart;
 mod panic;
 mod raw;
 mod request;
+mod respond;
 mod response;
 
 pub use body::Body;
+pub use cookies::Cookies;
 pub use error::HostError;
+pub use escape::{HtmlEscaped, escape_html};
+pub use form::{DEFAULT_FORM_LIMIT, Form, FormError, Pair, percent_decode};
 pub use host::{Host, Level};
 pub use init::InitArgs;
 pub use io::{Errors, Input};
+pub use multipart::{Multipart, MultipartError, MultipartLimits, Part};
 pub use request::Request;
+pub use respond::Redirect;
 pub use response::{Response, StartResponse, Started};
 
 /// The error type apps return: any error that can cross threads.

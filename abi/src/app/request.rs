@@ -206,6 +206,11 @@ impl<'req> Request<'req> {
         self.raw.host()
     }
 
+    /// The request handle, for the helpers that call request-scoped host functions.
+    pub(crate) fn raw(&self) -> RawRequest<'req> {
+        self.raw
+    }
+
     fn str_var(&self, name: &str) -> &'req str {
         self.var_str(name).unwrap_or("")
     }

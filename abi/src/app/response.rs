@@ -61,7 +61,19 @@ impl<'req> StartResponse<'req> {
     /// LF or NUL, a `Status` header or a hop-by-hop header such as `Connection` or
     /// `Transfer-Encoding` (it manages framing itself); the error then names the problem.
     pub fn start(self, status: &str, headers: &[(&str, &str)]) -> Result<Started<'req>, HostError> {
-        start_response(self.raw, status, headers, None)?;
+        start_response(self.raw, status, headers, &[], None)?;
+        Ok(Started { raw: self.raw })
+    }
+
+    /// Starts the response with the extra headers `extra` after `headers`: for the helpers that
+    /// add `Content-Length`, `Location` and the like.
+    pub(crate) fn start_with(
+        self,
+        status: &str,
+        headers: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Result<Started<'req>, HostError> {
+        start_response(self.raw, status, headers, extra, None)?;
         Ok(Started { raw: self.raw })
     }
 }
@@ -130,7 +142,7 @@ impl<'req> Started<'req> {
             type_name: nsgi_bytes::from_slice(type_name.as_bytes()),
             message: nsgi_bytes::from_slice(message.as_bytes()),
         };
-        start_response(self.raw, status, headers, Some(&exc_info))?;
+        start_response(self.raw, status, headers, &[], Some(&exc_info))?;
         Ok(Started { raw: self.raw })
     }
 
@@ -192,14 +204,18 @@ fn start_response(
     raw: RawRequest<'_>,
     status: &str,
     headers: &[(&str, &str)],
+    extra: &[(&str, &str)],
     exc_info: Option<&nsgi_exc_info>,
 ) -> Result<(), HostError> {
-    let code = with_raw_headers(headers, |raw_headers| {
+    let code = with_raw_headers(headers, extra, |raw_headers| {
         raw.start_response(status.as_bytes(), raw_headers, exc_info)
     });
     match code {
         code if code >= 0 => Ok(()),
-        sys::NSGI_E_INVAL => Err(HostError::from_code("start_response", code).with_detail(diagnose(status, headers))),
+        sys::NSGI_E_INVAL => {
+            let all: Vec<(&str, &str)> = headers.iter().chain(extra).copied().collect();
+            Err(HostError::from_code("start_response", code).with_detail(diagnose(status, &all)))
+        }
         sys::NSGI_E_STATE => {
             Err(HostError::from_code("start_response", code).with_detail("the response was already started".to_owned()))
         }
@@ -212,24 +228,26 @@ fn start_response(
     }
 }
 
-/// Runs `f` with `headers` as ABI headers, borrowing the strings (no copy of any byte).
-fn with_raw_headers<R>(headers: &[(&str, &str)], f: impl FnOnce(&[nsgi_header]) -> R) -> R {
+/// Runs `f` with `headers` then `extra` as ABI headers, borrowing the strings (no copy of any
+/// byte).
+fn with_raw_headers<R>(headers: &[(&str, &str)], extra: &[(&str, &str)], f: impl FnOnce(&[nsgi_header]) -> R) -> R {
     let raw = |&(name, value): &(&str, &str)| nsgi_header {
         name: nsgi_bytes::from_slice(name.as_bytes()),
         value: nsgi_bytes::from_slice(value.as_bytes()),
     };
-    if headers.len() <= STACK_HEADERS {
+    let count = headers.len() + extra.len();
+    if count <= STACK_HEADERS {
         let empty = nsgi_header {
             name: nsgi_bytes::EMPTY,
             value: nsgi_bytes::EMPTY,
         };
         let mut array = [empty; STACK_HEADERS];
-        for (slot, header) in array.iter_mut().zip(headers) {
+        for (slot, header) in array.iter_mut().zip(headers.iter().chain(extra)) {
             *slot = raw(header);
         }
-        f(&array[..headers.len()])
+        f(&array[..count])
     } else {
-        let list: Vec<nsgi_header> = headers.iter().map(raw).collect();
+        let list: Vec<nsgi_header> = headers.iter().chain(extra).map(raw).collect();
         f(&list)
     }
 }
@@ -310,9 +328,11 @@ mod tests {
     #[test]
     fn many_headers_use_the_heap_path() {
         let headers: Vec<(&str, &str)> = (0..40).map(|_| ("X-Many", "v")).collect();
-        let n = with_raw_headers(&headers, |raw| raw.len());
+        let n = with_raw_headers(&headers, &[], |raw| raw.len());
         assert_eq!(n, 40);
-        let n = with_raw_headers(&headers[..3], |raw| raw.len());
+        let n = with_raw_headers(&headers[..3], &[], |raw| raw.len());
         assert_eq!(n, 3);
+        let n = with_raw_headers(&headers[..15], &headers[..2], |raw| raw.len());
+        assert_eq!(n, 17);
     }
 }
