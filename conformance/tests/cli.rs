@@ -394,3 +394,21 @@ fn check_text(text: &str) {
         rest = &rest[semi + 1..];
     }
 }
+
+#[test]
+fn an_app_that_keeps_its_request_handle_fails_n8() {
+    // The gateway's fixture: from its second request on, every request looks up PATH_INFO through
+    // the handle of the request before it, which is closed by then (docs/abi.md §6, §12).
+    let source = workspace_root().join("gateway/tests/apps/stale_handle.c");
+    let run = check(&compile_c_app("conformance_stale_handle", &source), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("environ_get got a request handle that is not the request this thread is serving"),
+        "{}",
+        run.stdout
+    );
+    let json = run.json.expect("JSON report");
+    assert!(error_checks(&json).iter().all(|id| id == "N8"), "{json}");
+    assert!(error_checks(&json).iter().any(|id| id == "N8"), "{json}");
+}
