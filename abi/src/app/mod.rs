@@ -68,7 +68,7 @@ mod host;
 mod init;
 mod io;
 mod panic;
-mod raw;
+pub(crate) mod raw;
 mod request;
 mod response;
 

@@ -7,11 +7,12 @@
 use super::callbacks::{HostShared, host_api};
 use super::environ::Environ;
 use super::exchange::{Exchange, RequestSlot};
+use super::handle::{self, Serving};
 use super::load::AppModule;
 use super::observe::{Observer, RequestId};
 use crate::sys::{
     NSGI_E_PANIC, NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, nsgi_body,
-    nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
+    nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_status,
 };
 use core::ffi::c_void;
 use core::fmt;
@@ -233,7 +234,7 @@ impl AppInstance {
 
     pub(crate) fn invoke_call(
         &self,
-        req: *mut nsgi_request,
+        serving: Serving,
         environ: *const nsgi_environ,
         body: &mut nsgi_body,
     ) -> nsgi_status {
@@ -241,14 +242,23 @@ impl AppInstance {
             return crate::sys::NSGI_E_UNSUPPORTED;
         };
         let app = self.app;
-        self.serialized(|| {
+        self.enter(serving, || {
             // SAFETY: the app's own call with its instance, a live request, a sealed environ that
             // outlives the request, and an out-pointer for the body.
-            unsafe { call(app, req, environ, body) }
+            unsafe { call(app, serving.handle(), environ, body) }
         })
     }
 
+    /// Runs `call_app`, one call into the app for `serving`'s request, under the serialisation
+    /// lock (when the app needs it) with this thread serving that request, so that the request
+    /// functions accept its handle and no other (see [`handle`](super::handle)).
+    #[inline(always)]
+    pub(crate) fn enter<T>(&self, serving: Serving, call_app: impl FnOnce() -> T) -> T {
+        self.serialized(|| handle::serve(serving, call_app))
+    }
+
     /// Runs `f` holding the serialisation lock when the app is not thread-safe.
+    #[inline(always)]
     pub(crate) fn serialized<T>(&self, f: impl FnOnce() -> T) -> T {
         let _guard: Option<MutexGuard<'_, ()>> = self
             .serial
