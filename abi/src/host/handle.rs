@@ -85,7 +85,8 @@ pub(crate) struct Refused(pub(crate) nsgi_status);
 /// serves none), and the status to answer comes back.
 ///
 /// # Safety
-/// Only for use from inside a host request function, called by the app.
+/// Call it once per host request function call, from that function (so that the returned
+/// `&mut` is the only reference to the request's state while the app waits for it).
 pub(crate) unsafe fn live_request<'r>(
     req: *mut nsgi_request,
     function: &'static str,

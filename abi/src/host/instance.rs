@@ -85,8 +85,8 @@ impl std::error::Error for InitError {}
 pub struct AppInstance {
     module: AppModule,
     app: *mut c_void,
-    shared: Box<HostShared>,
-    api: Box<nsgi_host_api>,
+    shared: Lent<HostShared>,
+    api: Lent<nsgi_host_api>,
     serial: Option<Mutex<()>>,
     env_flags: u32,
     shut_down: bool,
@@ -123,11 +123,11 @@ impl AppInstance {
         options: &InitOptions,
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<AppInstance, InitError> {
-        let shared = Box::new(HostShared {
+        let shared = Lent::new(HostShared {
             mount: options.mount_name.clone(),
             init_log: Mutex::new(Some(Vec::new())),
         });
-        let api = Box::new(host_api(&*shared, true));
+        let api = Lent::new(host_api(shared.as_ptr(), true));
         let thread_safe = module.thread_safe();
         let env_flags = if options.multithread && thread_safe {
             NSGI_ENV_MULTITHREAD
@@ -161,10 +161,11 @@ impl AppInstance {
         let status = match descriptor.init {
             // SAFETY: the app's own init with a host table and args that outlive the call, and an
             // out-pointer for its instance.
-            Some(init) => unsafe { init(&*api, &args, &mut app) },
+            Some(init) => unsafe { init(api.as_ptr(), &args, &mut app) },
             None => crate::sys::NSGI_E_UNSUPPORTED,
         };
         let messages = shared
+            .get()
             .init_log
             .lock()
             .map(|mut log| log.take().unwrap_or_default())
@@ -211,11 +212,11 @@ impl AppInstance {
 
     /// The instance's mount name.
     pub fn mount_name(&self) -> &str {
-        &self.shared.mount
+        &self.shared.get().mount
     }
 
     pub(crate) fn shared(&self) -> *const HostShared {
-        &*self.shared
+        self.shared.as_ptr()
     }
 
     /// Starts answering one request: calls the app and returns the exchange that pulls its
@@ -291,5 +292,35 @@ impl AppInstance {
 impl Drop for AppInstance {
     fn drop(&mut self) {
         self.shutdown_once();
+    }
+}
+
+/// A heap value whose address is lent to the app (the host table, the host data): held by raw
+/// pointer, so that moving the owner (as returning an [`AppInstance`] does) never invalidates
+/// the pointer the app keeps, as moving a `Box` would under Rust's aliasing rules. Freed on drop.
+struct Lent<T>(core::ptr::NonNull<T>);
+
+impl<T> Lent<T> {
+    fn new(value: T) -> Lent<T> {
+        Lent(core::ptr::NonNull::from(Box::leak(Box::new(value))))
+    }
+
+    /// The address lent to the app.
+    fn as_ptr(&self) -> *const T {
+        self.0.as_ptr()
+    }
+
+    fn get(&self) -> &T {
+        // SAFETY: allocated in `new` and freed only in `drop`; the app only ever reads through
+        // the lent pointer (the host data's one mutable part is behind a `Mutex`).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<T> Drop for Lent<T> {
+    fn drop(&mut self) {
+        // SAFETY: made from a `Box` in `new` and freed only here; the owning instance has shut
+        // the app down before its fields drop, so nothing uses the lent pointer any more.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
