@@ -149,21 +149,21 @@ unsafe extern "C" fn fake_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsg
     NSGI_OK
 }
 
-/// A fake host table; boxed so the pointer given to `init` stays put. The `FakeHost` is leaked
-/// (a few bytes per test) so that `host_data` is a plain shared pointer nothing else retags.
+/// A fake host table; boxed so the pointer given to `init` stays put. The `FakeHost` is held
+/// as the raw pointer `host_data` carries (so nothing else retags it), and freed on drop.
 struct Fake {
-    host: &'static FakeHost,
+    host: *mut FakeHost,
     api: Box<nsgi_host_api>,
 }
 
 impl Fake {
     fn new() -> Fake {
-        let host: &'static FakeHost = Box::leak(Box::default());
+        let host: *mut FakeHost = Box::into_raw(Box::default());
         let api = Box::new(nsgi_host_api {
             struct_size: NSGI_HOST_API_V1_0_SIZE,
             abi_major: 1,
             abi_minor: 3,
-            host_data: (host as *const FakeHost).cast_mut().cast(),
+            host_data: host.cast(),
             log: Some(fake_log),
             environ_get: None,
             input_read: Some(fake_input_read),
@@ -179,11 +179,20 @@ impl Fake {
     }
 
     fn logs(&self) -> Vec<(i32, bool, String)> {
-        self.host.logs.borrow().clone()
+        // SAFETY: `host` is the live box made in `new`, freed only on drop.
+        unsafe { &*self.host }.logs.borrow().clone()
     }
 
     fn log_text(&self) -> String {
         self.logs().iter().map(|(_, _, m)| format!("{m}\n")).collect()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `new`; the tests drop a `Fake` only after the app
+        // instance that was given its table has shut down.
+        drop(unsafe { Box::from_raw(self.host) });
     }
 }
 

@@ -170,6 +170,7 @@ fn first_differences(committed: &str, generated: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs cbindgen over files")]
 fn header_is_up_to_date() {
     let root = manifest_dir();
     let path = root.join("include/nsgi.h");
@@ -200,6 +201,7 @@ fn header_is_up_to_date() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs cbindgen over files")]
 fn diff_shows_the_changed_lines() {
     let diff = first_differences("a\nb\nc\nd\n", "a\nb\nX\nd\n");
     assert!(diff.contains("-c\n"), "{diff}");
@@ -209,6 +211,7 @@ fn diff_shows_the_changed_lines() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs cbindgen over files")]
 fn c_view_unwraps_optional_fn_typedefs_only() {
     let src = "pub next: Option<nsgi_body_next_fn>,\npub x: Option<nsgi_bytes>,\n";
     assert_eq!(
@@ -218,6 +221,7 @@ fn c_view_unwraps_optional_fn_typedefs_only() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs cbindgen over files")]
 fn c_view_turns_doc_links_into_code_spans() {
     let src = "/// [`NSGI_OK`] or [`nsgi_environ::content_length`]; [`a b`] stays.";
     assert_eq!(
@@ -242,6 +246,7 @@ fn declared_names<'a>(sys: &'a str, prefix: &str) -> Vec<&'a str> {
 /// `[export] include` must list every type, or cbindgen silently drops the ones no function
 /// mentions; and every constant must reach the header except the `size_of`-based ones.
 #[test]
+#[cfg_attr(miri, ignore = "runs cbindgen over files")]
 fn header_declares_everything_in_sys() {
     let root = manifest_dir();
     let sys = std::fs::read_to_string(root.join("src/sys.rs")).expect("read abi/src/sys.rs");

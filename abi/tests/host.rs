@@ -42,6 +42,7 @@ fn load_variant(variant: &str) -> Result<AppModule, LoadError> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn a_good_library_loads_with_any_minor() {
     let module = load_variant("GOOD").expect("a good library loads");
     assert_eq!(module.name(), "fixture");
@@ -51,6 +52,7 @@ fn a_good_library_loads_with_any_minor() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn each_refusal_names_its_cause() {
     let missing = AppModule::load("/nonexistent/libapp.so").expect_err("missing file");
     assert!(matches!(missing, LoadError::NotFound(_)));
@@ -87,6 +89,7 @@ fn each_refusal_names_its_cause() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn a_failing_init_says_why() {
     let module = load_variant("INIT_FAILS").expect("loads");
     let error = AppInstance::init(&module, &InitOptions::default())
@@ -170,6 +173,7 @@ fn run(app: &AppInstance, path: &str, input: &[u8]) -> Outcome {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn plain_response_and_write_before_iteration() {
     let app = scenarios();
     let plain = run(&app, "/", b"");
@@ -185,6 +189,7 @@ fn plain_response_and_write_before_iteration() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn start_response_may_come_lazily_from_the_first_next() {
     let lazy = run(&scenarios(), "/lazy", b"");
     assert_eq!(
@@ -195,12 +200,14 @@ fn start_response_may_come_lazily_from_the_first_next() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn empty_chunks_are_skipped() {
     let outcome = run(&scenarios(), "/empty-chunks", b"");
     assert_eq!(outcome.body, b"after empties");
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn exc_info_before_headers_replaces_the_response() {
     let outcome = run(&scenarios(), "/exc-before", b"");
     assert_eq!(outcome.status, "503 Service Unavailable");
@@ -209,6 +216,7 @@ fn exc_info_before_headers_replaces_the_response() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn exc_info_after_headers_aborts_the_response() {
     let outcome = run(&scenarios(), "/exc-after", b"");
     assert_eq!(outcome.status, "200 OK");
@@ -221,6 +229,7 @@ fn exc_info_after_headers_aborts_the_response() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn content_length_stops_the_body_and_excess_is_a_warning() {
     let outcome = run(&scenarios(), "/long", b"");
     assert_eq!(outcome.body, b"012345678901234", "exactly Content-Length bytes");
@@ -229,6 +238,7 @@ fn content_length_stops_the_body_and_excess_is_a_warning() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn close_runs_exactly_once_on_every_path() {
     let app = private_scenarios("scenarios_close_count");
     let closes = |app: &AppInstance| -> usize {
@@ -259,6 +269,7 @@ fn close_runs_exactly_once_on_every_path() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn input_is_read_and_readline_respects_its_cap() {
     let app = scenarios();
     let echoed = run(&app, "/input", b"request body bytes");
@@ -270,6 +281,7 @@ fn input_is_read_and_readline_respects_its_cap() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "compiles C and loads it with dlopen")]
 fn errors_stream_reaches_the_host_writer() {
     let app = scenarios();
     let mut slot = RequestSlot::new();

@@ -70,6 +70,7 @@ fn constants_have_their_fixed_values() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the header or runs a C compiler")]
 fn entry_symbol_matches_the_header() {
     let header = std::fs::read_to_string(abi_dir().join("include/nsgi.h")).expect("read nsgi.h");
     let want = format!("#define NSGI_ENTRY_SYMBOL_V1 \"{NSGI_ENTRY_SYMBOL_V1}\"");
@@ -231,6 +232,7 @@ fn path_str(p: &Path) -> &str {
 const STRICT: [&str; 4] = ["-Wall", "-Wextra", "-Werror", "-pedantic"];
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the header or runs a C compiler")]
 fn c_layout_asserts_hold() {
     let cc = c_compiler();
     let include = abi_dir().join("include");
@@ -242,6 +244,7 @@ fn c_layout_asserts_hold() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the header or runs a C compiler")]
 fn c_nsgi_has_works_at_run_time() {
     let cc = c_compiler();
     let include = abi_dir().join("include");
@@ -257,6 +260,7 @@ fn c_nsgi_has_works_at_run_time() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the header or runs a C compiler")]
 fn header_alone_compiles_as_c99() {
     let cc = c_compiler();
     let header = abi_dir().join("include/nsgi.h");
@@ -267,6 +271,7 @@ fn header_alone_compiles_as_c99() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the header or runs a C compiler")]
 fn header_alone_compiles_as_cxx() {
     let Some(cxx) = compiler("CXX", &["c++", "g++", "clang++"]) else {
         eprintln!("note: no C++ compiler (CXX, c++, g++, clang++); C++ check of nsgi.h skipped");

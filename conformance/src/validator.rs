@@ -233,6 +233,7 @@ fn check_of_violation(violation: &Violation) -> Option<CheckId> {
         Violation::NextFailed(NSGI_E_PANIC) => N2,
         Violation::NextFailed(_) | Violation::NextUnknownStatus(_) => N4,
         Violation::BodyTooShort { .. } | Violation::BodyTooLong { .. } => C67,
+        Violation::RequestHandleRefused { .. } => N8,
         Violation::AbortedAfterHeadersSent => return None,
     })
 }
@@ -613,7 +614,14 @@ impl Observer for Validator {
     }
 
     fn violation(&self, req: RequestId, violation: &Violation) {
-        self.with_record(req, |record| record.violations.push(violation.clone()));
+        self.with_record(req, |record| {
+            // The host refuses a misused handle without failing the response; the rule is broken
+            // all the same.
+            if matches!(violation, Violation::RequestHandleRefused { .. }) {
+                record.flag(N8, Severity::Error, violation.to_string());
+            }
+            record.violations.push(violation.clone());
+        });
     }
 
     fn request_ended(&self, req: RequestId, end: &RequestEnd<'_>) {

@@ -457,3 +457,21 @@ fn exit_status_2_writes_the_reason_to_stderr_and_nothing_to_stdout() {
         assert!(run.stderr.starts_with("nsgi-conformance: "), "{}", run.stderr);
     }
 }
+
+#[test]
+fn an_app_that_keeps_its_request_handle_fails_n8() {
+    // The gateway's fixture: from its second request on, every request looks up PATH_INFO through
+    // the handle of the request before it, which is closed by then (docs/abi.md §6, §12).
+    let source = workspace_root().join("gateway/tests/apps/stale_handle.c");
+    let run = check(&compile_c_app("conformance_stale_handle", &source), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("environ_get got a request handle that is not the request this thread is serving"),
+        "{}",
+        run.stdout
+    );
+    let json = run.json.expect("JSON report");
+    assert!(error_checks(&json).iter().all(|id| id == "N8"), "{json}");
+    assert!(error_checks(&json).iter().any(|id| id == "N8"), "{json}");
+}

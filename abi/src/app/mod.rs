@@ -77,7 +77,7 @@ mod init;
 mod io;
 mod multipart;
 mod panic;
-mod raw;
+pub(crate) mod raw;
 mod request;
 mod respond;
 mod response;

@@ -5,6 +5,7 @@
 //! can unwind into it or make the host misbehave beyond refusing the call.
 
 use super::exchange::{HeaderSpan, Phase, RequestState, Violation};
+use super::handle::{Refused, live_request};
 use super::observe::{ErrorsWrite, InputRead, StartResponseCall, WriteCall};
 use super::swar;
 use super::validate::{ResponseHeadLimits, check_head_size, check_header, check_status, parse_content_length};
@@ -26,14 +27,15 @@ pub(crate) struct HostShared {
     pub(crate) init_log: Mutex<Option<Vec<String>>>,
 }
 
-/// Borrows the bytes of an `nsgi_bytes`, mapping `{NULL, 0}` (and any NULL) to `&[]`.
-pub(crate) fn bytes_of(bytes: &nsgi_bytes) -> &[u8] {
-    if bytes.ptr.is_null() || bytes.len == 0 {
-        return &[];
-    }
-    // SAFETY: by the ABI, a non-NULL `ptr` points to `len` readable bytes for as long as the
-    // struct that holds it is valid, which covers this borrow.
-    unsafe { core::slice::from_raw_parts(bytes.ptr, bytes.len) }
+/// Borrows the bytes of an `nsgi_bytes` for as long as the struct is borrowed, by the one rule
+/// of [`crate::app::raw::bytes`] (NULL or empty is `&[]`).
+///
+/// # Safety
+/// When `bytes.ptr` is non-NULL, it must point to `bytes.len` initialised bytes that stay valid
+/// and unmodified while `bytes` is borrowed.
+pub(crate) unsafe fn bytes_of(bytes: &nsgi_bytes) -> &[u8] {
+    // SAFETY: per this function's contract, for the borrow of `bytes`.
+    unsafe { crate::app::raw::bytes(*bytes) }
 }
 
 /// The host table for one app instance.
@@ -61,21 +63,6 @@ fn guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
-/// The request state behind `req`, if the request is live.
-///
-/// # Safety
-/// `req` must be NULL or a pointer the host passed to the app for a request whose exchange has
-/// not ended (the ABI forbids using it after `close`).
-unsafe fn request<'r>(req: *mut nsgi_request) -> Option<&'r mut RequestState> {
-    if req.is_null() {
-        return None;
-    }
-    // SAFETY: per this function's contract, `req` is the `RequestState` of a live exchange, which
-    // is not otherwise accessed while the app runs.
-    let state = unsafe { &mut *req.cast::<RequestState>() };
-    (state.phase != Phase::Idle).then_some(state)
-}
-
 unsafe extern "C" fn host_log(host_data: *mut c_void, _req: *mut nsgi_request, level: i32, msg: nsgi_bytes) {
     guard((), || {
         if host_data.is_null() {
@@ -84,7 +71,8 @@ unsafe extern "C" fn host_log(host_data: *mut c_void, _req: *mut nsgi_request, l
         // SAFETY: host_data is the `HostShared` this table was built with; it lives as long as
         // the app instance, which is longer than any call the app may make.
         let shared = unsafe { &*host_data.cast::<HostShared>() };
-        let text = String::from_utf8_lossy(bytes_of(&msg));
+        // SAFETY: the message bytes the app passed, valid for the duration of this call (abi.md §6).
+        let text = String::from_utf8_lossy(unsafe { bytes_of(&msg) });
         let level = match level {
             i32::MIN..=NSGI_LOG_ERROR => log::Level::Error,
             NSGI_LOG_WARN => log::Level::Warn,
@@ -103,16 +91,18 @@ unsafe extern "C" fn host_log(host_data: *mut c_void, _req: *mut nsgi_request, l
 
 unsafe extern "C" fn environ_get(req: *mut nsgi_request, key: nsgi_bytes, value_out: *mut nsgi_bytes) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "environ_get") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return status,
         };
         if value_out.is_null() || state.environ.is_null() {
             return NSGI_E_INVAL;
         }
         // SAFETY: set by the exchange to the environ it borrows for the request's whole life.
         let environ = unsafe { &*state.environ };
-        let key = bytes_of(&key);
+        // SAFETY: the key bytes the app passed, valid for the duration of this call (abi.md §6).
+        let key = unsafe { bytes_of(&key) };
         let value = environ.get(key);
         if let Some(observer) = state.observer() {
             observer.environ_get(state.id, key, value.is_some());
@@ -159,9 +149,10 @@ fn observe_input(state: &RequestState, line: bool, buf: *mut u8, cap: usize, ret
 
 unsafe extern "C" fn input_read(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
     guard(i64::from(NSGI_E_INTERNAL), || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return i64::from(NSGI_E_STATE);
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "input_read") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return i64::from(status),
         };
         // SAFETY: contract of the ABI: `buf` holds `cap` writable bytes.
         let returned = unsafe { read_input(state, buf, cap) };
@@ -196,9 +187,10 @@ unsafe fn read_input(state: &mut RequestState, buf: *mut u8, cap: usize) -> i64 
 
 unsafe extern "C" fn input_readline(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
     guard(i64::from(NSGI_E_INTERNAL), || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return i64::from(NSGI_E_STATE);
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "input_readline") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return i64::from(status),
         };
         // SAFETY: contract of the ABI: `buf` holds `cap` writable bytes.
         let returned = unsafe { read_line(state, buf, cap) };
@@ -249,14 +241,16 @@ unsafe fn read_line(state: &mut RequestState, buf: *mut u8, cap: usize) -> i64 {
 
 unsafe extern "C" fn errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "errors_write") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return status,
         };
         let Some(errors) = state.errors else {
             return NSGI_E_STATE;
         };
-        let bytes = bytes_of(&data);
+        // SAFETY: the data the app passed, valid for the duration of this call (abi.md §6).
+        let bytes = unsafe { bytes_of(&data) };
         // SAFETY: the exchange keeps the error stream alive while the request is live.
         let result = match unsafe { &mut *errors }.write_all(bytes) {
             Ok(()) => NSGI_OK,
@@ -276,9 +270,10 @@ unsafe extern "C" fn errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> n
 
 unsafe extern "C" fn errors_flush(req: *mut nsgi_request) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "errors_flush") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return status,
         };
         let Some(errors) = state.errors else {
             return NSGI_E_STATE;
@@ -303,9 +298,10 @@ unsafe extern "C" fn start_response(
     exc_info: *const nsgi_exc_info,
 ) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "start_response") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return status,
         };
         let (phase, head_stored_before, headers_sent_before) =
             (state.call_phase(), state.head_stored, state.headers_sent);
@@ -323,7 +319,8 @@ unsafe extern "C" fn start_response(
             let exc_info_size = (!exc_info.is_null()).then(|| unsafe { (*exc_info).struct_size });
             let call = StartResponseCall {
                 phase,
-                status: bytes_of(&status),
+                // SAFETY: the status bytes the app passed, valid for the duration of this call.
+                status: unsafe { bytes_of(&status) },
                 headers: header_slice,
                 n_headers,
                 headers_null,
@@ -377,11 +374,13 @@ unsafe fn store_response(
                     // SAFETY: the exchange keeps the error stream alive while the request is live.
                     let errors = unsafe { &mut *errors };
                     let _ = if size_ok {
+                        // SAFETY: the v1.0 exc_info fields the app passed, valid during this call.
+                        let (type_name, message) = unsafe { (bytes_of(&info.type_name), bytes_of(&info.message)) };
                         writeln!(
                             errors,
                             "start_response with exc_info after headers were sent: {}: {} (code {})",
-                            String::from_utf8_lossy(bytes_of(&info.type_name)),
-                            String::from_utf8_lossy(bytes_of(&info.message)),
+                            String::from_utf8_lossy(type_name),
+                            String::from_utf8_lossy(message),
                             info.code
                         )
                     } else {
@@ -391,7 +390,8 @@ unsafe fn store_response(
                 return NSGI_E_HEADERS_SENT;
             }
         }
-        let status = bytes_of(&status);
+        // SAFETY: the status bytes the app passed, valid for the duration of this call.
+        let status = unsafe { bytes_of(&status) };
         let code = match check_status(status) {
             Ok(code) => code,
             Err(problem) => {
@@ -411,7 +411,8 @@ unsafe fn store_response(
         };
         let mut content_length = None;
         for header in headers {
-            let (name, value) = (bytes_of(&header.name), bytes_of(&header.value));
+            // SAFETY: the header bytes the app passed, valid for the duration of this call.
+            let (name, value) = unsafe { (bytes_of(&header.name), bytes_of(&header.value)) };
             if let Err(problem) = check_header(name, value) {
                 state.violate(Violation::InvalidHeader {
                     name: String::from_utf8_lossy(name).into_owned(),
@@ -438,9 +439,11 @@ unsafe fn store_response(
         for header in headers {
             let offset = |data: &Vec<u8>| data.len() as u32;
             let name_start = offset(&state.header_data);
-            state.header_data.extend_from_slice(bytes_of(&header.name));
+            // SAFETY: the header bytes the app passed, valid for the duration of this call.
+            let (name, value) = unsafe { (bytes_of(&header.name), bytes_of(&header.value)) };
+            state.header_data.extend_from_slice(name);
             let name_end = offset(&state.header_data);
-            state.header_data.extend_from_slice(bytes_of(&header.value));
+            state.header_data.extend_from_slice(value);
             let value_end = offset(&state.header_data);
             state.headers.push(HeaderSpan {
                 name: (name_start, name_end),
@@ -457,7 +460,8 @@ unsafe fn store_response(
 /// Checks the size of a head against the instance's limits (no limit without an instance).
 ///
 /// # Safety
-/// `headers` must be NULL or point to `n_headers` headers valid for the duration of the call.
+/// `headers` must be NULL or point to `n_headers` headers valid for the duration of the call,
+/// and `status` and every listed header's name and value must point to their bytes for as long.
 unsafe fn check_head_limits(
     state: &RequestState,
     status: nsgi_bytes,
@@ -475,15 +479,21 @@ unsafe fn check_head_limits(
         // SAFETY: per this function's contract (and only read when within the count limit).
         unsafe { core::slice::from_raw_parts(headers, n_headers) }
     };
-    let pairs = listed.iter().map(|h| (bytes_of(&h.name), bytes_of(&h.value)));
-    check_head_size(bytes_of(&status), n_headers, pairs, limits)
+    // SAFETY: per this function's contract, each listed header's name and value point to their
+    // bytes for the duration of the call; so does `status`, as the app passed it to us.
+    let pairs = listed
+        .iter()
+        .map(|h| unsafe { (bytes_of(&h.name), bytes_of(&h.value)) });
+    // SAFETY: as above, for the status the app passed.
+    check_head_size(unsafe { bytes_of(&status) }, n_headers, pairs, limits)
 }
 
 unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "write") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return status,
         };
         let (phase, head_stored) = (state.call_phase(), state.head_stored);
         let result = write_data(state, data);
@@ -522,7 +532,8 @@ fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
         if data.ptr.is_null() && data.len != 0 {
             return NSGI_E_INVAL;
         }
-        let data = bytes_of(&data);
+        // SAFETY: the data the app passed, valid for the duration of this call (abi.md §6).
+        let data = unsafe { bytes_of(&data) };
         if !data.is_empty() {
             state.headers_sent = true;
             state.pending.extend_from_slice(data);
@@ -540,9 +551,10 @@ unsafe extern "C" fn file_body_fn(
     body_out: *mut nsgi_body,
 ) -> nsgi_status {
     guard(NSGI_E_INTERNAL, || {
-        // SAFETY: contract of the ABI: `req` is a live request.
-        let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+        // SAFETY: a host request function, called by the app; the state is not borrowed yet.
+        let state = match unsafe { live_request(req, "file_body") } {
+            Ok(state) => state,
+            Err(Refused(status)) => return status,
         };
         if !state.file_body_supported {
             return NSGI_E_UNSUPPORTED;

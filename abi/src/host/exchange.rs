@@ -9,12 +9,11 @@
 
 use super::callbacks::HostShared;
 use super::environ::Environ;
+use super::handle::{Serving, fresh_token};
 use super::instance::AppInstance;
 use super::observe::{CallPhase, NextResult, Observer, RequestEnd, RequestId};
 use super::validate::{HeadTooLarge, Problem};
-use crate::sys::{
-    NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_request, nsgi_status,
-};
+use crate::sys::{NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_status};
 use core::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -80,12 +79,25 @@ pub enum Violation {
         /// Declared length.
         declared: u64,
     },
+    /// A request function got a handle that is not the request its thread is serving: NULL,
+    /// another request's, or one kept past its `close`. The host refused the call
+    /// (`NSGI_E_INVAL` for NULL, else `NSGI_E_STATE`) and the response goes on: a warning to the
+    /// host, an error (N8) to a checker.
+    RequestHandleRefused {
+        /// The host function the app called.
+        function: &'static str,
+        /// The handle was NULL.
+        null: bool,
+    },
 }
 
 impl Violation {
     /// False only for breaches the host repairs without harm to the response.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, Violation::BodyTooLong { .. })
+        !matches!(
+            self,
+            Violation::BodyTooLong { .. } | Violation::RequestHandleRefused { .. }
+        )
     }
 
     /// True for a `start_response` call the host refused without storing anything: the app may
@@ -141,6 +153,14 @@ impl fmt::Display for Violation {
                     "body went past its Content-Length of {declared} bytes; the excess was dropped"
                 )
             }
+            Violation::RequestHandleRefused { function, null: true } => {
+                write!(f, "{function} got a NULL request handle")
+            }
+            Violation::RequestHandleRefused { function, null: false } => write!(
+                f,
+                "{function} got a request handle that is not the request this thread is serving \
+                 (another request's, or one kept past its close)"
+            ),
         }
     }
 }
@@ -189,7 +209,8 @@ pub(crate) struct HeaderSpan {
     pub(crate) value: (u32, u32),
 }
 
-/// The state behind the app's `nsgi_request` pointer.
+/// The state behind the app's `nsgi_request` handle (which is a token, not its address: see
+/// [`handle`](super::handle)).
 pub(crate) struct RequestState {
     pub(crate) phase: Phase,
     pub(crate) status: Vec<u8>,
@@ -215,6 +236,9 @@ pub(crate) struct RequestState {
     pub(crate) file_body_supported: bool,
     /// This request's id within its instance.
     pub(crate) id: RequestId,
+    /// The token the app holds as this request's handle (see [`handle`](super::handle)); 0
+    /// between requests.
+    pub(crate) handle_token: usize,
     /// The instance's observer, if any (set for the request's life only).
     pub(crate) observer: Option<Arc<dyn Observer>>,
 }
@@ -302,6 +326,7 @@ impl RequestSlot {
                 shared: core::ptr::null(),
                 file_body_supported: true,
                 id: RequestId(0),
+                handle_token: 0,
                 observer: None,
             },
         }
@@ -325,6 +350,7 @@ impl RequestSlot {
         s.errors = None;
         s.environ = core::ptr::null();
         s.shared = core::ptr::null();
+        s.handle_token = 0;
         s.observer = None;
     }
 }
@@ -464,6 +490,7 @@ impl<'a> Exchange<'a> {
         state.environ = environ as *const Environ;
         state.shared = instance.shared();
         state.id = instance.next_request_id();
+        state.handle_token = fresh_token();
         state.observer = instance.observer().cloned();
         if let Some(observer) = state.observer() {
             observer.call_started(state.id, environ);
@@ -473,8 +500,7 @@ impl<'a> Exchange<'a> {
             vtable: core::ptr::null(),
             state: core::ptr::null_mut(),
         };
-        let req = (&mut slot.state as *mut RequestState).cast::<nsgi_request>();
-        let status = instance.invoke_call(req, raw_environ, &mut body);
+        let status = instance.invoke_call(Serving::new(&mut slot.state), raw_environ, &mut body);
         slot.state.phase = Phase::Between;
 
         let mut exchange = Exchange {
@@ -550,8 +576,9 @@ impl<'a> Exchange<'a> {
         unsafe { (*self.body.vtable).close }
     }
 
-    fn req(&mut self) -> *mut nsgi_request {
-        (&mut self.slot.state as *mut RequestState).cast::<nsgi_request>()
+    /// The request as the app sees it, for one call into the app (take it just before the call).
+    fn serving(&mut self) -> Serving {
+        Serving::new(&mut self.slot.state)
     }
 
     /// The response head, once the app has started it.
@@ -787,15 +814,15 @@ impl<'a> Exchange<'a> {
         let next = unsafe { (*self.body.vtable).next };
         let Some(next) = next else { return Pulled::Failed };
         let mut chunk = nsgi_bytes::EMPTY;
-        let req = self.req();
         self.slot.state.phase = Phase::InNext;
         let state_ptr = self.body.state;
         if let Some(observer) = self.slot.state.observer() {
             observer.next_started(self.slot.state.id);
         }
-        let status = self.instance.serialized(|| {
+        let serving = self.serving();
+        let status = self.instance.enter(serving, || {
             // SAFETY: the app's own next function with the state and request it was made for.
-            unsafe { next(state_ptr, req, &mut chunk) }
+            unsafe { next(state_ptr, serving.handle(), &mut chunk) }
         });
         self.slot.state.phase = Phase::Between;
         if let Some(observer) = self.slot.state.observer() {
@@ -859,16 +886,16 @@ impl<'a> Exchange<'a> {
         if !self.closed {
             self.closed = true;
             if let Some(close) = self.close_fn() {
-                let req = self.req();
                 self.close_calls += 1;
                 if let Some(observer) = self.slot.state.observer() {
                     observer.close_called(self.slot.state.id, self.close_calls);
                 }
                 self.slot.state.phase = Phase::InClose;
                 let state_ptr = self.body.state;
-                self.instance.serialized(|| {
+                let serving = self.serving();
+                self.instance.enter(serving, || {
                     // SAFETY: the app's own close, called exactly once with its own state.
-                    unsafe { close(state_ptr, req) }
+                    unsafe { close(state_ptr, serving.handle()) }
                 });
             }
         }

@@ -7,12 +7,13 @@
 use super::callbacks::{HostShared, host_api};
 use super::environ::Environ;
 use super::exchange::{Exchange, RequestSlot};
+use super::handle::{self, Serving};
 use super::load::AppModule;
 use super::observe::{Observer, RequestId};
 use super::validate::ResponseHeadLimits;
 use crate::sys::{
     NSGI_E_PANIC, NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, nsgi_body,
-    nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
+    nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_status,
 };
 use core::ffi::c_void;
 use core::fmt;
@@ -88,8 +89,8 @@ impl std::error::Error for InitError {}
 pub struct AppInstance {
     module: AppModule,
     app: *mut c_void,
-    shared: Box<HostShared>,
-    api: Box<nsgi_host_api>,
+    shared: Lent<HostShared>,
+    api: Lent<nsgi_host_api>,
     serial: Option<Mutex<()>>,
     env_flags: u32,
     shut_down: bool,
@@ -126,12 +127,12 @@ impl AppInstance {
         options: &InitOptions,
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<AppInstance, InitError> {
-        let shared = Box::new(HostShared {
+        let shared = Lent::new(HostShared {
             mount: options.mount_name.clone(),
             head_limits: options.response_head_limits,
             init_log: Mutex::new(Some(Vec::new())),
         });
-        let api = Box::new(host_api(&*shared, true));
+        let api = Lent::new(host_api(shared.as_ptr(), true));
         let thread_safe = module.thread_safe();
         let env_flags = if options.multithread && thread_safe {
             NSGI_ENV_MULTITHREAD
@@ -165,10 +166,11 @@ impl AppInstance {
         let status = match descriptor.init {
             // SAFETY: the app's own init with a host table and args that outlive the call, and an
             // out-pointer for its instance.
-            Some(init) => unsafe { init(&*api, &args, &mut app) },
+            Some(init) => unsafe { init(api.as_ptr(), &args, &mut app) },
             None => crate::sys::NSGI_E_UNSUPPORTED,
         };
         let messages = shared
+            .get()
             .init_log
             .lock()
             .map(|mut log| log.take().unwrap_or_default())
@@ -215,11 +217,11 @@ impl AppInstance {
 
     /// The instance's mount name.
     pub fn mount_name(&self) -> &str {
-        &self.shared.mount
+        &self.shared.get().mount
     }
 
     pub(crate) fn shared(&self) -> *const HostShared {
-        &*self.shared
+        self.shared.as_ptr()
     }
 
     /// Starts answering one request: calls the app and returns the exchange that pulls its
@@ -238,7 +240,7 @@ impl AppInstance {
 
     pub(crate) fn invoke_call(
         &self,
-        req: *mut nsgi_request,
+        serving: Serving,
         environ: *const nsgi_environ,
         body: &mut nsgi_body,
     ) -> nsgi_status {
@@ -246,14 +248,23 @@ impl AppInstance {
             return crate::sys::NSGI_E_UNSUPPORTED;
         };
         let app = self.app;
-        self.serialized(|| {
+        self.enter(serving, || {
             // SAFETY: the app's own call with its instance, a live request, a sealed environ that
             // outlives the request, and an out-pointer for the body.
-            unsafe { call(app, req, environ, body) }
+            unsafe { call(app, serving.handle(), environ, body) }
         })
     }
 
+    /// Runs `call_app`, one call into the app for `serving`'s request, under the serialisation
+    /// lock (when the app needs it) with this thread serving that request, so that the request
+    /// functions accept its handle and no other (see [`handle`](super::handle)).
+    #[inline(always)]
+    pub(crate) fn enter<T>(&self, serving: Serving, call_app: impl FnOnce() -> T) -> T {
+        self.serialized(|| handle::serve(serving, call_app))
+    }
+
     /// Runs `f` holding the serialisation lock when the app is not thread-safe.
+    #[inline(always)]
     pub(crate) fn serialized<T>(&self, f: impl FnOnce() -> T) -> T {
         let _guard: Option<MutexGuard<'_, ()>> = self
             .serial
@@ -286,5 +297,35 @@ impl AppInstance {
 impl Drop for AppInstance {
     fn drop(&mut self) {
         self.shutdown_once();
+    }
+}
+
+/// A heap value whose address is lent to the app (the host table, the host data): held by raw
+/// pointer, so that moving the owner (as returning an [`AppInstance`] does) never invalidates
+/// the pointer the app keeps, as moving a `Box` would under Rust's aliasing rules. Freed on drop.
+struct Lent<T>(core::ptr::NonNull<T>);
+
+impl<T> Lent<T> {
+    fn new(value: T) -> Lent<T> {
+        Lent(core::ptr::NonNull::from(Box::leak(Box::new(value))))
+    }
+
+    /// The address lent to the app.
+    fn as_ptr(&self) -> *const T {
+        self.0.as_ptr()
+    }
+
+    fn get(&self) -> &T {
+        // SAFETY: allocated in `new` and freed only in `drop`; the app only ever reads through
+        // the lent pointer (the host data's one mutable part is behind a `Mutex`).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<T> Drop for Lent<T> {
+    fn drop(&mut self) {
+        // SAFETY: made from a `Box` in `new` and freed only here; the owning instance has shut
+        // the app down before its fields drop, so nothing uses the lent pointer any more.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }

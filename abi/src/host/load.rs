@@ -231,12 +231,14 @@ impl AppModule {
 
     /// The app's name from its descriptor, lossily decoded.
     pub fn name(&self) -> String {
-        String::from_utf8_lossy(super::callbacks::bytes_of(&self.descriptor.name)).into_owned()
+        // SAFETY: the descriptor and its name are the app's static data (docs/abi.md §6).
+        String::from_utf8_lossy(unsafe { super::callbacks::bytes_of(&self.descriptor.name) }).into_owned()
     }
 
     /// The app's build information from its descriptor, lossily decoded.
     pub fn sdk_info(&self) -> String {
-        String::from_utf8_lossy(super::callbacks::bytes_of(&self.descriptor.sdk_info)).into_owned()
+        // SAFETY: the descriptor and its sdk_info are the app's static data (docs/abi.md §6).
+        String::from_utf8_lossy(unsafe { super::callbacks::bytes_of(&self.descriptor.sdk_info) }).into_owned()
     }
 
     /// The ABI minor the app was built against.

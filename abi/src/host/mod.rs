@@ -33,6 +33,7 @@ mod callbacks;
 mod environ;
 mod exchange;
 mod file_body;
+mod handle;
 mod instance;
 mod load;
 pub mod observe;
