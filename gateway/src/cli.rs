@@ -96,6 +96,13 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub boot_timeout: u64,
 
+    /// For development: watch the app libraries and app config files, and reload gracefully (as
+    /// SIGHUP does) once one has changed and stayed unchanged for a quarter second, so that a
+    /// `cargo build` is all it takes. A library that fails to load leaves the old workers serving
+    /// (the log says why). Needs the supervisor (not --workers 0).
+    #[arg(long)]
+    pub reload: bool,
+
     /// Write the supervisor's process id (with --workers 0, the serving process's) to this file
     /// (removed on exit).
     #[arg(long, value_name = "FILE")]
@@ -292,8 +299,16 @@ impl Cli {
         normalise_prefix(&self.root_path).map_err(|why| format!("--root-path {:?}: {why}", self.root_path))
     }
 
-    /// Settings of each worker's event loop.
+    /// Settings of each worker's event loop (checked by every process that serves, and by
+    /// `--check-config`, so the `--reload` refusal lives here too).
     pub fn server_options(&self) -> Result<ServerOptions, String> {
+        if self.reload && self.worker_count() == 0 {
+            return Err(
+                "--reload needs the supervisor, which --workers 0 leaves out: a single process \
+                        cannot swap its app without dropping its connections; use --workers 1"
+                    .to_owned(),
+            );
+        }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".to_owned());
         }

@@ -531,6 +531,17 @@ mod tests {
     }
 
     #[test]
+    fn reload_can_be_set_in_the_file_and_is_refused_without_a_supervisor() {
+        let file = TempConfig::new(r#"{"app": "lib.so", "reload": true, "workers": 1}"#);
+        let cli = parse(&["--config", file.path()]).expect("parses");
+        assert!(cli.reload);
+        assert!(cli.server_options().is_ok());
+        let single = parse(&["--config", file.path(), "--workers", "0"]).expect("parses");
+        let error = single.server_options().expect_err("--reload with --workers 0");
+        assert!(error.contains("--reload") && error.contains("--workers 0"), "{error}");
+    }
+
+    #[test]
     fn file_values_are_used() {
         let file = TempConfig::new(
             r#"{

@@ -17,6 +17,7 @@ pub mod os;
 pub mod pool;
 pub mod privilege;
 pub mod proxy;
+pub mod reload_watch;
 pub mod respond;
 pub mod sd_notify;
 pub mod server;

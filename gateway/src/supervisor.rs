@@ -8,14 +8,18 @@
 //! replacements one at a time (`--max-requests`), the graceful reload (SIGHUP: a new generation
 //! serves before the old one drains), the graceful stop (SIGTERM, SIGINT), the quick stop
 //! (SIGQUIT), SIGTTIN/SIGTTOU (one worker more or fewer) and SIGUSR1 (forwarded to the workers).
+//! With `--reload`, a settled change to an app library or config file (see `reload_watch`)
+//! starts that same graceful reload.
 //!
 //! It never loads an app and never accepts a connection: the listeners it holds are only passed
 //! on, so a crashing app cannot take it down. It is a single-threaded mio loop that wakes on
-//! signals, on the control pipes and at least once a second; it never busy-waits.
+//! signals, on the control pipes, at least once a second, and with `--reload` when the watched
+//! files are next due to be looked at; it never busy-waits.
 
 use crate::cli::Cli;
 use crate::listen::Listener;
 use crate::os::{fd, process};
+use crate::reload_watch::ReloadWatch;
 use crate::sd_notify;
 use crate::worker;
 use crate::worker_link::{self, Inbox, Message};
@@ -307,6 +311,8 @@ struct Supervisor {
     next_token: usize,
     /// Control pipes that still held bytes when their read budget ran out.
     unread: Vec<Token>,
+    /// `--reload`: the app files whose changes start a reload.
+    watch: Option<ReloadWatch>,
 }
 
 impl Supervisor {
@@ -335,6 +341,7 @@ impl Supervisor {
             phase: Phase::Running,
             next_token: 0,
             unread: Vec::new(),
+            watch: cli.reload.then(|| start_watch(cli)).transpose()?,
         })
     }
 
@@ -384,6 +391,7 @@ impl Supervisor {
         if let Phase::Stopping { outcome } = &self.phase {
             return self.stopped(now, outcome.clone());
         }
+        self.reload_on_changes(now);
         self.trim_excess(now);
         self.start_retirement();
         self.spawn_missing(now);
@@ -410,6 +418,9 @@ impl Supervisor {
                 .iter()
                 .filter_map(|slot| slot.not_before)
                 .for_each(&mut consider);
+            if let Some(watch) = &self.watch {
+                consider(watch.next_check());
+            }
         }
         for worker in &self.workers {
             match worker.fate {
@@ -475,6 +486,21 @@ impl Supervisor {
                 );
                 self.kill(index, now);
             }
+        }
+    }
+
+    /// `--reload`: reloads once the watched files changed and settled. Not before the first
+    /// workers serve: a change made while they boot is found at the first look after.
+    fn reload_on_changes(&mut self, now: Instant) {
+        if !self.announced {
+            return;
+        }
+        let Some(watch) = self.watch.as_mut() else {
+            return;
+        };
+        let changed = watch.check(now);
+        if !changed.is_empty() {
+            self.reload(&changed.join(", "), now);
         }
     }
 
@@ -932,7 +958,7 @@ impl Supervisor {
             return;
         }
         if got(SIGHUP) {
-            self.reload(now);
+            self.reload("received SIGHUP", now);
         }
         if got(SIGTTIN) {
             self.target += 1;
@@ -948,22 +974,23 @@ impl Supervisor {
         }
     }
 
-    /// Starts a new generation of workers (SIGHUP); they are spawned by
-    /// [`Self::spawn_missing`] and the old ones stopped by [`Self::commit_generation`].
-    fn reload(&mut self, now: Instant) {
+    /// Starts a new generation of workers (SIGHUP, or a change seen by `--reload`, as `cause`
+    /// says); they are spawned by [`Self::spawn_missing`] and the old ones stopped by
+    /// [`Self::commit_generation`].
+    fn reload(&mut self, cause: &str, now: Instant) {
         if !self.announced {
-            log::warn!("received SIGHUP: ignored, the first workers are still starting");
+            log::warn!("{cause}: ignored, the first workers are still starting");
             return;
         }
         if let Some(abandoned) = self.pending.take() {
-            log::warn!("received SIGHUP while generation {abandoned} was starting: abandoning it for a new one");
+            log::warn!("{cause} while generation {abandoned} was starting: abandoning it for a new one");
             self.stop_generation(abandoned, now);
         }
         self.last_generation += 1;
         let generation = self.last_generation;
         self.pending = Some(generation);
         log::info!(
-            "received SIGHUP: reloading: generation {generation} ({} worker(s)) will replace generation {}",
+            "{cause}: reloading: generation {generation} ({} worker(s)) will replace generation {}",
             self.target,
             self.committed
         );
@@ -1043,6 +1070,18 @@ impl Supervisor {
         }
         self.workers.clear();
     }
+}
+
+/// The `--reload` watch over the app files of `cli`'s mounts, from the files as they are now.
+fn start_watch(cli: &Cli) -> Result<ReloadWatch, String> {
+    let watch = ReloadWatch::of_mounts(&cli.mounts()?, Instant::now());
+    let paths: Vec<String> = watch.paths().map(|path| path.display().to_string()).collect();
+    if paths.is_empty() {
+        log::warn!("--reload: no app library or app config file to watch (the built-in welcome app serves /)");
+    } else {
+        log::info!("--reload: watching {} for changes", paths.join(", "));
+    }
+    Ok(watch)
 }
 
 /// How a worker ended, for the log.
