@@ -73,7 +73,7 @@ impl Splits {
             end: 0,
             len,
             max: if seed == 0 { 1 } else { usize::from(seed % 64) + 1 },
-            state: u32::from(seed) * 0x9E37_79B9 | 1,
+            state: u32::from(seed).wrapping_mul(0x9E37_79B9) | 1,
         }
     }
 }
