@@ -284,21 +284,24 @@ pub fn parse_head<'b, 'h>(
     // Never hand httparse more than the largest head we accept: a head that does not end
     // within the window is too large whatever follows.
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
+    // Nor more than the byte that puts the request line over its limit: that byte is where the
+    // request fails (414), whether it came alone or with the rest of the line.
+    let window = &window[..request_line_window(window, limits)];
+    // Nor past the first bare LF, where the request fails (400) however it was split into reads.
+    let window = &window[..bare_lf_window(window)];
     let slots = headers.len().min(limits.max_headers);
     let mut req = httparse::Request::new(&mut []);
     let status =
         httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, window, &mut headers[..slots]);
 
     let head_len = match status {
-        Err(e) => return classify_httparse_error(e, window),
-        Ok(httparse::Status::Partial) => {
-            check_request_line(window, limits)?;
-            check_crlf_only(window)?;
-            if window.len() >= limits.max_header_bytes {
-                return Err(ParseError::HeadersTooLarge);
-            }
-            return Ok(Parsed::Partial);
+        Err(e) => {
+            // An error, or a version that may still become well-formed: then wait like any other
+            // partial head, unless a limit is already crossed.
+            classify_httparse_error::<()>(e, window)?;
+            return partial_head(window, limits);
         }
+        Ok(httparse::Status::Partial) => return partial_head(window, limits),
         Ok(httparse::Status::Complete(n)) => n,
     };
     check_request_line(window, limits)?;
@@ -428,6 +431,48 @@ fn skip_empty_lines(buf: &[u8]) -> &[u8] {
 /// ```
 pub fn is_head_request(request: &[u8]) -> bool {
     skip_empty_lines(request).starts_with(b"HEAD ")
+}
+
+/// The head so far is well-formed but incomplete: `Partial`, unless it already crosses a limit or
+/// holds a bare LF.
+fn partial_head<T>(window: &[u8], limits: &Limits) -> Result<Parsed<T>, ParseError> {
+    check_request_line(window, limits)?;
+    check_crlf_only(window)?;
+    if window.len() >= limits.max_header_bytes {
+        return Err(ParseError::HeadersTooLarge);
+    }
+    Ok(Parsed::Partial)
+}
+
+/// How much of `window` the parser may look at: all of it, or, when the request line runs over
+/// [`Limits::max_request_line`], up to the byte that makes it too long. A client that sends the
+/// line a byte at a time is refused at that byte; one that sends it at once must get the same
+/// answer, not one decided by a bad byte further along.
+fn request_line_window(window: &[u8], limits: &Limits) -> usize {
+    let line_start = window.len() - skip_empty_lines(window).len();
+    let first_over = line_start.saturating_add(limits.max_request_line).saturating_add(1);
+    // One byte more when the byte at the limit is a CR that a LF may still turn into the end of
+    // the line.
+    for end in [first_over, first_over.saturating_add(1)] {
+        if end <= window.len() && check_request_line(&window[..end], limits).is_err() {
+            return end;
+        }
+    }
+    window.len()
+}
+
+/// How much of `window` the parser may look at: all of it, or up to its first bare LF. A client
+/// that sends a byte at a time is refused at that LF (or at an error before it); one that sends
+/// everything at once must get the same answer, not one decided by a bad byte further along.
+fn bare_lf_window(window: &[u8]) -> usize {
+    if check_crlf_only(window).is_ok() {
+        return window.len();
+    }
+    window
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b == b'\n' && (i == 0 || window[i - 1] != b'\r'))
+        .map_or(window.len(), |lf| lf + 1)
 }
 
 /// 400 when the method is longer than [`MAX_METHOD_BYTES`]; 414 when the request line (without
@@ -1988,5 +2033,64 @@ mod tests {
     fn whitespace_only_line_is_400() {
         assert_eq!(err(b"   \r\n\r\n").status(), 400);
         assert_eq!(err(b"\t\r\n").status(), 400);
+    }
+
+    /// The first answer that is not `Partial` when `buf` arrives one byte per read, as a slow client
+    /// sends it (`Ok(None)` if the head never completes).
+    fn parse_byte_by_byte(buf: &[u8], limits: &Limits) -> Result<Option<Head>, ParseError> {
+        for end in 1..buf.len() {
+            if let answer @ (Ok(Some(_)) | Err(_)) = parse_with(&buf[..end], limits) {
+                return answer;
+            }
+        }
+        parse_with(buf, limits)
+    }
+
+    // Found by fuzzing (fuzz/fuzz_targets/request_head.rs): a request line over the limit with a
+    // bad byte after the limit got 414 when read slowly but 400 when read at once.
+    #[test]
+    fn an_overlong_request_line_gets_the_same_status_however_it_is_read() {
+        let limits = Limits {
+            max_request_line: 40,
+            ..Limits::default()
+        };
+        let mut raw = b"GET /".to_vec();
+        raw.extend_from_slice(&[b'a'; 50]);
+        raw.extend_from_slice(b"\x01 HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(parse_byte_by_byte(&raw, &limits), Err(ParseError::RequestLineTooLong));
+        assert_eq!(parse_with(&raw, &limits), Err(ParseError::RequestLineTooLong));
+        // A bad byte before the limit is the first problem either way.
+        raw[6] = 0x01;
+        assert_eq!(parse_byte_by_byte(&raw, &limits).map_err(|e| e.status()), Err(400));
+        assert_eq!(parse_with(&raw, &limits).map_err(|e| e.status()), Err(400));
+        // A version that could still be well-formed when the limit is crossed does not hold the
+        // answer back: the line is too long whatever follows.
+        let raw = b"GET /aaaaaaa HTTP/2.0\r\nHost: t\r\n\r\n";
+        let limits = Limits {
+            max_request_line: 18,
+            ..Limits::default()
+        };
+        assert_eq!(parse_byte_by_byte(raw, &limits), Err(ParseError::RequestLineTooLong));
+        assert_eq!(parse_with(raw, &limits), Err(ParseError::RequestLineTooLong));
+    }
+
+    // Found by fuzzing: a bare LF among the empty lines before the request line got 400 when read
+    // slowly but 505 (from the version further on) when read at once.
+    #[test]
+    fn a_bare_lf_gets_the_same_status_however_the_head_is_read() {
+        let limits = Limits::default();
+        for raw in [
+            &b"\r\n\nGET / HTTP/0.1\r\nHost: h\r\n\r\n"[..],
+            b"\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: 1\nB: 2\r\nC\x01: 3\r\n\r\n",
+        ] {
+            assert_eq!(parse_byte_by_byte(raw, &limits), Err(ParseError::InvalidLineEnding));
+            assert_eq!(
+                parse_with(raw, &limits),
+                Err(ParseError::InvalidLineEnding),
+                "{}",
+                raw.escape_ascii()
+            );
+        }
     }
 }
