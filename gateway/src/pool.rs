@@ -9,7 +9,7 @@
 use crate::conn::HEADER_SLOTS;
 use crate::environ::Endpoints;
 use crate::http::{Limits, Parsed, header_slots, parse_head};
-use crate::respond::{After, Apps, Responder, Served};
+use crate::respond::{After, Apps, FileTail, Responder, Served};
 use crate::spill::BodyBuf;
 use mio::Waker;
 use std::collections::VecDeque;
@@ -34,6 +34,9 @@ pub struct Job {
     pub closing: bool,
     /// The encoded response.
     pub out: Vec<u8>,
+    /// The file that ends the response (sent by the connection after `out`), if its body is one
+    /// (boxed: rare, and it would double the size of every completion).
+    pub file: Option<Box<FileTail>>,
     /// How the response went (set by the pool thread).
     pub served: Served,
     /// When the loop handed the job over.
@@ -52,6 +55,7 @@ impl Job {
             info: None,
             closing: false,
             out: Vec::new(),
+            file: None,
             served: Served {
                 after: After::Close,
                 status: 0,
@@ -66,6 +70,7 @@ impl Job {
         self.head.clear();
         self.body.clear();
         self.out.clear();
+        self.file = None;
         if self.out.capacity() > 256 * 1024 {
             self.out = Vec::new();
         }
@@ -81,6 +86,9 @@ struct Queue {
 }
 
 /// What a pool thread reports to the event loop.
+// A finished job travels by value: its buffers are recycled, so boxing it would allocate once
+// per request on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub enum Done {
     /// A job is finished: its response (or its last part) is in `out`.
     Finished(Job),
@@ -348,5 +356,6 @@ fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate
             }
         }
     };
+    job.file = responder.take_file().map(Box::new);
     job.head = head_bytes;
 }

@@ -517,7 +517,12 @@ impl Server {
             let conn = conns.entries.get_mut(index).and_then(Option::as_mut);
             match (item, conn) {
                 (Done::Finished(job), Some(conn)) if conn.id() == job.conn_id => {
-                    conn.on_job_done(&job.out, job.served.after, &mut shared);
+                    conn.on_job_done(
+                        &job.out,
+                        job.file.take().map(|file| *file),
+                        job.served.after,
+                        &mut shared,
+                    );
                     if shared.draining {
                         conn.on_drain();
                     }

@@ -542,13 +542,13 @@ unsafe extern "C" fn file_body_fn(
     guard(NSGI_E_INTERNAL, || {
         // SAFETY: contract of the ABI: `req` is a live request.
         let Some(state) = (unsafe { request(req) }) else {
-            return NSGI_E_STATE;
+            return super::file_body::refuse(fd, flags, NSGI_E_STATE);
         };
         if !state.file_body_supported {
-            return NSGI_E_UNSUPPORTED;
+            return super::file_body::refuse(fd, flags, NSGI_E_UNSUPPORTED);
         }
         if body_out.is_null() || fd < 0 {
-            return NSGI_E_INVAL;
+            return super::file_body::refuse(fd, flags, NSGI_E_INVAL);
         }
         match super::file_body::make(fd, offset, length, flags) {
             Ok(body) => {

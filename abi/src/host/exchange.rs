@@ -17,6 +17,7 @@ use crate::sys::{
 };
 use core::fmt;
 use std::io::{BufRead, Write};
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 /// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
@@ -403,6 +404,20 @@ pub enum Step<'s> {
     End,
 }
 
+/// The rest of a response that is a host file body (`file_body`), handed out by
+/// [`Exchange::take_file`] so that the server sends it itself (sendfile) instead of iterating.
+#[derive(Debug)]
+pub struct FileStep<'s> {
+    /// The head, when it was not handed out before (then the file is the whole body).
+    pub head: Option<ResponseHead<'s>>,
+    /// The file, borrowed: it closes with the body. Duplicate it to keep it past the next step.
+    pub fd: BorrowedFd<'s>,
+    /// Where the bytes to send start.
+    pub offset: u64,
+    /// How many bytes to send (never 0; already within the declared Content-Length).
+    pub length: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     /// Data may follow.
@@ -437,6 +452,8 @@ pub struct Exchange<'a> {
     /// The request is a HEAD: its response may declare the Content-Length of the GET body and
     /// produce any number of bytes (none go out).
     head_request: bool,
+    /// A file body's range was handed out ([`Exchange::take_file`]): the next step ends.
+    file_handed: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -493,6 +510,7 @@ impl<'a> Exchange<'a> {
             stopped_at_length: false,
             drain_past_length: false,
             head_request,
+            file_handed: false,
         };
         let body_problem = if status == NSGI_OK {
             exchange.body_problem()
@@ -593,6 +611,12 @@ impl<'a> Exchange<'a> {
             self.slot.state.pending.clear();
             self.pending_out = false;
         }
+        if self.file_handed {
+            // The server sent the file itself: the body is over.
+            self.file_handed = false;
+            self.close_body();
+            self.stage = Stage::Finished;
+        }
         if self.stage == Stage::Finished {
             return Ok(Step::End);
         }
@@ -638,6 +662,68 @@ impl<'a> Exchange<'a> {
                 }
             }
         }
+    }
+
+    /// When the rest of the response is a host file body (`file_body`), hands out its range
+    /// (with the head, if not handed out yet) for the caller to send itself, e.g. with
+    /// sendfile; the next [`next_step`](Self::next_step) then closes the body and returns
+    /// [`Step::End`]. `Ok(None)` means: go on with `next_step` (not a file body, bytes written
+    /// with `write()` go first, a HEAD request, a bodiless status, an empty file, a pipe). A
+    /// file shorter than the declared Content-Length fails here, before anything is sent.
+    pub fn take_file(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
+        if self.stage == Stage::Finished || self.closed || self.file_handed || self.failure.is_some() {
+            return Ok(None);
+        }
+        if self.pending_out {
+            self.slot.state.pending.clear();
+            self.pending_out = false;
+        }
+        let state = &self.slot.state;
+        if self.head_request
+            || self.drain_past_length
+            || !state.pending.is_empty()
+            || !state.head_stored
+            || state.aborted
+            || state.first_fatal().is_some()
+            || self.is_bodiless_status()
+        {
+            return Ok(None);
+        }
+        let Some((offset, available)) = super::file_body::unread_range(&self.body) else {
+            return Ok(None);
+        };
+        let mut length = available;
+        if let Some(declared) = self.slot.state.content_length {
+            let room = declared.saturating_sub(self.sent);
+            if length > room {
+                self.slot.state.violate(Violation::BodyTooLong { declared });
+                length = room;
+                self.stopped_at_length = true;
+            } else if length < room {
+                return Err(self.fail(Violation::BodyTooShort {
+                    declared,
+                    sent: self.sent + length,
+                }));
+            }
+        }
+        if length == 0 {
+            return Ok(None);
+        }
+        self.body_done = !self.stopped_at_length;
+        self.sent += length;
+        self.file_handed = true;
+        self.slot.state.headers_sent = true;
+        let head = (!self.head_emitted).then(|| self.slot.state.head());
+        self.head_emitted = true;
+        let Some(fd) = super::file_body::descriptor(&self.body) else {
+            return Ok(None); // unreachable: unread_range saw the same file body
+        };
+        Ok(Some(FileStep {
+            head,
+            fd,
+            offset,
+            length,
+        }))
     }
 
     fn emit_pending(&mut self) -> Result<Step<'_>, ResponseFailure> {

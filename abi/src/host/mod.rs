@@ -40,7 +40,7 @@ mod swar;
 pub mod validate;
 
 pub use environ::Environ;
-pub use exchange::{Exchange, RequestSlot, ResponseFailure, ResponseHead, Step, Violation};
+pub use exchange::{Exchange, FileStep, RequestSlot, ResponseFailure, ResponseHead, Step, Violation};
 pub use instance::{AppInstance, InitError, InitOptions};
 pub use load::{AppModule, LoadError};
 pub use observe::{Observer, RequestId};
