@@ -13,6 +13,7 @@ use crate::respond::{After, Apps, FileTail, Responder, Served};
 use crate::spill::BodyBuf;
 use mio::Waker;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
@@ -170,6 +171,9 @@ struct PoolShared {
     done: Mutex<Vec<Done>>,
     waker: Waker,
     limits: Limits,
+    /// The server is draining: every response started from now on closes its connection, also
+    /// those of requests handed over before the drain began.
+    draining: Arc<AtomicBool>,
 }
 
 /// The pool of app threads.
@@ -195,11 +199,12 @@ impl Pool {
             done: Mutex::new(Vec::with_capacity(1024)),
             waker,
             limits,
+            draining: Arc::new(AtomicBool::new(false)),
         });
         let mut handles = Vec::with_capacity(threads);
         for index in 0..threads {
             let shared = Arc::clone(&shared);
-            let responder = Responder::new(Arc::clone(apps));
+            let responder = Responder::new(Arc::clone(apps)).watching_drain(Arc::clone(&shared.draining));
             let handle = std::thread::Builder::new()
                 .name(format!("nsgi-app-{index}"))
                 .spawn(move || run_thread(&shared, responder))?;
@@ -225,6 +230,12 @@ impl Pool {
         self.in_flight += 1;
         lock(&self.shared.queue).jobs.push_back(job);
         self.shared.available.notify_one();
+    }
+
+    /// The server started draining: responses not yet started answer `Connection: close`
+    /// (docs/operations.md §4), whenever their request was handed over.
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
     }
 
     /// Jobs waiting for a thread (not yet started).

@@ -19,6 +19,7 @@ use crate::mount::Route;
 use nsgi::host::{AppInstance, Environ, FileStep, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -170,6 +171,9 @@ struct Work {
     date: DateCache,
     /// The file that ends the last response, until the caller takes it.
     file: Option<FileTail>,
+    /// Set when the server starts draining (pool threads): a response whose app call was under
+    /// way then still answers `Connection: close`.
+    drain: Option<Arc<AtomicBool>>,
 }
 
 impl Responder {
@@ -183,8 +187,15 @@ impl Responder {
                 errors_line: Vec::new(),
                 date: DateCache::new(),
                 file: None,
+                drain: None,
             },
         }
+    }
+
+    /// Reads `drain` after each app call: once it is set, responses close their connection.
+    pub fn watching_drain(mut self, drain: Arc<AtomicBool>) -> Responder {
+        self.work.drain = Some(drain);
+        self
     }
 
     /// The file that ends the response just answered, if its body was a file: to be sent after
@@ -352,6 +363,8 @@ impl Work {
         let start = out.len();
         let mut errors = ErrorsLog::new(&mut self.errors_line, app.mount_name());
         let mut exchange = app.call(&mut self.slot, &mut self.environ, input, &mut errors);
+        // The drain may have begun while the app was called.
+        let keep_alive = keep_alive && !self.drain.as_deref().is_some_and(|drain| drain.load(Ordering::Relaxed));
         let request_id = exchange.request_id();
         let validator = apps.validator.as_deref();
         let mut framing = BodyKind::None;

@@ -369,6 +369,9 @@ impl Server {
         }
         self.listeners.clear();
         self.accepting = false;
+        if let Some(pool) = self.pool.as_ref() {
+            pool.drain();
+        }
         for index in 0..self.conns.entries.len() {
             if let Some(conn) = self.conns.entries[index].as_mut() {
                 conn.on_drain();
