@@ -362,19 +362,40 @@ impl Work {
         let keep_alive = head.keep_alive && !closing;
         let start = out.len();
         let mut errors = ErrorsLog::new(&mut self.errors_line, app.mount_name());
-        let mut exchange = app.call(&mut self.slot, &mut self.environ, input, &mut errors);
+        let validator = apps.validator.as_deref();
+        // What went out so far (during the call: bytes the app wrote with write()).
+        let mut sent = Sent {
+            framing: BodyKind::None,
+            status: 0,
+            body_bytes: 0,
+            head_written: false,
+            client_gone: false,
+        };
+        // With a sink, bytes written with write() go out as they are written (not for HEAD,
+        // whose body is dropped whole, nor with --validate, which judges the head before it goes).
+        let mut exchange = match sink.as_mut() {
+            Some(sink) if !is_head && validator.is_none() => {
+                let date = &mut self.date;
+                let mut on_written =
+                    |part: nsgi::host::WrittenPart<'_>| sent.on_written(part, head, keep_alive, date, out, sink);
+                app.call_streaming_writes(&mut self.slot, &mut self.environ, input, &mut errors, &mut on_written)
+            }
+            _ => app.call(&mut self.slot, &mut self.environ, input, &mut errors),
+        };
         // The drain may have begun while the app was called.
         let keep_alive = keep_alive && !self.drain.as_deref().is_some_and(|drain| drain.load(Ordering::Relaxed));
         let request_id = exchange.request_id();
-        let validator = apps.validator.as_deref();
-        let mut framing = BodyKind::None;
-        let mut status = 0;
-        let mut body_bytes = 0u64;
-        // Whether response bytes went out: then a failure can only abort the connection.
-        let mut head_written = false;
-        // The client stopped taking a streamed response: the app is stopped, no one to blame.
-        let mut client_gone = false;
+        let Sent {
+            mut framing,
+            mut status,
+            mut body_bytes,
+            mut head_written,
+            mut client_gone,
+        } = sent;
         let result = loop {
+            if client_gone {
+                break Err(String::new());
+            }
             match exchange.take_file() {
                 Ok(None) => {}
                 Ok(Some(file)) => {
@@ -515,6 +536,54 @@ impl Work {
             status,
             body_bytes,
         }
+    }
+}
+
+/// The part of a response that went out while the app's `call` ran (bytes it wrote with
+/// `write()`), for the steps after it.
+struct Sent {
+    framing: BodyKind,
+    status: u16,
+    body_bytes: u64,
+    head_written: bool,
+    client_gone: bool,
+}
+
+impl Sent {
+    /// Frames bytes the app wrote (with the head, the first time) into `out`, and hands `out`
+    /// to `sink` once it is large; false when the client is gone.
+    fn on_written(
+        &mut self,
+        part: nsgi::host::WrittenPart<'_>,
+        head: &RequestHead<'_, '_>,
+        keep_alive: bool,
+        date: &mut DateCache,
+        out: &mut Vec<u8>,
+        sink: &mut Sink<'_>,
+    ) -> bool {
+        if let Some(response) = part.head {
+            self.status = response.status_code();
+            self.framing = framing_for(head.version, false, self.status, response.content_length(), false);
+            self.head_written = true;
+            write_head(
+                out,
+                &ResponseHead {
+                    version: head.version,
+                    status: response.status(),
+                    headers: response.headers(),
+                    body: self.framing,
+                    keep_alive: keep_alive && !matches!(self.framing, BodyKind::CloseDelimited),
+                    is_head: false,
+                },
+                date.now(),
+                SERVER_HEADER,
+            );
+        }
+        self.body_bytes += write_body(out, self.framing, part.data);
+        if out.len() >= STREAM_HIGH_WATER && !sink(out) {
+            self.client_gone = true;
+        }
+        !self.client_gone
     }
 }
 

@@ -121,6 +121,90 @@ fn an_inline_event_stream_does_not_stall_the_worker_for_its_other_clients() {
     assert_eq!(response.body, b"ok");
 }
 
+/// Reads a chunked response of `expected` body bytes of `w` from `stream` in small reads,
+/// sampling the gateway's VmRSS; returns the peak in KiB.
+fn read_written_response(gateway: &Gateway, stream: &mut std::net::TcpStream, expected: u64) -> u64 {
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).expect("read the head");
+        assert!(!line.is_empty(), "the response ended in its head");
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let mut body: u64 = 0;
+    let mut peak = 0;
+    let mut chunks = 0u64;
+    loop {
+        let mut size_line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut size_line).expect("read a chunk size");
+        let size = u64::from_str_radix(size_line.trim(), 16).expect("a chunk size");
+        let mut rest = vec![0u8; size as usize + 2];
+        reader.read_exact(&mut rest).expect("read a chunk");
+        if size == 0 {
+            break;
+        }
+        assert!(rest[..size as usize].iter().all(|&b| b == b'w'));
+        body += size;
+        chunks += 1;
+        if chunks % 64 == 1 {
+            peak = u64::max(peak, rss_kib(gateway.pid()));
+        }
+    }
+    assert_eq!(body, expected);
+    peak
+}
+
+#[test]
+fn bytes_written_with_write_stream_to_the_client_inline_and_pooled_with_the_worker_small() {
+    for threads in ["0", "2"] {
+        let gateway = serve(&app("events"), &["--threads", threads]);
+        let mut stream = gateway.connect();
+        // 100 MiB in 1,600 write() calls.
+        stream.write_all(&get("/write?1600")).expect("send");
+        let peak = read_written_response(&gateway, &mut stream, 1600 * 64 * 1024);
+        assert!(
+            peak > 0 && peak < 32 * 1024,
+            "--threads {threads}: the worker grew to {peak} KiB"
+        );
+        assert_eq!(gateway.request(&get("/write-errors")).text(), "0");
+    }
+}
+
+#[test]
+fn write_answers_nsgi_e_io_once_the_client_is_gone_inline_and_pooled() {
+    for threads in ["0", "2"] {
+        let gateway = serve(&app("events"), &["--threads", threads]);
+        let mut stream = gateway.connect();
+        // 64 GiB: never finishes unless write() fails.
+        stream.write_all(&get("/write?1048576")).expect("send");
+        let mut first = [0u8; 4096];
+        stream.read_exact(&mut first).expect("the written response starts");
+        drop(stream);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let errors = gateway.request(&get("/write-errors")).text();
+            if errors == "1" {
+                break;
+            }
+            assert_eq!(errors, "0", "--threads {threads}");
+            assert!(
+                Instant::now() < deadline,
+                "--threads {threads}: write() never reported NSGI_E_IO"
+            );
+            std::thread::yield_now();
+        }
+    }
+}
+
 #[test]
 fn a_request_with_the_pool_when_the_drain_starts_is_answered_with_connection_close() {
     let gateway = serve(&app("sleepy"), &["--threads", "2"]);

@@ -522,10 +522,16 @@ fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
         if data.ptr.is_null() && data.len != 0 {
             return NSGI_E_INVAL;
         }
+        if state.client_gone {
+            return NSGI_E_IO;
+        }
         let data = bytes_of(&data);
         if !data.is_empty() {
             state.headers_sent = true;
             state.pending.extend_from_slice(data);
+            if state.pending.len() >= super::exchange::WRITE_FLUSH_BYTES && !state.flush_written() {
+                return NSGI_E_IO;
+            }
         }
         NSGI_OK
     }

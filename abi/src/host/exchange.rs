@@ -20,6 +20,10 @@ use std::io::{BufRead, Write};
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
+/// Bytes an app may have written with `write()` during `call` before they go to the host's
+/// [`WrittenSink`] (when the host gave one).
+pub(crate) const WRITE_FLUSH_BYTES: usize = 64 * 1024;
+
 /// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
 const DRAIN_LIMIT_BYTES: u64 = 1 << 20;
 
@@ -168,6 +172,20 @@ impl fmt::Display for ResponseFailure {
 
 impl std::error::Error for ResponseFailure {}
 
+/// Bytes an app wrote with `write()` during `call`, handed to the host as they are written
+/// (see [`AppInstance::call_streaming_writes`]): the head with the first of them.
+#[derive(Debug)]
+pub struct WrittenPart<'s> {
+    /// The response head, with the first part only.
+    pub head: Option<ResponseHead<'s>>,
+    /// The bytes (within the declared Content-Length; may be empty with the head).
+    pub data: &'s [u8],
+}
+
+/// Where a host takes written bytes during `call`: returns false when the client is gone, and
+/// the app's `write` then answers `NSGI_E_IO`.
+pub type WrittenSink<'w> = &'w mut dyn FnMut(WrittenPart<'_>) -> bool;
+
 /// Where the request is in its life cycle, as host callbacks see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -208,6 +226,14 @@ pub(crate) struct RequestState {
     pub(crate) refusal_pending: bool,
     /// Bytes from write() not yet handed out.
     pub(crate) pending: Vec<u8>,
+    /// The host's sink for written bytes, during `call` only.
+    pub(crate) written_sink: Option<*mut (dyn FnMut(WrittenPart<'_>) -> bool + 'static)>,
+    /// Bytes handed to `written_sink` so far.
+    pub(crate) written_flushed: u64,
+    /// The head went to `written_sink`.
+    pub(crate) written_head_out: bool,
+    /// `written_sink` said the client is gone: `write` answers `NSGI_E_IO`.
+    pub(crate) client_gone: bool,
     pub(crate) violations: Vec<Violation>,
     pub(crate) input: Option<*mut (dyn BufRead + 'static)>,
     pub(crate) errors: Option<*mut (dyn Write + 'static)>,
@@ -229,6 +255,45 @@ impl RequestState {
             observer.violation(self.id, &violation);
         }
         self.violations.push(violation);
+    }
+
+    /// Hands the written bytes to the host's sink, if it gave one (the head with the first);
+    /// false once the client is gone.
+    pub(crate) fn flush_written(&mut self) -> bool {
+        let Some(sink) = self.written_sink else {
+            return true;
+        };
+        if self.client_gone {
+            return false;
+        }
+        let mut len = self.pending.len();
+        if let Some(declared) = self.content_length {
+            let room = declared.saturating_sub(self.written_flushed);
+            if len as u64 > room {
+                if !self.violations.contains(&Violation::BodyTooLong { declared }) {
+                    self.violate(Violation::BodyTooLong { declared });
+                }
+                len = room as usize;
+            }
+        }
+        if len == 0 && self.written_head_out {
+            self.pending.clear();
+            return true;
+        }
+        let head = (!self.written_head_out).then(|| self.head());
+        // SAFETY: the sink was installed by `Exchange::begin` for the app's `call` only (it is
+        // removed before `begin` returns, and `begin` outlives no borrow of it); write() runs
+        // inside that call, on the calling thread.
+        let sink = unsafe { &mut *sink };
+        let delivered = sink(WrittenPart {
+            head,
+            data: &self.pending[..len],
+        });
+        self.written_head_out = true;
+        self.written_flushed += len as u64;
+        self.pending.clear();
+        self.client_gone = !delivered;
+        delivered
     }
 
     /// The observer, if one watches this request.
@@ -296,6 +361,10 @@ impl RequestSlot {
                 aborted: false,
                 refusal_pending: false,
                 pending: Vec::new(),
+                written_sink: None,
+                written_flushed: 0,
+                written_head_out: false,
+                client_gone: false,
                 violations: Vec::new(),
                 input: None,
                 errors: None,
@@ -321,6 +390,10 @@ impl RequestSlot {
         s.aborted = false;
         s.refusal_pending = false;
         s.pending.clear();
+        s.written_sink = None;
+        s.written_flushed = 0;
+        s.written_head_out = false;
+        s.client_gone = false;
         s.violations.clear();
         s.input = None;
         s.errors = None;
@@ -463,6 +536,7 @@ impl<'a> Exchange<'a> {
         environ: &'a mut Environ,
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
+        written: Option<WrittenSink<'_>>,
     ) -> Exchange<'a> {
         slot.reset();
         let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
@@ -490,9 +564,21 @@ impl<'a> Exchange<'a> {
             vtable: core::ptr::null(),
             state: core::ptr::null_mut(),
         };
+        if let Some(written) = written {
+            // SAFETY (lifetime erasure): the pointer is removed right after the call below, while
+            // the borrow of `written` is still live; only write() during that call uses it.
+            slot.state.written_sink = Some(unsafe {
+                core::mem::transmute::<
+                    *mut (dyn FnMut(WrittenPart<'_>) -> bool + '_),
+                    *mut (dyn FnMut(WrittenPart<'_>) -> bool + 'static),
+                >(written as *mut _)
+            });
+        }
         let req = (&mut slot.state as *mut RequestState).cast::<nsgi_request>();
         let status = instance.invoke_call(req, raw_environ, &mut body);
+        slot.state.written_sink = None;
         slot.state.phase = Phase::Between;
+        let (flushed, head_out) = (slot.state.written_flushed, slot.state.written_head_out);
 
         let mut exchange = Exchange {
             instance,
@@ -500,8 +586,8 @@ impl<'a> Exchange<'a> {
             body,
             closed: true,
             stage: Stage::Open,
-            head_emitted: false,
-            sent: 0,
+            head_emitted: head_out,
+            sent: flushed,
             pending_out: false,
             failure: None,
             close_owed: false,

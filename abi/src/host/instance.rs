@@ -233,7 +233,23 @@ impl AppInstance {
         errors: &'a mut dyn Write,
     ) -> Exchange<'a> {
         environ.set_flags(self.env_flags);
-        Exchange::begin(self, slot, environ, input, errors)
+        Exchange::begin(self, slot, environ, input, errors, None)
+    }
+
+    /// [`call`](Self::call), handing bytes the app writes with `write()` during the call to
+    /// `written` as they come (every 64 KiB, the head with the first) instead of holding them
+    /// until the call returns; when `written` says the client is gone, `write` answers
+    /// `NSGI_E_IO`. The exchange then goes on after what was handed over.
+    pub fn call_streaming_writes<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+        written: super::exchange::WrittenSink<'_>,
+    ) -> Exchange<'a> {
+        environ.set_flags(self.env_flags);
+        Exchange::begin(self, slot, environ, input, errors, Some(written))
     }
 
     pub(crate) fn invoke_call(

@@ -3,8 +3,10 @@
  * `/events` answers `text/event-stream` and never ends: each `next` hands out the event
  * `data: N` (N counting up) padded to 1 KiB, so a client that stops reading fills the socket at
  * once. `/closes` answers how many event bodies were closed so far, `/opened` how many were
- * started; anything else answers `ok`. For the gateway's streaming tests (a body closed exactly
- * once when its client goes away).
+ * started. `/write?N` writes N blocks of 64 KiB of `w` with write() (PEP 3333's imperative API)
+ * and returns an empty body; it stops at the first write that fails, and `/write-errors` answers
+ * how many stopped so with NSGI_E_IO. Anything else answers `ok`. For the gateway's streaming
+ * tests (a body closed exactly once when its client goes away, written bytes streamed).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
@@ -16,6 +18,8 @@
 static const nsgi_host_api *HOST;
 static atomic_long OPENED;
 static atomic_long CLOSED;
+static atomic_long WRITE_IO_ERRORS;
+static char BLOCK[64 * 1024];
 
 static nsgi_bytes var(const nsgi_environ *env, const char *name) {
     nsgi_bytes none = { NULL, 0 };
@@ -69,6 +73,7 @@ static const nsgi_body_vtable BODY = { sizeof(nsgi_body_vtable), body_next, body
 static nsgi_status app_init(const nsgi_host_api *host, const nsgi_init_args *args, void **app) {
     (void)args;
     HOST = host;
+    memset(BLOCK, 'w', sizeof BLOCK);
     *app = NULL;
     return NSGI_OK;
 }
@@ -85,6 +90,25 @@ static nsgi_status app_call(void *app, nsgi_request *req, const nsgi_environ *en
         atomic_fetch_add(&OPENED, 1);
     } else if (is(path, "/closes")) {
         snprintf(s->text, sizeof s->text, "%ld", atomic_load(&CLOSED));
+    } else if (is(path, "/write")) {
+        nsgi_bytes query = var(env, "QUERY_STRING");
+        char digits[16] = { 0 };
+        memcpy(digits, query.ptr, query.len < 15 ? query.len : 15);
+        long blocks = atol(digits);
+        HOST->start_response(req, (nsgi_bytes){ (const uint8_t *)"200 OK", 6 }, NULL, 0, NULL);
+        for (long i = 0; i < blocks; i++) {
+            nsgi_status rc = HOST->write(req, (nsgi_bytes){ (const uint8_t *)BLOCK, sizeof BLOCK });
+            if (rc != NSGI_OK) {
+                if (rc == NSGI_E_IO) atomic_fetch_add(&WRITE_IO_ERRORS, 1);
+                break;
+            }
+        }
+        s->sent = 1; /* an empty body */
+        out->vtable = &BODY;
+        out->state = s;
+        return NSGI_OK;
+    } else if (is(path, "/write-errors")) {
+        snprintf(s->text, sizeof s->text, "%ld", atomic_load(&WRITE_IO_ERRORS));
     } else if (is(path, "/opened")) {
         snprintf(s->text, sizeof s->text, "%ld", atomic_load(&OPENED));
     } else {
