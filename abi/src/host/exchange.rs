@@ -756,7 +756,15 @@ impl<'a> Exchange<'a> {
     /// [`Step::End`]. `Ok(None)` means: go on with `next_step` (not a file body, bytes written
     /// with `write()` go first, a HEAD request, a bodiless status, an empty file, a pipe). A
     /// file shorter than the declared Content-Length fails here, before anything is sent.
+    #[inline]
     pub fn take_file(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
+        if !super::file_body::is_file_body(&self.body) {
+            return Ok(None); // the usual case, decided by one comparison
+        }
+        self.take_file_range()
+    }
+
+    fn take_file_range(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
         if self.stage == Stage::Finished || self.closed || self.file_handed || self.failure.is_some() {
             return Ok(None);
         }

@@ -70,9 +70,15 @@ pub(crate) fn refuse(fd: i32, flags: u32, status: nsgi_status) -> nsgi_status {
     status
 }
 
+/// True when `body` is a file body of this host.
+#[inline]
+pub(crate) fn is_file_body(body: &nsgi_body) -> bool {
+    core::ptr::eq(body.vtable, &FILE_BODY_VTABLE)
+}
+
 /// The body's file state, when `body` is a file body of this host that is not closed.
 fn file_state(body: &nsgi_body) -> Option<&FileBody> {
-    if !core::ptr::eq(body.vtable, &FILE_BODY_VTABLE) || body.state.is_null() {
+    if !is_file_body(body) || body.state.is_null() {
         return None;
     }
     // SAFETY: a body with this host's file vtable carries the FileBody boxed in `make`; the
