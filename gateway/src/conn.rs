@@ -5,7 +5,8 @@
 //! the `http` layer, receiving bodies (spilled to disk past `--body-buffer-size`), handing
 //! complete requests in order (pipelining) to the [`Responder`] inline or to the [`Pool`],
 //! writing responses with back-pressure (no reading while output is pending or a request is
-//! with the app), `Expect: 100-continue`, and closing — lingering after an error so the client
+//! with the app) — a response that ends in a file body goes out with sendfile after its head
+//! —, `Expect: 100-continue`, and closing — lingering after an error so the client
 //! reads the error response instead of a reset.
 
 use crate::environ::Endpoints;
