@@ -286,7 +286,9 @@ impl Responder {
     ) -> Served {
         let apps: &Apps = &self.apps;
         let work = &mut self.work;
-        work.file = None;
+        if work.file.is_some() {
+            work.file = None; // a file the caller did not take
+        }
         if head.target == b"*" {
             // `OPTIONS *` asks about the server, not a resource (RFC 9110 §9.3.7): answered here.
             return work.options_asterisk(head, out, closing);
@@ -552,6 +554,7 @@ struct Sent {
 impl Sent {
     /// Frames bytes the app wrote (with the head, the first time) into `out`, and hands `out`
     /// to `sink` once it is large; false when the client is gone.
+    #[inline(never)] // off the hot path (only apps that write()): keeps `call_app` small
     fn on_written(
         &mut self,
         part: nsgi::host::WrittenPart<'_>,
@@ -590,6 +593,7 @@ impl Sent {
 /// Writes the head of a response whose (rest of the) body is a file, when it was not written
 /// yet, and the chunk size line for the file; returns a duplicate of the file for the connection
 /// to send (none when the framing sends no body).
+#[inline(never)] // off the hot path (only file bodies): keeps `call_app` small
 fn queue_file(
     file: FileStep<'_>,
     head: &RequestHead<'_, '_>,
