@@ -73,7 +73,8 @@
 #define NSGI_FILE_TO_EOF UINT64_MAX
 
 /**
- * `file_body` flag: the host takes ownership of the descriptor instead of duplicating it.
+ * `file_body` flag: the host takes ownership of the descriptor instead of duplicating it (on
+ * every path: a refused call closes it too).
  */
 #define NSGI_FILE_TAKE_FD (1 << 0)
 

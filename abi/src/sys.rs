@@ -80,7 +80,8 @@ pub const NSGI_ENV_RUN_ONCE: u32 = 1 << 2;
 pub const NSGI_NO_LENGTH: u64 = u64::MAX;
 /// `length` argument of `file_body` meaning "to the end of the file".
 pub const NSGI_FILE_TO_EOF: u64 = u64::MAX;
-/// `file_body` flag: the host takes ownership of the descriptor instead of duplicating it.
+/// `file_body` flag: the host takes ownership of the descriptor instead of duplicating it (on
+/// every path: a refused call closes it too).
 pub const NSGI_FILE_TAKE_FD: u32 = 1 << 0;
 
 /// Log level: an error.

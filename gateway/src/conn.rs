@@ -5,16 +5,18 @@
 //! the `http` layer, receiving bodies (spilled to disk past `--body-buffer-size`), handing
 //! complete requests in order (pipelining) to the [`Responder`] inline or to the [`Pool`],
 //! writing responses with back-pressure (no reading while output is pending or a request is
-//! with the app), `Expect: 100-continue`, and closing — lingering after an error so the client
+//! with the app) — a response that ends in a file body goes out with sendfile after its head
+//! —, `Expect: 100-continue`, and closing — lingering after an error so the client
 //! reads the error response instead of a reset.
 
 use crate::environ::Endpoints;
+use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::http::{
     CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, complete_request_line,
     header_slots, parse_head,
 };
 use crate::pool::{Flow, Pool};
-use crate::respond::{After, Responder};
+use crate::respond::{After, FileTail, Responder};
 use crate::spill::{BodyBuf, SpillPolicy};
 use crate::stream::Stream;
 use std::io::{self, Read, Write};
@@ -126,6 +128,10 @@ pub struct Conn {
     /// Unsent output.
     wbuf: Vec<u8>,
     wpos: usize,
+    /// A file body to send (sendfile) once `wbuf` is out; nothing is queued behind it.
+    file: Option<FileTail>,
+    /// Requests in `rbuf` wait only for a file body to go out (see [`Conn::serve_buffered`]).
+    held_by_file: bool,
     /// The head of a request whose body spans reads.
     head: Vec<u8>,
     /// That request's body as it arrives (in memory, or spilled to a file).
@@ -168,6 +174,8 @@ impl Conn {
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             wpos: 0,
+            file: None,
+            held_by_file: false,
             head: Vec::new(),
             body: BodyBuf::new(),
             read_state: ReadState::Head,
@@ -212,7 +220,7 @@ impl Conn {
 
     /// True when output is waiting for the socket to become writable.
     pub fn wants_write(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || self.file.is_some()
     }
 
     /// True when the connection should be dropped.
@@ -294,7 +302,7 @@ impl Conn {
     }
 
     /// A request handed to the pool came back: send its response, then go on with the input.
-    pub fn on_job_done(&mut self, out: &[u8], after: After, shared: &mut Shared<'_>) {
+    pub fn on_job_done(&mut self, out: &[u8], file: Option<FileTail>, after: After, shared: &mut Shared<'_>) {
         if self.with_app_since.take().is_none() {
             return; // abandoned after --timeout; the client was already answered
         }
@@ -302,6 +310,7 @@ impl Conn {
         self.streamed = false;
         self.apply(after);
         self.request_done(false, shared.timeouts);
+        self.queue_file(file);
         self.send(out, shared);
         if self.closing == Closing::No && !self.wants_write() {
             self.resume(shared);
@@ -348,6 +357,10 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.flush_out(shared);
+                    if self.held_by_file && !self.wants_write() {
+                        // The file went out at once: serve the requests it held.
+                        self.serve_buffered(shared);
+                    }
                     if n < asked && !until_eof {
                         return;
                     }
@@ -409,6 +422,19 @@ impl Conn {
     /// Serves input that waited behind back-pressure, then reads on.
     fn resume(&mut self, shared: &mut Shared<'_>) {
         if !self.rbuf.is_empty() {
+            self.serve_buffered(shared);
+        }
+        if self.closing == Closing::No && !self.wants_write() && self.with_app_since.is_none() {
+            // Reading was paused: the client may have closed meanwhile, its event long gone.
+            self.on_readable(shared, true);
+        }
+    }
+
+    /// Serves the requests waiting in `rbuf`, again after each response that ended in a file
+    /// and went out at once (such a response holds the requests behind it, see
+    /// [`process`](Self::process)).
+    fn serve_buffered(&mut self, shared: &mut Shared<'_>) {
+        loop {
             let input = std::mem::take(&mut self.rbuf);
             let consumed = self.process(&input, shared);
             self.rbuf = input;
@@ -418,10 +444,9 @@ impl Conn {
                 self.rbuf.clear();
             }
             self.flush_out(shared);
-        }
-        if self.closing == Closing::No && !self.wants_write() && self.with_app_since.is_none() {
-            // Reading was paused: the client may have closed meanwhile, its event long gone.
-            self.on_readable(shared, true);
+            if !self.held_by_file || consumed == 0 || self.wants_write() || self.rbuf.is_empty() {
+                return;
+            }
         }
     }
 
@@ -492,7 +517,9 @@ impl Conn {
     /// (the rest is an incomplete head, or input that waits while a request is with the app).
     fn process(&mut self, input: &[u8], shared: &mut Shared<'_>) -> usize {
         let mut pos = 0;
-        while self.closing == Closing::No && self.with_app_since.is_none() && pos < input.len() {
+        // A response ending in a file holds the requests after it until the file is out (its bytes
+        // go straight from the file to the socket, so nothing can be queued behind them).
+        while self.closing == Closing::No && self.with_app_since.is_none() && self.file.is_none() && pos < input.len() {
             let rest = &input[pos..];
             let state = std::mem::replace(&mut self.read_state, ReadState::Head);
             let step = match state {
@@ -519,6 +546,7 @@ impl Conn {
                 }
             }
         }
+        self.held_by_file = self.file.is_some() && pos < input.len();
         pos
     }
 
@@ -681,6 +709,7 @@ impl Conn {
                 );
                 *shared.served += 1;
                 self.apply(served.after);
+                self.queue_file(shared.responder.take_file());
                 if client_gone {
                     self.closing = Closing::Now;
                 }
@@ -732,6 +761,7 @@ impl Conn {
                 );
                 *shared.served += 1;
                 self.apply(served.after);
+                self.queue_file(shared.responder.take_file());
                 if client_gone {
                     self.closing = Closing::Now;
                 }
@@ -789,6 +819,13 @@ impl Conn {
         Progress::Failed
     }
 
+    /// Queues the file that ends the response whose bytes are sent next.
+    fn queue_file(&mut self, file: Option<FileTail>) {
+        if file.is_some() {
+            self.file = file;
+        }
+    }
+
     fn apply(&mut self, after: After) {
         match after {
             After::KeepAlive => {}
@@ -806,6 +843,19 @@ impl Conn {
 
     /// Sends `data` (after anything queued before it), queueing what the socket does not take.
     fn send(&mut self, data: &[u8], shared: &mut Shared<'_>) {
+        if self.file.is_some() && self.wpos == self.wbuf.len() {
+            // The bytes before a file: queued, then pushed with the file.
+            self.wbuf.clear();
+            self.wpos = 0;
+            self.wbuf.extend_from_slice(data);
+            self.write_pending(shared.timeouts);
+            if self.wants_write() {
+                self.deadline = Instant::now() + shared.timeouts.send;
+            } else if self.closing == Closing::AfterWrite {
+                self.start_linger(shared);
+            }
+            return;
+        }
         if !data.is_empty() {
             if self.wants_write() {
                 self.wbuf.extend_from_slice(data);
@@ -831,6 +881,22 @@ impl Conn {
 
     fn write_pending(&mut self, timeouts: &Timeouts) {
         while self.wants_write() {
+            if self.wpos == self.wbuf.len() {
+                // Only the file is left.
+                match self.send_file_part() {
+                    Ok(true) => {
+                        self.deadline = Instant::now() + timeouts.send;
+                        continue;
+                    }
+                    Ok(false) => return,
+                    Err(e) => {
+                        log::debug!("{}: sending a file body failed: {e}", self.info);
+                        self.file = None;
+                        self.closing = Closing::Now;
+                        return;
+                    }
+                }
+            }
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => {
                     self.closing = Closing::Now;
@@ -852,6 +918,64 @@ impl Conn {
         if !self.request_started && matches!(self.read_state, ReadState::Head) {
             self.deadline = Instant::now() + timeouts.keep_alive;
         }
+    }
+
+    /// Sends the next part of the queued file: with sendfile, or (where sendfile cannot serve
+    /// the descriptor) by reading a block of it into `wbuf`. Once the file is out, its chunked
+    /// framing's end goes into `wbuf`. `Ok(true)` when progress was made, `Ok(false)` when the
+    /// socket is full.
+    fn send_file_part(&mut self) -> io::Result<bool> {
+        use crate::os::sendfile::{cannot_serve, send_file};
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileExt;
+        /// Most bytes one sendfile call is asked for (the kernel sends what fits the socket).
+        const SENDFILE_STEP: u64 = 1 << 30;
+        /// Size of one block read where sendfile cannot serve.
+        const FALLBACK_BLOCK: u64 = 64 * 1024;
+        let Some(tail) = self.file.as_mut() else {
+            return Ok(true);
+        };
+        if tail.remaining == 0 {
+            let chunked = tail.chunked;
+            self.file = None;
+            self.wbuf.clear();
+            self.wpos = 0;
+            if chunked {
+                self.wbuf.extend_from_slice(CHUNK_END);
+                self.wbuf.extend_from_slice(LAST_CHUNK);
+            }
+            return Ok(true);
+        }
+        let step = usize::try_from(tail.remaining.min(SENDFILE_STEP)).unwrap_or(1 << 20);
+        let mut offset = tail.offset;
+        let sent = match send_file(self.stream.as_fd(), tail.file.as_fd(), &mut offset, step) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ended early")),
+            Ok(sent) => sent as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) if cannot_serve(&e) => {
+                // Plain reads: a block of the file goes through `wbuf` like any bytes.
+                let block = usize::try_from(tail.remaining.min(FALLBACK_BLOCK)).unwrap_or(1 << 16);
+                self.wbuf.clear();
+                self.wpos = 0;
+                self.wbuf.resize(block, 0);
+                let read = loop {
+                    match tail.file.read_at(&mut self.wbuf, tail.offset) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        other => break other?,
+                    }
+                };
+                self.wbuf.truncate(read);
+                if read == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ended early"));
+                }
+                read as u64
+            }
+            Err(e) => return Err(e),
+        };
+        tail.offset += sent;
+        tail.remaining -= sent;
+        Ok(true)
     }
 
     fn release_write_buffer(&mut self) {

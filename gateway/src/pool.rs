@@ -9,10 +9,11 @@
 use crate::conn::HEADER_SLOTS;
 use crate::environ::Endpoints;
 use crate::http::{Limits, Parsed, header_slots, parse_head};
-use crate::respond::{After, Apps, Responder, Served};
+use crate::respond::{After, Apps, FileTail, Responder, Served};
 use crate::spill::BodyBuf;
 use mio::Waker;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
@@ -34,6 +35,9 @@ pub struct Job {
     pub closing: bool,
     /// The encoded response.
     pub out: Vec<u8>,
+    /// The file that ends the response (sent by the connection after `out`), if its body is one
+    /// (boxed: rare, and it would double the size of every completion).
+    pub file: Option<Box<FileTail>>,
     /// How the response went (set by the pool thread).
     pub served: Served,
     /// When the loop handed the job over.
@@ -52,6 +56,7 @@ impl Job {
             info: None,
             closing: false,
             out: Vec::new(),
+            file: None,
             served: Served {
                 after: After::Close,
                 status: 0,
@@ -66,6 +71,7 @@ impl Job {
         self.head.clear();
         self.body.clear();
         self.out.clear();
+        self.file = None;
         if self.out.capacity() > 256 * 1024 {
             self.out = Vec::new();
         }
@@ -81,6 +87,9 @@ struct Queue {
 }
 
 /// What a pool thread reports to the event loop.
+// A finished job travels by value: its buffers are recycled, so boxing it would allocate once
+// per request on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub enum Done {
     /// A job is finished: its response (or its last part) is in `out`.
     Finished(Job),
@@ -162,6 +171,9 @@ struct PoolShared {
     done: Mutex<Vec<Done>>,
     waker: Waker,
     limits: Limits,
+    /// The server is draining: every response started from now on closes its connection, also
+    /// those of requests handed over before the drain began.
+    draining: Arc<AtomicBool>,
 }
 
 /// The pool of app threads.
@@ -187,11 +199,12 @@ impl Pool {
             done: Mutex::new(Vec::with_capacity(1024)),
             waker,
             limits,
+            draining: Arc::new(AtomicBool::new(false)),
         });
         let mut handles = Vec::with_capacity(threads);
         for index in 0..threads {
             let shared = Arc::clone(&shared);
-            let responder = Responder::new(Arc::clone(apps));
+            let responder = Responder::new(Arc::clone(apps)).watching_drain(Arc::clone(&shared.draining));
             let handle = std::thread::Builder::new()
                 .name(format!("nsgi-app-{index}"))
                 .spawn(move || run_thread(&shared, responder))?;
@@ -217,6 +230,12 @@ impl Pool {
         self.in_flight += 1;
         lock(&self.shared.queue).jobs.push_back(job);
         self.shared.available.notify_one();
+    }
+
+    /// The server started draining: responses not yet started answer `Connection: close`
+    /// (docs/operations.md §4), whenever their request was handed over.
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
     }
 
     /// Jobs waiting for a thread (not yet started).
@@ -348,5 +367,6 @@ fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate
             }
         }
     };
+    job.file = responder.take_file().map(Box::new);
     job.head = head_bytes;
 }

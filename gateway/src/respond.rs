@@ -12,13 +12,14 @@ use crate::access_log::{AccessEntry, AccessLog};
 use crate::environ::{self, Endpoints, Site};
 use crate::errors_log::ErrorsLog;
 use crate::http::{
-    BodyKind, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk, write_error_response,
-    write_head, write_last_chunk,
+    BodyKind, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
+    write_error_response, write_head, write_last_chunk,
 };
 use crate::mount::Route;
-use nsgi::host::{AppInstance, Environ, RequestId, RequestSlot, Step};
+use nsgi::host::{AppInstance, Environ, FileStep, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -30,6 +31,21 @@ pub const STREAM_HIGH_WATER: usize = 256 * 1024;
 /// Where a pool thread hands part of a response: takes the bytes out of the buffer and returns
 /// once they are sent, `false` when the client is gone (the app is then stopped).
 pub type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
+
+/// The end of a response whose body is a file (`file_body`): the connection sends it after the
+/// response's bytes, with sendfile, so the file never passes through the gateway's memory.
+#[derive(Debug)]
+pub struct FileTail {
+    /// A duplicate of the body's descriptor (the body itself is closed when the app call ends).
+    pub file: std::fs::File,
+    /// Where the bytes to send start.
+    pub offset: u64,
+    /// Bytes still to send.
+    pub remaining: u64,
+    /// Chunked framing: the chunk's size line went out before the file; its CRLF and the last
+    /// chunk follow it.
+    pub chunked: bool,
+}
 
 /// The value of the `Server` header the gateway adds when the app sets none.
 pub const SERVER_HEADER: &[u8] = b"nsgi-gateway";
@@ -153,6 +169,11 @@ struct Work {
     environ: Environ,
     errors_line: Vec<u8>,
     date: DateCache,
+    /// The file that ends the last response, until the caller takes it.
+    file: Option<FileTail>,
+    /// Set when the server starts draining (pool threads): a response whose app call was under
+    /// way then still answers `Connection: close`.
+    drain: Option<Arc<AtomicBool>>,
 }
 
 impl Responder {
@@ -165,8 +186,22 @@ impl Responder {
                 environ: Environ::new(),
                 errors_line: Vec::new(),
                 date: DateCache::new(),
+                file: None,
+                drain: None,
             },
         }
+    }
+
+    /// Reads `drain` after each app call: once it is set, responses close their connection.
+    pub fn watching_drain(mut self, drain: Arc<AtomicBool>) -> Responder {
+        self.work.drain = Some(drain);
+        self
+    }
+
+    /// The file that ends the response just answered, if its body was a file: to be sent after
+    /// the response's bytes (see [`FileTail`]).
+    pub fn take_file(&mut self) -> Option<FileTail> {
+        self.work.file.take()
     }
 
     /// The apps.
@@ -251,6 +286,9 @@ impl Responder {
     ) -> Served {
         let apps: &Apps = &self.apps;
         let work = &mut self.work;
+        if work.file.is_some() {
+            work.file = None; // a file the caller did not take
+        }
         if head.target == b"*" {
             // `OPTIONS *` asks about the server, not a resource (RFC 9110 §9.3.7): answered here.
             return work.options_asterisk(head, out, closing);
@@ -326,17 +364,59 @@ impl Work {
         let keep_alive = head.keep_alive && !closing;
         let start = out.len();
         let mut errors = ErrorsLog::new(&mut self.errors_line, app.mount_name());
-        let mut exchange = app.call(&mut self.slot, &mut self.environ, input, &mut errors);
-        let request_id = exchange.request_id();
         let validator = apps.validator.as_deref();
-        let mut framing = BodyKind::None;
-        let mut status = 0;
-        let mut body_bytes = 0u64;
-        // Whether response bytes went out: then a failure can only abort the connection.
-        let mut head_written = false;
-        // The client stopped taking a streamed response: the app is stopped, no one to blame.
-        let mut client_gone = false;
+        // What went out so far (during the call: bytes the app wrote with write()).
+        let mut sent = Sent {
+            framing: BodyKind::None,
+            status: 0,
+            body_bytes: 0,
+            head_written: false,
+            client_gone: false,
+        };
+        // With a sink, bytes written with write() go out as they are written (not for HEAD,
+        // whose body is dropped whole, nor with --validate, which judges the head before it goes).
+        let mut exchange = match sink.as_mut() {
+            Some(sink) if !is_head && validator.is_none() => {
+                let date = &mut self.date;
+                let mut on_written =
+                    |part: nsgi::host::WrittenPart<'_>| sent.on_written(part, head, keep_alive, date, out, sink);
+                app.call_streaming_writes(&mut self.slot, &mut self.environ, input, &mut errors, &mut on_written)
+            }
+            _ => app.call(&mut self.slot, &mut self.environ, input, &mut errors),
+        };
+        // The drain may have begun while the app was called.
+        let keep_alive = keep_alive && !self.drain.as_deref().is_some_and(|drain| drain.load(Ordering::Relaxed));
+        let request_id = exchange.request_id();
+        let Sent {
+            mut framing,
+            mut status,
+            mut body_bytes,
+            mut head_written,
+            mut client_gone,
+        } = sent;
         let result = loop {
+            if client_gone {
+                break Err(String::new());
+            }
+            match exchange.take_file() {
+                Ok(None) => {}
+                Ok(Some(file)) => {
+                    if file.head.is_some()
+                        && let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id))
+                    {
+                        break Err(format!("{} {}", finding.check, finding.message));
+                    }
+                    let date = self.date.now();
+                    match queue_file(file, head, keep_alive, date, out, &mut framing, &mut status) {
+                        Ok(tail) => self.file = tail,
+                        Err(e) => break Err(format!("cannot send the file body: {e}")),
+                    }
+                    head_written = true;
+                    body_bytes += self.file.as_ref().map_or(0, |tail| tail.remaining);
+                    continue;
+                }
+                Err(failure) => break Err(failure.to_string()),
+            }
             match exchange.next_step() {
                 Ok(Step::Head {
                     head: response,
@@ -393,7 +473,10 @@ impl Work {
                     }
                 }
                 Ok(Step::End) => {
-                    finish_body(out, framing);
+                    if self.file.is_none() {
+                        // After a file, the connection ends the body once the file is out.
+                        finish_body(out, framing);
+                    }
                     break Ok(keep_alive && !matches!(framing, BodyKind::CloseDelimited));
                 }
                 Err(failure) => break Err(failure.to_string()),
@@ -456,6 +539,103 @@ impl Work {
             body_bytes,
         }
     }
+}
+
+/// The part of a response that went out while the app's `call` ran (bytes it wrote with
+/// `write()`), for the steps after it.
+struct Sent {
+    framing: BodyKind,
+    status: u16,
+    body_bytes: u64,
+    head_written: bool,
+    client_gone: bool,
+}
+
+impl Sent {
+    /// Frames bytes the app wrote (with the head, the first time) into `out`, and hands `out`
+    /// to `sink` once it is large; false when the client is gone.
+    #[inline(never)] // off the hot path (only apps that write()): keeps `call_app` small
+    fn on_written(
+        &mut self,
+        part: nsgi::host::WrittenPart<'_>,
+        head: &RequestHead<'_, '_>,
+        keep_alive: bool,
+        date: &mut DateCache,
+        out: &mut Vec<u8>,
+        sink: &mut Sink<'_>,
+    ) -> bool {
+        if let Some(response) = part.head {
+            self.status = response.status_code();
+            self.framing = framing_for(head.version, false, self.status, response.content_length(), false);
+            self.head_written = true;
+            write_head(
+                out,
+                &ResponseHead {
+                    version: head.version,
+                    status: response.status(),
+                    headers: response.headers(),
+                    body: self.framing,
+                    keep_alive: keep_alive && !matches!(self.framing, BodyKind::CloseDelimited),
+                    is_head: false,
+                },
+                date.now(),
+                SERVER_HEADER,
+            );
+        }
+        self.body_bytes += write_body(out, self.framing, part.data);
+        if out.len() >= STREAM_HIGH_WATER && !sink(out) {
+            self.client_gone = true;
+        }
+        !self.client_gone
+    }
+}
+
+/// Writes the head of a response whose (rest of the) body is a file, when it was not written
+/// yet, and the chunk size line for the file; returns a duplicate of the file for the connection
+/// to send (none when the framing sends no body).
+#[inline(never)] // off the hot path (only file bodies): keeps `call_app` small
+fn queue_file(
+    file: FileStep<'_>,
+    head: &RequestHead<'_, '_>,
+    keep_alive: bool,
+    date: &[u8],
+    out: &mut Vec<u8>,
+    framing: &mut BodyKind,
+    status: &mut u16,
+) -> std::io::Result<Option<FileTail>> {
+    let owned = file.fd.try_clone_to_owned()?;
+    if let Some(response) = file.head {
+        *status = response.status_code();
+        *framing = framing_for(head.version, false, *status, response.content_length(), false);
+        write_head(
+            out,
+            &ResponseHead {
+                version: head.version,
+                status: response.status(),
+                headers: response.headers(),
+                body: *framing,
+                keep_alive: keep_alive && !matches!(*framing, BodyKind::CloseDelimited),
+                is_head: false,
+            },
+            date,
+            SERVER_HEADER,
+        );
+    }
+    let chunked = *framing == BodyKind::Chunked;
+    if chunked {
+        let length = usize::try_from(file.length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        write_chunk_size_line(out, length);
+    }
+    let sends_body = matches!(
+        *framing,
+        BodyKind::Chunked | BodyKind::Length(_) | BodyKind::CloseDelimited
+    );
+    Ok(sends_body.then(|| FileTail {
+        file: std::fs::File::from(owned),
+        offset: file.offset,
+        remaining: file.length,
+        chunked,
+    }))
 }
 
 /// Writes one access-log line for a served request.

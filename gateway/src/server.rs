@@ -369,6 +369,9 @@ impl Server {
         }
         self.listeners.clear();
         self.accepting = false;
+        if let Some(pool) = self.pool.as_ref() {
+            pool.drain();
+        }
         for index in 0..self.conns.entries.len() {
             if let Some(conn) = self.conns.entries[index].as_mut() {
                 conn.on_drain();
@@ -517,7 +520,12 @@ impl Server {
             let conn = conns.entries.get_mut(index).and_then(Option::as_mut);
             match (item, conn) {
                 (Done::Finished(job), Some(conn)) if conn.id() == job.conn_id => {
-                    conn.on_job_done(&job.out, job.served.after, &mut shared);
+                    conn.on_job_done(
+                        &job.out,
+                        job.file.take().map(|file| *file),
+                        job.served.after,
+                        &mut shared,
+                    );
                     if shared.draining {
                         conn.on_drain();
                     }

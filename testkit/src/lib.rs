@@ -223,6 +223,11 @@ impl Gateway {
         }
     }
 
+    /// The gateway's process id (with `--workers 0`, the process that serves).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (e.g. "TERM", "INT") to the gateway.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

@@ -532,11 +532,17 @@ fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
         if data.ptr.is_null() && data.len != 0 {
             return NSGI_E_INVAL;
         }
+        if state.client_gone {
+            return NSGI_E_IO;
+        }
         // SAFETY: the data the app passed, valid for the duration of this call (abi.md §6).
         let data = unsafe { bytes_of(&data) };
         if !data.is_empty() {
             state.headers_sent = true;
             state.pending.extend_from_slice(data);
+            if state.pending.len() >= super::exchange::WRITE_FLUSH_BYTES && !state.flush_written() {
+                return NSGI_E_IO;
+            }
         }
         NSGI_OK
     }
@@ -554,13 +560,13 @@ unsafe extern "C" fn file_body_fn(
         // SAFETY: a host request function, called by the app; the state is not borrowed yet.
         let state = match unsafe { live_request(req, "file_body") } {
             Ok(state) => state,
-            Err(Refused(status)) => return status,
+            Err(Refused(status)) => return super::file_body::refuse(fd, flags, status),
         };
         if !state.file_body_supported {
-            return NSGI_E_UNSUPPORTED;
+            return super::file_body::refuse(fd, flags, NSGI_E_UNSUPPORTED);
         }
         if body_out.is_null() || fd < 0 {
-            return NSGI_E_INVAL;
+            return super::file_body::refuse(fd, flags, NSGI_E_INVAL);
         }
         match super::file_body::make(fd, offset, length, flags) {
             Ok(body) => {

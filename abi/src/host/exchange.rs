@@ -16,7 +16,12 @@ use super::validate::{HeadTooLarge, Problem};
 use crate::sys::{NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_status};
 use core::fmt;
 use std::io::{BufRead, Write};
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
+
+/// Bytes an app may have written with `write()` during `call` before they go to the host's
+/// [`WrittenSink`] (when the host gave one).
+pub(crate) const WRITE_FLUSH_BYTES: usize = 64 * 1024;
 
 /// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
 const DRAIN_LIMIT_BYTES: u64 = 1 << 20;
@@ -187,6 +192,20 @@ impl fmt::Display for ResponseFailure {
 
 impl std::error::Error for ResponseFailure {}
 
+/// Bytes an app wrote with `write()` during `call`, handed to the host as they are written
+/// (see [`AppInstance::call_streaming_writes`]): the head with the first of them.
+#[derive(Debug)]
+pub struct WrittenPart<'s> {
+    /// The response head, with the first part only.
+    pub head: Option<ResponseHead<'s>>,
+    /// The bytes (within the declared Content-Length; may be empty with the head).
+    pub data: &'s [u8],
+}
+
+/// Where a host takes written bytes during `call`: returns false when the client is gone, and
+/// the app's `write` then answers `NSGI_E_IO`.
+pub type WrittenSink<'w> = &'w mut dyn FnMut(WrittenPart<'_>) -> bool;
+
 /// Where the request is in its life cycle, as host callbacks see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -228,6 +247,14 @@ pub(crate) struct RequestState {
     pub(crate) refusal_pending: bool,
     /// Bytes from write() not yet handed out.
     pub(crate) pending: Vec<u8>,
+    /// The host's sink for written bytes, during `call` only.
+    pub(crate) written_sink: Option<*mut (dyn FnMut(WrittenPart<'_>) -> bool + 'static)>,
+    /// Bytes handed to `written_sink` so far.
+    pub(crate) written_flushed: u64,
+    /// The head went to `written_sink`.
+    pub(crate) written_head_out: bool,
+    /// `written_sink` said the client is gone: `write` answers `NSGI_E_IO`.
+    pub(crate) client_gone: bool,
     pub(crate) violations: Vec<Violation>,
     pub(crate) input: Option<*mut (dyn BufRead + 'static)>,
     pub(crate) errors: Option<*mut (dyn Write + 'static)>,
@@ -252,6 +279,45 @@ impl RequestState {
             observer.violation(self.id, &violation);
         }
         self.violations.push(violation);
+    }
+
+    /// Hands the written bytes to the host's sink, if it gave one (the head with the first);
+    /// false once the client is gone.
+    pub(crate) fn flush_written(&mut self) -> bool {
+        let Some(sink) = self.written_sink else {
+            return true;
+        };
+        if self.client_gone {
+            return false;
+        }
+        let mut len = self.pending.len();
+        if let Some(declared) = self.content_length {
+            let room = declared.saturating_sub(self.written_flushed);
+            if len as u64 > room {
+                if !self.violations.contains(&Violation::BodyTooLong { declared }) {
+                    self.violate(Violation::BodyTooLong { declared });
+                }
+                len = room as usize;
+            }
+        }
+        if len == 0 && self.written_head_out {
+            self.pending.clear();
+            return true;
+        }
+        let head = (!self.written_head_out).then(|| self.head());
+        // SAFETY: the sink was installed by `Exchange::begin` for the app's `call` only (it is
+        // removed before `begin` returns, and `begin` outlives no borrow of it); write() runs
+        // inside that call, on the calling thread.
+        let sink = unsafe { &mut *sink };
+        let delivered = sink(WrittenPart {
+            head,
+            data: &self.pending[..len],
+        });
+        self.written_head_out = true;
+        self.written_flushed += len as u64;
+        self.pending.clear();
+        self.client_gone = !delivered;
+        delivered
     }
 
     /// The observer, if one watches this request.
@@ -319,6 +385,10 @@ impl RequestSlot {
                 aborted: false,
                 refusal_pending: false,
                 pending: Vec::new(),
+                written_sink: None,
+                written_flushed: 0,
+                written_head_out: false,
+                client_gone: false,
                 violations: Vec::new(),
                 input: None,
                 errors: None,
@@ -345,6 +415,10 @@ impl RequestSlot {
         s.aborted = false;
         s.refusal_pending = false;
         s.pending.clear();
+        s.written_sink = None;
+        s.written_flushed = 0;
+        s.written_head_out = false;
+        s.client_gone = false;
         s.violations.clear();
         s.input = None;
         s.errors = None;
@@ -429,6 +503,20 @@ pub enum Step<'s> {
     End,
 }
 
+/// The rest of a response that is a host file body (`file_body`), handed out by
+/// [`Exchange::take_file`] so that the server sends it itself (sendfile) instead of iterating.
+#[derive(Debug)]
+pub struct FileStep<'s> {
+    /// The head, when it was not handed out before (then the file is the whole body).
+    pub head: Option<ResponseHead<'s>>,
+    /// The file, borrowed: it closes with the body. Duplicate it to keep it past the next step.
+    pub fd: BorrowedFd<'s>,
+    /// Where the bytes to send start.
+    pub offset: u64,
+    /// How many bytes to send (never 0; already within the declared Content-Length).
+    pub length: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     /// Data may follow.
@@ -463,6 +551,8 @@ pub struct Exchange<'a> {
     /// The request is a HEAD: its response may declare the Content-Length of the GET body and
     /// produce any number of bytes (none go out).
     head_request: bool,
+    /// A file body's range was handed out ([`Exchange::take_file`]): the next step ends.
+    file_handed: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -472,6 +562,7 @@ impl<'a> Exchange<'a> {
         environ: &'a mut Environ,
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
+        written: Option<WrittenSink<'_>>,
     ) -> Exchange<'a> {
         slot.reset();
         let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
@@ -500,8 +591,20 @@ impl<'a> Exchange<'a> {
             vtable: core::ptr::null(),
             state: core::ptr::null_mut(),
         };
+        if let Some(written) = written {
+            // SAFETY (lifetime erasure): the pointer is removed right after the call below, while
+            // the borrow of `written` is still live; only write() during that call uses it.
+            slot.state.written_sink = Some(unsafe {
+                core::mem::transmute::<
+                    *mut (dyn FnMut(WrittenPart<'_>) -> bool + '_),
+                    *mut (dyn FnMut(WrittenPart<'_>) -> bool + 'static),
+                >(written as *mut _)
+            });
+        }
         let status = instance.invoke_call(Serving::new(&mut slot.state), raw_environ, &mut body);
+        slot.state.written_sink = None;
         slot.state.phase = Phase::Between;
+        let (flushed, head_out) = (slot.state.written_flushed, slot.state.written_head_out);
 
         let mut exchange = Exchange {
             instance,
@@ -509,8 +612,8 @@ impl<'a> Exchange<'a> {
             body,
             closed: true,
             stage: Stage::Open,
-            head_emitted: false,
-            sent: 0,
+            head_emitted: head_out,
+            sent: flushed,
             pending_out: false,
             failure: None,
             close_owed: false,
@@ -519,6 +622,7 @@ impl<'a> Exchange<'a> {
             stopped_at_length: false,
             drain_past_length: false,
             head_request,
+            file_handed: false,
         };
         let body_problem = if status == NSGI_OK {
             exchange.body_problem()
@@ -620,6 +724,12 @@ impl<'a> Exchange<'a> {
             self.slot.state.pending.clear();
             self.pending_out = false;
         }
+        if self.file_handed {
+            // The server sent the file itself: the body is over.
+            self.file_handed = false;
+            self.close_body();
+            self.stage = Stage::Finished;
+        }
         if self.stage == Stage::Finished {
             return Ok(Step::End);
         }
@@ -665,6 +775,76 @@ impl<'a> Exchange<'a> {
                 }
             }
         }
+    }
+
+    /// When the rest of the response is a host file body (`file_body`), hands out its range
+    /// (with the head, if not handed out yet) for the caller to send itself, e.g. with
+    /// sendfile; the next [`next_step`](Self::next_step) then closes the body and returns
+    /// [`Step::End`]. `Ok(None)` means: go on with `next_step` (not a file body, bytes written
+    /// with `write()` go first, a HEAD request, a bodiless status, an empty file, a pipe). A
+    /// file shorter than the declared Content-Length fails here, before anything is sent.
+    #[inline]
+    pub fn take_file(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
+        if !super::file_body::is_file_body(&self.body) {
+            return Ok(None); // the usual case, decided by one comparison
+        }
+        self.take_file_range()
+    }
+
+    fn take_file_range(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
+        if self.stage == Stage::Finished || self.closed || self.file_handed || self.failure.is_some() {
+            return Ok(None);
+        }
+        if self.pending_out {
+            self.slot.state.pending.clear();
+            self.pending_out = false;
+        }
+        let state = &self.slot.state;
+        if self.head_request
+            || self.drain_past_length
+            || !state.pending.is_empty()
+            || !state.head_stored
+            || state.aborted
+            || state.first_fatal().is_some()
+            || self.is_bodiless_status()
+        {
+            return Ok(None);
+        }
+        let Some((offset, available)) = super::file_body::unread_range(&self.body) else {
+            return Ok(None);
+        };
+        let mut length = available;
+        if let Some(declared) = self.slot.state.content_length {
+            let room = declared.saturating_sub(self.sent);
+            if length > room {
+                self.slot.state.violate(Violation::BodyTooLong { declared });
+                length = room;
+                self.stopped_at_length = true;
+            } else if length < room {
+                return Err(self.fail(Violation::BodyTooShort {
+                    declared,
+                    sent: self.sent + length,
+                }));
+            }
+        }
+        if length == 0 {
+            return Ok(None);
+        }
+        self.body_done = !self.stopped_at_length;
+        self.sent += length;
+        self.file_handed = true;
+        self.slot.state.headers_sent = true;
+        let head = (!self.head_emitted).then(|| self.slot.state.head());
+        self.head_emitted = true;
+        let Some(fd) = super::file_body::descriptor(&self.body) else {
+            return Ok(None); // unreachable: unread_range saw the same file body
+        };
+        Ok(Some(FileStep {
+            head,
+            fd,
+            offset,
+            length,
+        }))
     }
 
     fn emit_pending(&mut self) -> Result<Step<'_>, ResponseFailure> {

@@ -227,6 +227,7 @@ impl AppInstance {
     /// Starts answering one request: calls the app and returns the exchange that pulls its
     /// response. The environ gets this instance's flags; `input` is the request body
     /// (`wsgi.input`), `errors` receives `wsgi.errors`.
+    #[inline]
     pub fn call<'a>(
         &'a self,
         slot: &'a mut RequestSlot,
@@ -234,8 +235,36 @@ impl AppInstance {
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
     ) -> Exchange<'a> {
+        self.start(slot, environ, input, errors, None)
+    }
+
+    /// [`call`](Self::call), handing bytes the app writes with `write()` during the call to
+    /// `written` as they come (every 64 KiB, the head with the first) instead of holding them
+    /// until the call returns; when `written` says the client is gone, `write` answers
+    /// `NSGI_E_IO`. The exchange then goes on after what was handed over.
+    #[inline]
+    pub fn call_streaming_writes<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+        written: super::exchange::WrittenSink<'_>,
+    ) -> Exchange<'a> {
+        self.start(slot, environ, input, errors, Some(written))
+    }
+
+    /// The one place that begins an exchange (so the compiler keeps it in one piece).
+    fn start<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+        written: Option<super::exchange::WrittenSink<'_>>,
+    ) -> Exchange<'a> {
         environ.set_flags(self.env_flags);
-        Exchange::begin(self, slot, environ, input, errors)
+        Exchange::begin(self, slot, environ, input, errors, written)
     }
 
     pub(crate) fn invoke_call(

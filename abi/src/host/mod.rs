@@ -41,7 +41,9 @@ mod swar;
 pub mod validate;
 
 pub use environ::Environ;
-pub use exchange::{Exchange, RequestSlot, ResponseFailure, ResponseHead, Step, Violation};
+pub use exchange::{
+    Exchange, FileStep, RequestSlot, ResponseFailure, ResponseHead, Step, Violation, WrittenPart, WrittenSink,
+};
 pub use instance::{AppInstance, InitError, InitOptions};
 pub use load::{AppModule, LoadError};
 pub use observe::{Observer, RequestId};
