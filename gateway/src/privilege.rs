@@ -4,8 +4,8 @@
 //! process that loads an app gives up root before loading it: each supervised worker, or the
 //! single process of `--workers 0`. The supervisor stays root: it never loads an app nor reads a
 //! request, and it keeps what it holds as root (the pid file, the unix socket files it removes at
-//! exit). Serving as root is refused unless `--allow-root` says so, as an app library runs with
-//! its worker's privileges.
+//! exit). Serving an app library as root is refused unless `--allow-root` says so, as the
+//! library runs with its worker's privileges (the built-in welcome app alone is not refused).
 //!
 //! This module decides; the system calls are `os::privileges`'. It never drops anything before
 //! the listeners are bound, nor lets a process serve when a drop it was asked for failed.
@@ -34,7 +34,7 @@ pub fn plan(cli: &Cli) -> Result<Plan, String> {
 
 fn decide(cli: &Cli, uid: u32, gid: u32) -> Result<Plan, String> {
     let Some(user) = &cli.user else {
-        if uid == 0 && !cli.allow_root {
+        if uid == 0 && !cli.allow_root && loads_an_app_library(cli) {
             return Err(ROOT_REFUSAL.to_owned());
         }
         return Ok(Plan::Stay);
@@ -61,6 +61,12 @@ fn decide(cli: &Cli, uid: u32, gid: u32) -> Result<Plan, String> {
         "--user {user}: changing the user needs the gateway to be started as root (it runs as {})",
         privileges::user_name(uid)
     ))
+}
+
+/// True when the gateway will load an app library. The built-in welcome app alone is code of
+/// the gateway's own, so serving it as root (say, `cargo run` in a root shell) is not refused.
+fn loads_an_app_library(cli: &Cli) -> bool {
+    cli.app.is_some() || !cli.mount.is_empty()
 }
 
 /// Carries out `plan` in this process (call it after binding and before loading any app).
@@ -98,10 +104,18 @@ mod tests {
 
     #[test]
     fn root_without_user_is_refused_unless_allowed() {
-        let error = decide(&cli(&[]), 0, 0).expect_err("refused");
-        assert!(error.contains("--user") && error.contains("--allow-root"), "{error}");
-        assert_eq!(decide(&cli(&["--allow-root"]), 0, 0), Ok(Plan::Stay));
-        assert_eq!(decide(&cli(&[]), 1000, 1000), Ok(Plan::Stay));
+        for app in [&["libapp.so"][..], &["--mount", "/api=libapi.so"]] {
+            let error = decide(&cli(app), 0, 0).expect_err("refused");
+            assert!(error.contains("--user") && error.contains("--allow-root"), "{error}");
+            let allowed: Vec<&str> = app.iter().copied().chain(["--allow-root"]).collect();
+            assert_eq!(decide(&cli(&allowed), 0, 0), Ok(Plan::Stay));
+            assert_eq!(decide(&cli(app), 1000, 1000), Ok(Plan::Stay));
+        }
+    }
+
+    #[test]
+    fn the_built_in_welcome_app_alone_may_be_served_as_root() {
+        assert_eq!(decide(&cli(&[]), 0, 0), Ok(Plan::Stay));
     }
 
     #[test]
