@@ -23,11 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-/// A pool thread hands its response to the connection once this many bytes are encoded, and
-/// waits until the client has taken them (so a large or endless response streams with
-/// back-pressure instead of growing in memory).
-pub const STREAM_HIGH_WATER: usize = 256 * 1024;
-
 /// Where a pool thread hands part of a response: takes the bytes out of the buffer and returns
 /// once they are sent, `false` when the client is gone (the app is then stopped).
 pub type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
@@ -454,8 +449,9 @@ impl Work {
                         finish_body(out, framing);
                         break Ok(keep);
                     }
-                    if out.len() >= STREAM_HIGH_WATER
-                        && let Some(sink) = sink.as_mut()
+                    // More is to come, maybe much later: what the app gave goes out now (PEP
+                    // 3333 lets a server delay no block the app yields).
+                    if let Some(sink) = sink.as_mut()
                         && !sink(out)
                     {
                         client_gone = true;
@@ -464,8 +460,7 @@ impl Work {
                 }
                 Ok(Step::Data(data)) => {
                     body_bytes += write_body(out, framing, data);
-                    if out.len() >= STREAM_HIGH_WATER
-                        && let Some(sink) = sink.as_mut()
+                    if let Some(sink) = sink.as_mut()
                         && !sink(out)
                     {
                         client_gone = true;
@@ -583,7 +578,7 @@ impl Sent {
             );
         }
         self.body_bytes += write_body(out, self.framing, part.data);
-        if out.len() >= STREAM_HIGH_WATER && !sink(out) {
+        if !sink(out) {
             self.client_gone = true;
         }
         !self.client_gone

@@ -115,8 +115,6 @@ fn an_endless_event_stream_is_closed_when_the_client_leaves() {
 /// PEP 3333 (Buffering and Streaming): a gateway must not delay a block the app yields. An
 /// endless stream never ends, so reading its first events proves they are sent as produced.
 #[test]
-#[ignore = "the gateway holds streamed chunks until 256 KiB (respond.rs STREAM_HIGH_WATER) or the \
-            end of the body, so events paced by the app never reach the client"]
 fn paced_events_reach_the_client_as_they_are_produced() {
     let gateway = serve();
     assert_eq!(read_events_then_leave(&gateway, "endless&delay_ms=20", 2), ["1", "2"]);

@@ -179,6 +179,39 @@ fn bytes_written_with_write_stream_to_the_client_inline_and_pooled_with_the_work
     }
 }
 
+/// PEP 3333: bytes given to `write()` are sent (or on their way) while the app goes on. The app
+/// writes `first`, then waits for a `/release` that this client sends only once it has read
+/// `first`; a host that held written bytes until `call` returns would never show it.
+#[test]
+fn each_write_reaches_the_client_while_the_app_goes_on() {
+    let gateway = serve(&app("events"), &["--threads", "2"]);
+    let mut paced = gateway.connect();
+    paced.write_all(&get("/write-paced")).expect("send");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(6).any(|w| w == b"first\n") {
+        let n = paced
+            .read(&mut buf)
+            .expect("`first` arrives before the app is released");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        !seen.windows(7).any(|w| w == b"second\n"),
+        "not released yet: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    let mut release = gateway.connect();
+    release.write_all(&get("/release")).expect("send");
+    let response = read_response(&mut BufReader::new(&mut release), false);
+    assert_eq!((response.status, response.body.as_slice()), (200, &b"released"[..]));
+    while !seen.windows(7).any(|w| w == b"second\n") {
+        let n = paced.read(&mut buf).expect("`second` after the release");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
 #[test]
 fn write_answers_nsgi_e_io_once_the_client_is_gone_inline_and_pooled() {
     for threads in ["0", "2"] {

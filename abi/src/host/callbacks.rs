@@ -540,7 +540,9 @@ fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
         if !data.is_empty() {
             state.headers_sent = true;
             state.pending.extend_from_slice(data);
-            if state.pending.len() >= super::exchange::WRITE_FLUSH_BYTES && !state.flush_written() {
+            // Sent at once where the host streams (PEP 3333: written data is sent, or on its way,
+            // while the app goes on); held for the response otherwise.
+            if !state.flush_written() {
                 return NSGI_E_IO;
             }
         }

@@ -19,10 +19,6 @@ use std::io::{BufRead, Write};
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
-/// Bytes an app may have written with `write()` during `call` before they go to the host's
-/// [`WrittenSink`] (when the host gave one).
-pub(crate) const WRITE_FLUSH_BYTES: usize = 64 * 1024;
-
 /// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
 const DRAIN_LIMIT_BYTES: u64 = 1 << 20;
 

@@ -5,7 +5,10 @@
  * once. `/closes` answers how many event bodies were closed so far, `/opened` how many were
  * started. `/write?N` writes N blocks of 64 KiB of `w` with write() (PEP 3333's imperative API)
  * and returns an empty body; it stops at the first write that fails, and `/write-errors` answers
- * how many stopped so with NSGI_E_IO. Anything else answers `ok`. For the gateway's streaming
+ * how many stopped so with NSGI_E_IO. `/write-paced` writes `first`, then waits (at most 10 s)
+ * until a `/release` request arrives on another connection, then writes `second`: its first
+ * write reaches the client only if the host sends written bytes as they come. Anything else
+ * answers `ok`. For the gateway's streaming
  * tests (a body closed exactly once when its client goes away, written bytes streamed).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -13,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "nsgi.h"
 
 static const nsgi_host_api *HOST;
 static atomic_long OPENED;
 static atomic_long CLOSED;
 static atomic_long WRITE_IO_ERRORS;
+static atomic_long RELEASED;
 static char BLOCK[64 * 1024];
 
 static nsgi_bytes var(const nsgi_environ *env, const char *name) {
@@ -107,6 +112,20 @@ static nsgi_status app_call(void *app, nsgi_request *req, const nsgi_environ *en
         out->vtable = &BODY;
         out->state = s;
         return NSGI_OK;
+    } else if (is(path, "/write-paced")) {
+        atomic_store(&RELEASED, 0);
+        HOST->start_response(req, (nsgi_bytes){ (const uint8_t *)"200 OK", 6 }, NULL, 0, NULL);
+        HOST->write(req, (nsgi_bytes){ (const uint8_t *)"first\n", 6 });
+        struct timespec tick = { 0, 10 * 1000 * 1000 };
+        for (int i = 0; i < 1000 && !atomic_load(&RELEASED); i++) nanosleep(&tick, NULL);
+        HOST->write(req, (nsgi_bytes){ (const uint8_t *)"second\n", 7 });
+        s->sent = 1; /* an empty body */
+        out->vtable = &BODY;
+        out->state = s;
+        return NSGI_OK;
+    } else if (is(path, "/release")) {
+        atomic_store(&RELEASED, 1);
+        strcpy(s->text, "released");
     } else if (is(path, "/write-errors")) {
         snprintf(s->text, sizeof s->text, "%ld", atomic_load(&WRITE_IO_ERRORS));
     } else if (is(path, "/opened")) {
