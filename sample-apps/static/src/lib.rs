@@ -1,0 +1,297 @@
+//! `static-files`: serves the files of one directory, the step after the tutorial's `hello`.
+//!
+//! The classic WSGI tutorials end with a surprise: a page refers to `python-logo.png`, the file
+//! sits right next to the app, and yet the browser gets no picture. A WSGI (or NSGI) server does
+//! not serve a folder; it calls the app, and only what the app answers exists. The `hello` app
+//! answers "Hello, World!" to `/python-logo.png` like to every path, and the C sample `seeds-c`
+//! answers 404. This app is the other way: it looks the path up in a directory and sends the
+//! file, through the host's zero-copy file body (the gateway sends it with `sendfile`).
+//!
+//! ```sh
+//! cargo build -p static-files
+//! nsgi-gateway target/debug/libstatic_files.so   # http://127.0.0.1:8000/python-logo.png
+//! echo '{"root": "/srv/site"}' > site.json
+//! nsgi-gateway target/debug/libstatic_files.so --app-config site.json
+//! ```
+//!
+//! # Which directory
+//!
+//! The app gets the *contents* of the `--app-config` file, not its path, and the gateway's working
+//! directory is whatever it was started in; so the root is never resolved against either. The
+//! config is JSON, `{"root": "/absolute/dir"}` (a relative root is refused at start, naming the
+//! problem); a mount option `root` works the same. Without either, the root is the `public/`
+//! directory of this sample's source tree, an absolute path fixed at build time with
+//! `env!("CARGO_MANIFEST_DIR")`: right for trying the sample out of a checkout, and the reason a
+//! real deployment names its root.
+//!
+//! # What it answers
+//!
+//! * `GET` and `HEAD` only (405 with `Allow` otherwise); `HEAD` gets the same headers and no body.
+//! * `Content-Type` from the file's extension (a small table; `application/octet-stream` else).
+//! * `Last-Modified` and an `ETag` made of the file's size and modification time;
+//!   `If-None-Match` (weak comparison, `*`, lists) and, without it, `If-Modified-Since` → 304.
+//! * One `Range: bytes=…` → 206 with `Content-Range`; a range starting past the end → 416 with
+//!   `Content-Range: bytes */LEN`. Several ranges get the whole file (200): this app does not
+//!   build multipart/byteranges bodies. `If-Range` that does not match the file → whole file.
+//! * A directory → its `index.html`, or 404.
+//! * 404 for every path that could leave the root or reach what should not be served: a `.` or
+//!   `..` segment (also written `%2e%2e`, which the gateway decodes), any segment starting with a
+//!   dot (hidden files), an encoded slash or backslash (`%2f`, `%5c`) in the request target, a NUL
+//!   byte, and anything whose real path (symlinks resolved) is outside the root. The file is
+//!   opened by its real path with `O_NOFOLLOW`, so a symlink swapped in after the check is not
+//!   followed.
+
+mod http_date;
+mod range;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use nsgi::app::{App, Error, InitArgs, Request, Response, StartResponse};
+
+use crate::range::RangeAnswer;
+
+/// The root used when neither the config nor a mount option names one.
+const DEFAULT_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public");
+
+/// Content types by lower-case file extension.
+const CONTENT_TYPES: &[(&str, &str)] = &[
+    ("html", "text/html; charset=utf-8"),
+    ("htm", "text/html; charset=utf-8"),
+    ("css", "text/css; charset=utf-8"),
+    ("js", "text/javascript; charset=utf-8"),
+    ("mjs", "text/javascript; charset=utf-8"),
+    ("json", "application/json"),
+    ("txt", "text/plain; charset=utf-8"),
+    ("xml", "application/xml"),
+    ("svg", "image/svg+xml"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("ico", "image/x-icon"),
+    ("pdf", "application/pdf"),
+    ("wasm", "application/wasm"),
+    ("woff2", "font/woff2"),
+    ("mp4", "video/mp4"),
+];
+
+/// The type of files whose extension is not in [`CONTENT_TYPES`].
+const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
+
+/// The app: the canonical root directory, fixed at `init`.
+struct StaticFiles {
+    root: PathBuf,
+}
+
+impl App for StaticFiles {
+    const NAME: &'static str = "static-files";
+
+    fn init(args: &InitArgs<'_>) -> Result<Self, Error> {
+        let configured = root_from_config(args.config())?.or(match args.option("root") {
+            Some(value) => Some(
+                std::str::from_utf8(value)
+                    .map_err(|_| "the option `root` is not UTF-8")?
+                    .to_owned(),
+            ),
+            None => None,
+        });
+        let root = PathBuf::from(configured.as_deref().unwrap_or(DEFAULT_ROOT));
+        if !root.is_absolute() {
+            return Err(format!(
+                "the root {root:?} is relative; give an absolute path (the app cannot know which \
+                 directory it would be relative to)"
+            )
+            .into());
+        }
+        let root = root
+            .canonicalize()
+            .map_err(|e| format!("the root {} cannot be opened: {e}", root.display()))?;
+        if !root.is_dir() {
+            return Err(format!("the root {} is not a directory", root.display()).into());
+        }
+        Ok(StaticFiles { root })
+    }
+
+    fn call(&self, req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+        let method = req.method();
+        if method != "GET" && method != "HEAD" {
+            let headers = [TEXT, ("Allow", "GET, HEAD")];
+            return Ok(start.respond("405 Method Not Allowed", &headers, "Only GET and HEAD are served.\n")?);
+        }
+        let Some((file, path)) = self.open(req) else {
+            return Ok(start.respond("404 Not Found", &[TEXT], "Not Found\n")?);
+        };
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        let etag = format!("\"{size:x}-{:x}.{:x}\"", modified.as_secs(), modified.subsec_nanos());
+        let last_modified = http_date::format(modified.as_secs());
+        let validators = [("ETag", etag.as_str()), ("Last-Modified", last_modified.as_str())];
+
+        if not_modified(req, &etag, modified.as_secs()) {
+            return Ok(start.start("304 Not Modified", &validators)?.finish());
+        }
+
+        let content_type = content_type(&path);
+        let mut headers = vec![("Content-Type", content_type), ("Accept-Ranges", "bytes")];
+        headers.extend(validators);
+        let range = match header(req, "Range") {
+            Some(range) if method == "GET" && if_range_holds(req, &etag, &last_modified) => range::answer(range, size),
+            _ => RangeAnswer::Whole,
+        };
+        match range {
+            RangeAnswer::Whole => {
+                let body = req.file_body(&file)?;
+                Ok(start.respond("200 OK", &headers, body)?)
+            }
+            RangeAnswer::Part { offset, len } => {
+                let content_range = format!("bytes {offset}-{}/{size}", offset + len - 1);
+                headers.push(("Content-Range", &content_range));
+                let body = req.file_range_body(&file, offset, len)?;
+                Ok(start.respond("206 Partial Content", &headers, body)?)
+            }
+            RangeAnswer::Unsatisfiable => {
+                let content_range = format!("bytes */{size}");
+                let headers = [TEXT, ("Content-Range", content_range.as_str())];
+                Ok(start.respond("416 Range Not Satisfiable", &headers, "Range Not Satisfiable\n")?)
+            }
+        }
+    }
+}
+
+impl StaticFiles {
+    /// The regular file the request names inside the root, opened, with its real path; `None`
+    /// for every path that must be answered 404 (see the crate docs).
+    fn open(&self, req: &Request<'_>) -> Option<(File, PathBuf)> {
+        let raw_target = req.var("REQUEST_URI").unwrap_or_default();
+        let raw_path = raw_target.split(|&b| b == b'?').next().unwrap_or_default();
+        if has_encoded_separator(raw_path) {
+            return None;
+        }
+        let mut candidate = self.root.clone();
+        for segment in req.path_info_bytes().split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+            if segment.starts_with(b".") || segment.contains(&0) || segment.contains(&b'\\') {
+                return None;
+            }
+            candidate.push(std::ffi::OsStr::from_bytes(segment));
+        }
+        let mut real = self.inside_root(&candidate)?;
+        if real.is_dir() {
+            real = self.inside_root(&real.join("index.html"))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&real)
+            .ok()?;
+        file.metadata().ok()?.is_file().then_some((file, real))
+    }
+
+    /// The real path of `path` when it exists and lies inside the root.
+    fn inside_root(&self, path: &Path) -> Option<PathBuf> {
+        let real = path.canonicalize().ok()?;
+        real.starts_with(&self.root).then_some(real)
+    }
+}
+
+/// The `root` of a JSON config (`{"root": "/srv/site"}`), `None` for an empty config.
+fn root_from_config(config: &[u8]) -> Result<Option<String>, Error> {
+    if config.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("the app config is not JSON: {e}"))?;
+    match value.get("root") {
+        None => Ok(None),
+        Some(serde_json::Value::String(root)) => Ok(Some(root.clone())),
+        Some(other) => Err(format!("the config's \"root\" must be a string, not {other}").into()),
+    }
+}
+
+/// True when the raw request path holds `%2f` or `%5c` (an encoded `/` or `\`), in any case.
+fn has_encoded_separator(raw_path: &[u8]) -> bool {
+    raw_path.windows(3).any(|w| {
+        w[0] == b'%'
+            && (w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f') || w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c'))
+    })
+}
+
+/// The request header `name` as text, when present and UTF-8.
+fn header<'r>(req: &Request<'r>, name: &str) -> Option<&'r str> {
+    req.header(name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// RFC 9110 §13.2.2: `If-None-Match` (weak comparison) decides when present; otherwise
+/// `If-Modified-Since`, when it is a date this app can read.
+fn not_modified(req: &Request<'_>, etag: &str, modified_secs: u64) -> bool {
+    if let Some(tags) = header(req, "If-None-Match") {
+        return tags
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
+    }
+    header(req, "If-Modified-Since")
+        .and_then(http_date::parse)
+        .is_some_and(|since| modified_secs <= since)
+}
+
+/// RFC 9110 §13.1.5: without `If-Range`, or when it names the current file (the same strong
+/// `ETag`, or exactly its `Last-Modified`), the `Range` applies.
+fn if_range_holds(req: &Request<'_>, etag: &str, last_modified: &str) -> bool {
+    header(req, "If-Range").is_none_or(|value| value == etag || value == last_modified)
+}
+
+/// The content type of `path` by its extension.
+fn content_type(path: &Path) -> &'static str {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    CONTENT_TYPES
+        .iter()
+        .find(|(ext, _)| ext.eq_ignore_ascii_case(extension))
+        .map_or(DEFAULT_CONTENT_TYPE, |(_, t)| t)
+}
+
+nsgi::export_app!(StaticFiles);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_separators() {
+        assert!(has_encoded_separator(b"/a%2fb"));
+        assert!(has_encoded_separator(b"/a%2Fb"));
+        assert!(has_encoded_separator(b"/a%5cb"));
+        assert!(!has_encoded_separator(b"/a%20b/c"));
+        assert!(!has_encoded_separator(b"/%2"));
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type(Path::new("/x/logo.PNG")), "image/png");
+        assert_eq!(content_type(Path::new("/x/index.html")), "text/html; charset=utf-8");
+        assert_eq!(content_type(Path::new("/x/data.bin")), DEFAULT_CONTENT_TYPE);
+        assert_eq!(content_type(Path::new("/x/README")), DEFAULT_CONTENT_TYPE);
+    }
+
+    #[test]
+    fn config_root() {
+        assert_eq!(root_from_config(b"").ok(), Some(None));
+        assert_eq!(
+            root_from_config(b"{\"root\": \"/srv\"}").ok(),
+            Some(Some("/srv".to_owned()))
+        );
+        assert!(root_from_config(b"{\"root\": 7}").is_err());
+        assert!(root_from_config(b"root=/srv").is_err());
+    }
+}
