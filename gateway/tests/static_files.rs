@@ -205,6 +205,8 @@ fn if_none_match_and_if_modified_since_give_304() {
         assert_eq!(response.status, 304, "{condition:?}");
         assert!(response.body.is_empty());
         assert_eq!(response.header("ETag"), Some(etag.as_str()), "{condition:?}");
+        // RFC 9110 §15.4.5: with an ETag there, other representation metadata stays out.
+        assert!(response.header("Last-Modified").is_none(), "{condition:?}");
     }
     for condition in [
         "If-None-Match: \"other\"\r\n".to_owned(),
@@ -341,4 +343,53 @@ fn bad_roots_are_refused_at_start_naming_the_problem() {
         assert!(!status.success(), "{config}: the gateway started");
         assert!(stderr.contains(want), "{config}: stderr lacks {want:?}:\n{stderr}");
     }
+}
+
+#[test]
+fn validate_finds_nothing_wrong_with_its_answers() {
+    let gateway = Gateway::start(gateway_binary(), [library().as_os_str(), "--validate".as_ref()]);
+    let mut stream = gateway.connect();
+    stream
+        .write_all(b"HEAD /python-logo.png HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send HEAD");
+    let head = read_response(&mut BufReader::new(stream), true);
+    assert_eq!(head.status, 200);
+    let etag = head.header("ETag").expect("an ETag");
+    // The answers whose bodies are not file bodies (see the ignored test below for those).
+    let answers: Vec<u16> = [
+        ("/python-logo.png", format!("If-None-Match: {etag}\r\n")),
+        ("/python-logo.png", "Range: bytes=999999-\r\n".to_owned()),
+        ("/../Cargo.toml", String::new()),
+    ]
+    .iter()
+    .map(|(target, extra)| get(&gateway, target, extra).status)
+    .collect();
+    assert_eq!(answers, [304, 416, 404]);
+    let log = gateway.stderr();
+    let findings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(" error: ") || line.contains(" warning: "))
+        .collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+/// Found with this sample, in the gateway: under `--validate`, a host file body sent with
+/// sendfile is counted as 0 bytes produced, so the Validator logs a false C67 error ("body ended
+/// after 0 bytes but Content-Length declared N") for every file served. Not this sample's code
+/// to fix (gateway/src, conformance/); run with `--ignored` once it is.
+#[test]
+#[ignore = "gateway defect: --validate does not count bytes sent by sendfile (false C67)"]
+fn validate_counts_the_bytes_of_file_bodies() {
+    let gateway = Gateway::start(gateway_binary(), [library().as_os_str(), "--validate".as_ref()]);
+    let full = get(&gateway, "/python-logo.png", "");
+    assert_eq!(full.status, 200);
+    let part = get(&gateway, "/python-logo.png", "Range: bytes=1-4\r\n");
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        (full.body.len(), part.body.len()),
+        (306, 4),
+        "the bytes themselves do arrive"
+    );
+    let log = gateway.stderr();
+    assert!(!log.contains("C67"), "{log}");
 }

@@ -29,7 +29,8 @@
 //! * `GET` and `HEAD` only (405 with `Allow` otherwise); `HEAD` gets the same headers and no body.
 //! * `Content-Type` from the file's extension (a small table; `application/octet-stream` else).
 //! * `Last-Modified` and an `ETag` made of the file's size and modification time;
-//!   `If-None-Match` (weak comparison, `*`, lists) and, without it, `If-Modified-Since` → 304.
+//!   `If-None-Match` (weak comparison, `*`, lists) and, without it, `If-Modified-Since` → 304
+//!   (with the `ETag` only, as RFC 9110 §15.4.5 asks).
 //! * One `Range: bytes=…` → 206 with `Content-Range`; a range starting past the end → 416 with
 //!   `Content-Range: bytes */LEN`. Several ranges get the whole file (200): this app does not
 //!   build multipart/byteranges bodies. `If-Range` that does not match the file → whole file.
@@ -137,11 +138,11 @@ impl App for StaticFiles {
             .unwrap_or_default();
         let etag = format!("\"{size:x}-{:x}.{:x}\"", modified.as_secs(), modified.subsec_nanos());
         let last_modified = http_date::format(modified.as_secs());
-        let validators = [("ETag", etag.as_str()), ("Last-Modified", last_modified.as_str())];
-
         if not_modified(req, &etag, modified.as_secs()) {
-            return Ok(start.start("304 Not Modified", &validators)?.finish());
+            // RFC 9110 §15.4.5: with an ETag, a 304 carries no other representation metadata.
+            return Ok(start.start("304 Not Modified", &[("ETag", &etag)])?.finish());
         }
+        let validators = [("ETag", etag.as_str()), ("Last-Modified", last_modified.as_str())];
 
         let content_type = content_type(&path);
         let mut headers = vec![("Content-Type", content_type), ("Accept-Ranges", "bytes")];
