@@ -393,3 +393,13 @@ fn validate_counts_the_bytes_of_file_bodies() {
     let log = gateway.stderr();
     assert!(!log.contains("C67"), "{log}");
 }
+
+#[test]
+fn mounted_under_a_prefix() {
+    let mount = format!("/static={}", library().display());
+    let gateway = Gateway::start(gateway_binary(), ["--mount", mount.as_str()]);
+    let logo = get(&gateway, "/static/python-logo.png", "");
+    assert_eq!((logo.status, logo.header("Content-Type")), (200, Some("image/png")));
+    assert_eq!(get(&gateway, "/static/..%2fCargo.toml", "").status, 404);
+    assert_eq!(get(&gateway, "/static/../Cargo.toml", "").status, 404);
+}
