@@ -32,6 +32,11 @@ fn patterned(len: usize) -> Vec<u8> {
 }
 
 fn site() -> Site {
+    site_resolving(None)
+}
+
+/// [`site`] with the config's `"resolve"` set (`"kernel"` or `"paths"`), or left to the app.
+fn site_resolving(resolve: Option<&str>) -> Site {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("root");
     let outside = dir.path().join("outside");
@@ -61,7 +66,12 @@ fn site() -> Site {
     std::os::unix::fs::symlink(&look_alike, root.join("look-alike")).expect("symlink");
     std::os::unix::fs::symlink("hello.txt", root.join("inside-link.txt")).expect("symlink");
     let config = dir.path().join("site.json");
-    let json = serde_json::json!({ "root": root.to_str().expect("UTF-8 temp path") });
+    let status = std::process::Command::new("mkfifo")
+        .arg(root.join("fifo"))
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    let json = serde_json::json!({ "root": root.to_str().expect("UTF-8 temp path"), "resolve": resolve });
     std::fs::write(&config, json.to_string()).expect("write config");
     let gateway = Gateway::start(
         gateway_binary(),
@@ -146,7 +156,13 @@ fn directories_serve_their_index_or_404() {
 
 #[test]
 fn traversal_and_hidden_files_are_404() {
-    let site = site();
+    for resolve in ["kernel", "paths"] {
+        traversal_and_hidden_files_are_404_resolving(resolve);
+    }
+}
+
+fn traversal_and_hidden_files_are_404_resolving(resolve: &str) {
+    let site = site_resolving(Some(resolve));
     let targets = [
         "/../outside/secret.txt",
         "/sub/../../outside/secret.txt",
@@ -168,6 +184,8 @@ fn traversal_and_hidden_files_are_404() {
         "/escape-dir/secret.txt",
         "/look-alike/secret.txt",
         "//etc/passwd",
+        "/fifo",
+        "/sub/../hello.txt",
     ];
     // Every target is tried, so a failure lists all the forms that got through.
     let let_through: Vec<String> = targets
@@ -176,7 +194,21 @@ fn traversal_and_hidden_files_are_404() {
         .filter(|(_, response)| response.status != 404 || response.text().contains(SECRET))
         .map(|(target, response)| format!("{target} → {}", response.status_line))
         .collect();
-    assert!(let_through.is_empty(), "not refused with 404: {let_through:#?}");
+    assert!(
+        let_through.is_empty(),
+        "resolving by {resolve}, not refused with 404: {let_through:#?}"
+    );
+    // Symlinks inside the root still work in both modes.
+    let linked = get(&site.gateway, "/inside-link.txt", "");
+    assert_eq!(
+        (linked.status, linked.body.as_slice()),
+        (200, &b"0123456789"[..]),
+        "{resolve}"
+    );
+    assert!(
+        get(&site.gateway, "/sub/", "").text().contains("sub index"),
+        "{resolve}"
+    );
     // The symlinks really do point at readable files: only the app's checks stop them.
     assert!(std::fs::read_to_string(site.root.join("escape")).is_ok_and(|s| s == SECRET));
 }
@@ -327,6 +359,7 @@ fn bad_roots_are_refused_at_start_naming_the_problem() {
             "not a directory",
         ),
         ("root = /srv".to_owned(), "not JSON"),
+        (r#"{"resolve": "magic"}"#.to_owned(), "not \"magic\""),
     ] {
         let path = dir.path().join("config.json");
         std::fs::write(&path, &config).expect("write config");

@@ -19,7 +19,7 @@
 //! The app gets the *contents* of the `--app-config` file, not its path, and the gateway's working
 //! directory is whatever it was started in; so the root is never resolved against either. The
 //! config is JSON, `{"root": "/absolute/dir"}` (a relative root is refused at start, naming the
-//! problem); a mount option `root` works the same. Without either, the root is the `public/`
+//! problem), with an optional `"resolve"` (see below); a mount option `root` works like `"root"`. Without either, the root is the `public/`
 //! directory of this sample's source tree, an absolute path fixed at build time with
 //! `env!("CARGO_MANIFEST_DIR")`: right for trying the sample out of a checkout, and the reason a
 //! real deployment names its root.
@@ -38,20 +38,33 @@
 //! * 404 for every path that could leave the root or reach what should not be served: a `.` or
 //!   `..` segment (also written `%2e%2e`, which the gateway decodes), any segment starting with a
 //!   dot (hidden files), an encoded slash or backslash (`%2f`, `%5c`) in the request target, a NUL
-//!   byte, and anything whose real path (symlinks resolved) is outside the root. The file is
-//!   opened by its real path with `O_NOFOLLOW`, so a symlink swapped in after the check is not
-//!   followed.
+//!   byte, anything that is not a regular file (a FIFO, a device), and anything reached through a
+//!   symlink that points out of the root (symlinks that stay inside are followed).
+//!
+//! # How a path is opened
+//!
+//! By default the kernel checks the path in the same call that opens the file: `openat2` from the
+//! root's descriptor with `RESOLVE_BENEATH` (Linux 5.6+), which refuses any `..`, absolute path or
+//! symlink that would leave the root, and leaves no window between a check and the open. Where
+//! the kernel lacks `openat2`, or with `"resolve": "paths"` in the config, the app resolves the
+//! real path (`canonicalize`), checks it lies under the root's (component by component, so
+//! `/srv/site-private` is not inside `/srv/site`), and opens it with `O_NOFOLLOW`, so a symlink
+//! swapped in after the check is not followed. Both open with `O_NONBLOCK`, so a FIFO cannot
+//! block a worker. The path checks above come first in both modes.
 
 mod http_date;
 mod range;
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{File, Metadata, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use nsgi::app::{App, Error, InitArgs, Request, Response, StartResponse};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use crate::range::RangeAnswer;
 
@@ -86,16 +99,29 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
 
-/// The app: the canonical root directory, fixed at `init`.
+/// The app: the canonical root directory, fixed at `init`, and how paths are resolved in it.
 struct StaticFiles {
     root: PathBuf,
+    resolver: Resolver,
+}
+
+/// How a request path becomes an open file inside the root.
+enum Resolver {
+    /// `openat2` with `RESOLVE_BENEATH` from the root's descriptor: the kernel refuses, in the
+    /// one call that opens the file, any `..`, absolute path or symlink that would leave the root
+    /// (Linux 5.6 and later).
+    Kernel(OwnedFd),
+    /// The real path (`canonicalize`) checked against the root's, component by component, then
+    /// opened with `O_NOFOLLOW`: for kernels without `openat2`, or `"resolve": "paths"`.
+    Paths,
 }
 
 impl App for StaticFiles {
     const NAME: &'static str = "static-files";
 
     fn init(args: &InitArgs<'_>) -> Result<Self, Error> {
-        let configured = root_from_config(args.config())?.or(match args.option("root") {
+        let config = Config::parse(args.config())?;
+        let configured = config.root.clone().or(match args.option("root") {
             Some(value) => Some(
                 std::str::from_utf8(value)
                     .map_err(|_| "the option `root` is not UTF-8")?
@@ -117,7 +143,20 @@ impl App for StaticFiles {
         if !root.is_dir() {
             return Err(format!("the root {} is not a directory", root.display()).into());
         }
-        Ok(StaticFiles { root })
+        let root_dir = rustix::fs::open(&root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| format!("the root {} cannot be opened: {e}", root.display()))?;
+        let resolver = match (
+            config.resolve.as_deref(),
+            open_beneath(root_dir.as_fd(), Path::new(".")),
+        ) {
+            (None | Some("kernel"), Ok(_)) => Resolver::Kernel(root_dir),
+            (None | Some("paths"), _) => Resolver::Paths,
+            (Some("kernel"), Err(e)) => return Err(format!("\"resolve\": \"kernel\" needs openat2: {e}").into()),
+            (Some(other), _) => {
+                return Err(format!("\"resolve\" is \"kernel\" or \"paths\", not {other:?}").into());
+            }
+        };
+        Ok(StaticFiles { root, resolver })
     }
 
     fn call(&self, req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
@@ -126,10 +165,9 @@ impl App for StaticFiles {
             let headers = [TEXT, ("Allow", "GET, HEAD")];
             return Ok(start.respond("405 Method Not Allowed", &headers, "Only GET and HEAD are served.\n")?);
         }
-        let Some((file, path)) = self.open(req) else {
+        let Some((file, meta, content_type)) = self.open(req) else {
             return Ok(start.respond("404 Not Found", &[TEXT], "Not Found\n")?);
         };
-        let meta = file.metadata()?;
         let size = meta.len();
         let modified = meta
             .modified()
@@ -144,7 +182,6 @@ impl App for StaticFiles {
         }
         let validators = [("ETag", etag.as_str()), ("Last-Modified", last_modified.as_str())];
 
-        let content_type = content_type(&path);
         let mut headers = vec![("Content-Type", content_type), ("Accept-Ranges", "bytes")];
         headers.extend(validators);
         let range = match header(req, "Range") {
@@ -153,7 +190,7 @@ impl App for StaticFiles {
         };
         match range {
             RangeAnswer::Whole => {
-                let body = req.file_body(&file)?;
+                let body = req.file_range_body(&file, 0, size)?;
                 Ok(start.respond("200 OK", &headers, body)?)
             }
             RangeAnswer::Part { offset, len } => {
@@ -172,51 +209,99 @@ impl App for StaticFiles {
 }
 
 impl StaticFiles {
-    /// The regular file the request names inside the root, opened, with its real path; `None`
-    /// for every path that must be answered 404 (see the crate docs).
-    fn open(&self, req: &Request<'_>) -> Option<(File, PathBuf)> {
+    /// The regular file the request names inside the root, opened, with its metadata and content
+    /// type; `None` for every path that must be answered 404 (see the crate docs).
+    fn open(&self, req: &Request<'_>) -> Option<(File, Metadata, &'static str)> {
         let raw_target = req.var("REQUEST_URI").unwrap_or_default();
         let raw_path = raw_target.split(|&b| b == b'?').next().unwrap_or_default();
         if has_encoded_separator(raw_path) {
             return None;
         }
-        let mut candidate = self.root.clone();
+        let mut relative = PathBuf::from(".");
         for segment in req.path_info_bytes().split(|&b| b == b'/').filter(|s| !s.is_empty()) {
             if segment.starts_with(b".") || segment.contains(&0) || segment.contains(&b'\\') {
                 return None;
             }
-            candidate.push(std::ffi::OsStr::from_bytes(segment));
+            relative.push(OsStr::from_bytes(segment));
         }
-        let mut real = self.inside_root(&candidate)?;
-        if real.is_dir() {
-            real = self.inside_root(&real.join("index.html"))?;
+        let (mut file, mut meta) = self.open_inside(self.root_fd(), &relative)?;
+        let mut named = relative;
+        if meta.is_dir() {
+            named.push("index.html");
+            (file, meta) = match &self.resolver {
+                Resolver::Kernel(_) => self.open_inside(Some(file.as_fd()), Path::new("index.html"))?,
+                Resolver::Paths => self.open_inside(None, &named)?,
+            };
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&real)
-            .ok()?;
-        file.metadata().ok()?.is_file().then_some((file, real))
+        meta.is_file().then(|| (file, meta, content_type(&named)))
     }
 
-    /// The real path of `path` when it exists and lies inside the root.
-    fn inside_root(&self, path: &Path) -> Option<PathBuf> {
-        let real = path.canonicalize().ok()?;
-        real.starts_with(&self.root).then_some(real)
+    /// The root's descriptor, when the kernel resolves paths.
+    fn root_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.resolver {
+            Resolver::Kernel(fd) => Some(fd.as_fd()),
+            Resolver::Paths => None,
+        }
+    }
+
+    /// Opens `relative` below `dir` (the root, or a directory already opened inside it) with the
+    /// kernel's check, or below the root by real path when `dir` is `None`.
+    fn open_inside(&self, dir: Option<BorrowedFd<'_>>, relative: &Path) -> Option<(File, Metadata)> {
+        let file = match dir {
+            Some(dir) => open_beneath(dir, relative).ok()?,
+            None => {
+                let real = self.root.join(relative).canonicalize().ok()?;
+                if !real.starts_with(&self.root) {
+                    return None;
+                }
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(&real)
+                    .ok()?
+            }
+        };
+        let meta = file.metadata().ok()?;
+        Some((file, meta))
     }
 }
 
-/// The `root` of a JSON config (`{"root": "/srv/site"}`), `None` for an empty config.
-fn root_from_config(config: &[u8]) -> Result<Option<String>, Error> {
-    if config.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| format!("the app config is not JSON: {e}"))?;
-    match value.get("root") {
-        None => Ok(None),
-        Some(serde_json::Value::String(root)) => Ok(Some(root.clone())),
-        Some(other) => Err(format!("the config's \"root\" must be a string, not {other}").into()),
+/// `openat2(dir, path, O_RDONLY, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`. `O_NONBLOCK` keeps a
+/// FIFO planted in the root from blocking the worker (it is then refused as not a regular file).
+fn open_beneath(dir: BorrowedFd<'_>, path: &Path) -> rustix::io::Result<File> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve).map(File::from)
+}
+
+/// The app config: JSON, every key optional.
+#[derive(Debug, Default, PartialEq)]
+struct Config {
+    /// `"root"`: the absolute directory to serve.
+    root: Option<String>,
+    /// `"resolve"`: `"kernel"` (openat2, the default where the kernel has it) or `"paths"`.
+    resolve: Option<String>,
+}
+
+impl Config {
+    /// Reads `{"root": "/srv/site", "resolve": "paths"}`; an empty config is all defaults.
+    fn parse(config: &[u8]) -> Result<Config, Error> {
+        if config.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Config::default());
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(config).map_err(|e| format!("the app config is not JSON: {e}"))?;
+        let text = |key: &str| -> Result<Option<String>, Error> {
+            match value.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(text)) => Ok(Some(text.clone())),
+                Some(other) => Err(format!("the config's \"{key}\" must be a string, not {other}").into()),
+            }
+        };
+        Ok(Config {
+            root: text("root")?,
+            resolve: text("resolve")?,
+        })
     }
 }
 
@@ -286,13 +371,12 @@ mod tests {
     }
 
     #[test]
-    fn config_root() {
-        assert_eq!(root_from_config(b"").ok(), Some(None));
-        assert_eq!(
-            root_from_config(b"{\"root\": \"/srv\"}").ok(),
-            Some(Some("/srv".to_owned()))
-        );
-        assert!(root_from_config(b"{\"root\": 7}").is_err());
-        assert!(root_from_config(b"root=/srv").is_err());
+    fn config() {
+        assert_eq!(Config::parse(b" ").ok(), Some(Config::default()));
+        let parsed = Config::parse(br#"{"root": "/srv", "resolve": "paths"}"#).ok();
+        assert_eq!(parsed.as_ref().and_then(|c| c.root.as_deref()), Some("/srv"));
+        assert_eq!(parsed.as_ref().and_then(|c| c.resolve.as_deref()), Some("paths"));
+        assert!(Config::parse(br#"{"root": 7}"#).is_err());
+        assert!(Config::parse(b"root=/srv").is_err());
     }
 }
