@@ -5,18 +5,21 @@
 //! asctime forms: a date it cannot read is `None`, and the caller then ignores the header, which
 //! RFC 9110 §13.1.3 allows.
 
+use std::fmt;
+
 const DAY_NAMES: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
 const MONTH_NAMES: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 const SECONDS_PER_DAY: u64 = 86_400;
 
-/// `secs` after the epoch as an IMF-fixdate.
-pub fn format(secs: u64) -> String {
+/// Writes `secs` after the epoch as an IMF-fixdate (29 bytes) to `out`.
+pub fn write(secs: u64, out: &mut impl fmt::Write) -> fmt::Result {
     let days = secs / SECONDS_PER_DAY;
     let rest = secs % SECONDS_PER_DAY;
     let (year, month, day) = civil_from_days(days);
-    format!(
+    write!(
+        out,
         "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
         DAY_NAMES[(days % 7) as usize],
         MONTH_NAMES[(month - 1) as usize],
@@ -85,6 +88,12 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn format(secs: u64) -> String {
+        let mut text = String::new();
+        write(secs, &mut text).expect("writing to a String");
+        text
+    }
 
     #[test]
     fn known_dates() {

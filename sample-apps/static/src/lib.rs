@@ -56,6 +56,7 @@ mod http_date;
 mod range;
 
 use std::ffi::OsStr;
+use std::fmt::{self, Write as _};
 use std::fs::{File, Metadata, OpenOptions};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -93,6 +94,9 @@ const CONTENT_TYPES: &[(&str, &str)] = &[
     ("woff2", "font/woff2"),
     ("mp4", "video/mp4"),
 ];
+
+/// The file a directory is answered with.
+const INDEX: &str = "index.html";
 
 /// The type of files whose extension is not in [`CONTENT_TYPES`].
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -174,33 +178,47 @@ impl App for StaticFiles {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .unwrap_or_default();
-        let etag = format!("\"{size:x}-{:x}.{:x}\"", modified.as_secs(), modified.subsec_nanos());
-        let last_modified = http_date::format(modified.as_secs());
-        if not_modified(req, &etag, modified.as_secs()) {
+        // The header values are formatted on the stack: no allocation for a file served.
+        let mut etag = StackText::<64>::new();
+        write!(
+            etag,
+            "\"{size:x}-{:x}.{:x}\"",
+            modified.as_secs(),
+            modified.subsec_nanos()
+        )?;
+        let etag = etag.as_str();
+        if not_modified(req, etag, modified.as_secs()) {
             // RFC 9110 §15.4.5: with an ETag, a 304 carries no other representation metadata.
-            return Ok(start.start("304 Not Modified", &[("ETag", &etag)])?.finish());
+            return Ok(start.start("304 Not Modified", &[("ETag", etag)])?.finish());
         }
-        let validators = [("ETag", etag.as_str()), ("Last-Modified", last_modified.as_str())];
-
-        let mut headers = vec![("Content-Type", content_type), ("Accept-Ranges", "bytes")];
-        headers.extend(validators);
+        let mut last_modified = StackText::<32>::new();
+        http_date::write(modified.as_secs(), &mut last_modified)?;
+        let last_modified = last_modified.as_str();
         let range = match header(req, "Range") {
-            Some(range) if method == "GET" && if_range_holds(req, &etag, &last_modified) => range::answer(range, size),
+            Some(range) if method == "GET" && if_range_holds(req, etag, last_modified) => range::answer(range, size),
             _ => RangeAnswer::Whole,
         };
+        let mut content_range = StackText::<64>::new();
+        let mut headers = [
+            ("Content-Type", content_type),
+            ("Accept-Ranges", "bytes"),
+            ("ETag", etag),
+            ("Last-Modified", last_modified),
+            ("Content-Range", ""),
+        ];
         match range {
             RangeAnswer::Whole => {
                 let body = req.file_range_body(&file, 0, size)?;
-                Ok(start.respond("200 OK", &headers, body)?)
+                Ok(start.respond("200 OK", &headers[..4], body)?)
             }
             RangeAnswer::Part { offset, len } => {
-                let content_range = format!("bytes {offset}-{}/{size}", offset + len - 1);
-                headers.push(("Content-Range", &content_range));
+                write!(content_range, "bytes {offset}-{}/{size}", offset + len - 1)?;
+                headers[4].1 = content_range.as_str();
                 let body = req.file_range_body(&file, offset, len)?;
                 Ok(start.respond("206 Partial Content", &headers, body)?)
             }
             RangeAnswer::Unsatisfiable => {
-                let content_range = format!("bytes */{size}");
+                write!(content_range, "bytes */{size}")?;
                 let headers = [TEXT, ("Content-Range", content_range.as_str())];
                 Ok(start.respond("416 Range Not Satisfiable", &headers, "Range Not Satisfiable\n")?)
             }
@@ -217,23 +235,27 @@ impl StaticFiles {
         if has_encoded_separator(raw_path) {
             return None;
         }
-        let mut relative = PathBuf::from(".");
-        for segment in req.path_info_bytes().split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+        let path_info = req.path_info_bytes();
+        for segment in path_info.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
             if segment.starts_with(b".") || segment.contains(&0) || segment.contains(&b'\\') {
                 return None;
             }
-            relative.push(OsStr::from_bytes(segment));
         }
-        let (mut file, mut meta) = self.open_inside(self.root_fd(), &relative)?;
-        let mut named = relative;
+        // The checked path, relative to the root (empty segments are harmless to the kernel).
+        let relative = match path_info.iter().position(|&b| b != b'/') {
+            Some(start) => Path::new(OsStr::from_bytes(&path_info[start..])),
+            None => Path::new("."),
+        };
+        let (file, meta) = self.open_inside(self.root_fd(), relative)?;
         if meta.is_dir() {
-            named.push("index.html");
-            (file, meta) = match &self.resolver {
-                Resolver::Kernel(_) => self.open_inside(Some(file.as_fd()), Path::new("index.html"))?,
-                Resolver::Paths => self.open_inside(None, &named)?,
+            let index = Path::new(INDEX);
+            let (file, meta) = match &self.resolver {
+                Resolver::Kernel(_) => self.open_inside(Some(file.as_fd()), index)?,
+                Resolver::Paths => self.open_inside(None, &relative.join(index))?,
             };
+            return meta.is_file().then(|| (file, meta, content_type(index)));
         }
-        meta.is_file().then(|| (file, meta, content_type(&named)))
+        meta.is_file().then(|| (file, meta, content_type(relative)))
     }
 
     /// The root's descriptor, when the kernel resolves paths.
@@ -305,6 +327,36 @@ impl Config {
     }
 }
 
+/// Text formatted into a fixed buffer on the stack; writing past its end is an error.
+struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    fn new() -> Self {
+        StackText { buf: [0; N], len: 0 }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> fmt::Write for StackText<N> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self
+            .len
+            .checked_add(text.len())
+            .filter(|&end| end <= N)
+            .ok_or(fmt::Error)?;
+        self.buf[self.len..end].copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// True when the raw request path holds `%2f` or `%5c` (an encoded `/` or `\`), in any case.
 fn has_encoded_separator(raw_path: &[u8]) -> bool {
     raw_path.windows(3).any(|w| {
@@ -360,6 +412,15 @@ mod tests {
         assert!(has_encoded_separator(b"/a%5cb"));
         assert!(!has_encoded_separator(b"/a%20b/c"));
         assert!(!has_encoded_separator(b"/%2"));
+    }
+
+    #[test]
+    fn stack_text_refuses_what_does_not_fit() {
+        let mut text = StackText::<4>::new();
+        assert!(write!(text, "abcd").is_ok());
+        assert_eq!(text.as_str(), "abcd");
+        assert!(write!(text, "e").is_err());
+        assert_eq!(text.as_str(), "abcd");
     }
 
     #[test]
