@@ -613,6 +613,10 @@ impl Observer for Validator {
         });
     }
 
+    fn file_sent(&self, req: RequestId, length: u64) {
+        self.with_record(req, |record| record.body_bytes(length, "file_body"));
+    }
+
     fn violation(&self, req: RequestId, violation: &Violation) {
         self.with_record(req, |record| {
             // The host refuses a misused handle without failing the response; the rule is broken

@@ -406,12 +406,11 @@ fn validate_finds_nothing_wrong_with_its_answers() {
     assert!(findings.is_empty(), "{findings:#?}");
 }
 
-/// Found with this sample, in the gateway: under `--validate`, a host file body sent with
-/// sendfile is counted as 0 bytes produced, so the Validator logs a false C67 error ("body ended
-/// after 0 bytes but Content-Length declared N") for every file served. Not this sample's code
-/// to fix (gateway/src, conformance/); run with `--ignored` once it is.
+/// Found with this sample: under `--validate`, a file body sent with sendfile was counted as 0
+/// bytes produced, so the Validator logged a false C67 error ("body ended after 0 bytes but
+/// Content-Length declared N") for every file served. The host now tells its observer
+/// (`Observer::file_sent`).
 #[test]
-#[ignore = "gateway defect: --validate does not count bytes sent by sendfile (false C67)"]
 fn validate_counts_the_bytes_of_file_bodies() {
     let gateway = Gateway::start(gateway_binary(), [library().as_os_str(), "--validate".as_ref()]);
     let full = get(&gateway, "/python-logo.png", "");

@@ -829,6 +829,9 @@ impl<'a> Exchange<'a> {
         self.body_done = !self.stopped_at_length;
         self.sent += length;
         self.file_handed = true;
+        if let Some(observer) = self.slot.state.observer() {
+            observer.file_sent(self.slot.state.id, length);
+        }
         self.slot.state.headers_sent = true;
         let head = (!self.head_emitted).then(|| self.slot.state.head());
         self.head_emitted = true;

@@ -189,6 +189,9 @@ pub trait Observer: Send + Sync {
     fn next_started(&self, req: RequestId) {}
     /// The body's `next` returned.
     fn next_returned(&self, req: RequestId, result: &NextResult) {}
+    /// `length` bytes of a `file_body` go to the client without passing through `next` (the host
+    /// sends them from the file itself, e.g. with sendfile).
+    fn file_sent(&self, req: RequestId, length: u64) {}
     /// The host is about to call the body's `close`; `count` is 1 for the first call.
     fn close_called(&self, req: RequestId, count: u32) {}
     /// The host recorded a violation on the request.
