@@ -201,12 +201,15 @@ unsafe fn act(req: *mut nsgi_request) {
                     } else {
                         &mut body as *mut nsgi_body
                     };
+                    // With NSGI_FILE_TAKE_FD (flag bit 1) the host owns the descriptor on every
+                    // path and closes it when it refuses the call (docs/abi.md §10): hand it one
+                    // of our own to keep, never one the process still uses.
                     let fd = if flags & 1 != 0 {
-                        0
+                        std::fs::File::open("/dev/null").map_or(-1, std::os::fd::IntoRawFd::into_raw_fd)
                     } else {
                         -1 - i32::from(flags & 0x7f)
                     };
-                    // SAFETY: as above; `fd` is never a descriptor the host could use.
+                    // SAFETY: as above; `fd` is never a descriptor the host could use for a body.
                     let status = unsafe { file_body(r, fd, 0, u64::MAX, u32::from(flags & 1), out) };
                     assert_ne!(status, sys::NSGI_OK, "a file body over fd {fd}");
                 }
