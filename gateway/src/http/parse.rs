@@ -298,6 +298,7 @@ pub fn parse_head<'b, 'h>(
         Err(e) => {
             // An error, or a version that may still become well-formed: then wait like any other
             // partial head, unless a limit is already crossed.
+            check_method_length(window)?;
             classify_httparse_error::<()>(e, window)?;
             return partial_head(window, limits);
         }
@@ -475,11 +476,11 @@ fn bare_lf_window(window: &[u8]) -> usize {
         .map_or(window.len(), |lf| lf + 1)
 }
 
-/// 400 when the method is longer than [`MAX_METHOD_BYTES`]; 414 when the request line (without
-/// its terminator) is longer than the limit. Both whether or not the line has ended yet.
-fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> {
-    let line = skip_empty_lines(window);
-    let method_len = line
+/// 400 when the method is longer than [`MAX_METHOD_BYTES`], whether or not it has ended yet.
+/// Its first [`MAX_METHOD_BYTES`] + 1 bytes are all token bytes then, so no other fault of the
+/// request can come before it: this answer wins over any httparse finds further on.
+fn check_method_length(window: &[u8]) -> Result<(), ParseError> {
+    let method_len = skip_empty_lines(window)
         .iter()
         .take(MAX_METHOD_BYTES + 1)
         .take_while(|&&b| is_tchar(b))
@@ -487,6 +488,14 @@ fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> 
     if method_len > MAX_METHOD_BYTES {
         return Err(ParseError::MethodTooLong);
     }
+    Ok(())
+}
+
+/// 400 when the method is longer than [`MAX_METHOD_BYTES`]; 414 when the request line (without
+/// its terminator) is longer than the limit. Both whether or not the line has ended yet.
+fn check_request_line(window: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    check_method_length(window)?;
+    let line = skip_empty_lines(window);
     let scan = &line[..line.len().min(limits.max_request_line.saturating_add(2))];
     let len = match scan.iter().position(|&b| b == b'\n') {
         Some(i) if i > 0 && scan[i - 1] == b'\r' => i - 1,
@@ -2072,6 +2081,18 @@ mod tests {
         };
         assert_eq!(parse_byte_by_byte(raw, &limits), Err(ParseError::RequestLineTooLong));
         assert_eq!(parse_with(raw, &limits), Err(ParseError::RequestLineTooLong));
+    }
+
+    // Found by fuzzing: a method over the length limit got 400 when read slowly (the method check
+    // fires at its 33rd byte) but 505 from an unsupported version further on when read at once.
+    #[test]
+    fn an_overlong_method_gets_the_same_status_however_it_is_read() {
+        let limits = Limits::default();
+        let mut raw = b"GE".to_vec();
+        raw.extend_from_slice(&[b'm'; MAX_METHOD_BYTES]);
+        raw.extend_from_slice(b"T /x HTTP/2.1\r\nHost: t\r\n\r\n");
+        assert_eq!(parse_byte_by_byte(&raw, &limits), Err(ParseError::MethodTooLong));
+        assert_eq!(parse_with(&raw, &limits), Err(ParseError::MethodTooLong));
     }
 
     // Found by fuzzing: a bare LF among the empty lines before the request line got 400 when read
