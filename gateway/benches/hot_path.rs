@@ -13,14 +13,14 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, Step};
-use nsgi_gateway::conn::HEADER_SLOTS;
-use nsgi_gateway::environ::{Endpoints, Site, build_request};
 use nsgi_gateway::http::{
     BodyKind, Limits, Parsed, RequestHead, ResponseHead, Version, header_slots, parse_head, write_chunk, write_head,
 };
-use nsgi_gateway::mount::MountTable;
-use nsgi_gateway::proxy::TrustedProxies;
-use nsgi_gateway::respond::{After, Apps, Responder};
+use nsgi_gateway::serve::conn::HEADER_SLOTS;
+use nsgi_gateway::serve::respond::{After, Apps, Responder};
+use nsgi_gateway::site::environ::{Endpoints, Site, build_request};
+use nsgi_gateway::site::mount::MountTable;
+use nsgi_gateway::site::proxy::TrustedProxies;
 use std::hint::black_box;
 use std::sync::Arc;
 

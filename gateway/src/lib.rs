@@ -3,27 +3,18 @@
 //!
 //! The `nsgi-gateway` binary (`src/main.rs`) decides the process's role (supervisor, worker, or
 //! a single serving process) and wires these modules together.
+//!
+//! The folders, each a part with its own job (`docs/architecture.md` draws them):
+//! `settings/` (command line and config file), `process/` (supervisor, workers and what they
+//! share), `serve/` (event loop, connections, pool, the answer), `site/` (mounts, request
+//! environment, proxies), `http/` (HTTP/1.1 syntax, no I/O), `logs/`, and `os/` (the raw system
+//! calls, the only `unsafe`). Imports run one way: `process` → `serve` → `site` → `http`, with
+//! `settings`, `logs` and `os` below them.
 
-pub mod access_log;
-pub mod cli;
-pub mod config;
-pub mod conn;
-pub mod environ;
-pub mod errors_log;
 pub mod http;
-pub mod listen;
-pub mod mount;
+pub mod logs;
 pub mod os;
-pub mod pool;
-pub mod privilege;
-pub mod proxy;
-pub mod reload_watch;
-pub mod respond;
-pub mod sd_notify;
-pub mod server;
-pub mod spill;
-pub mod stream;
-pub mod supervisor;
-pub mod welcome;
-pub mod worker;
-pub mod worker_link;
+pub mod process;
+pub mod serve;
+pub mod settings;
+pub mod site;

@@ -6,9 +6,10 @@
 //! up root first (`--user`, see `privilege.rs`). Every failure before serving is one line on
 //! stderr and exit status 1.
 
-use nsgi_gateway::cli::Cli;
-use nsgi_gateway::worker_link::WorkerLink;
-use nsgi_gateway::{config, listen, privilege, supervisor, worker};
+use nsgi_gateway::process::worker_link::WorkerLink;
+use nsgi_gateway::process::{listen, privilege, supervisor, worker};
+use nsgi_gateway::settings::cli::Cli;
+use nsgi_gateway::settings::config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
 }
 
 /// The error log on stderr, each line tagged with the pid of the process that wrote it, since the
-/// supervisor and every worker share it: `[2025-01-01T00:00:00Z INFO  1234 nsgi_gateway::server] ...`.
+/// supervisor and every worker share it: `[2025-01-01T00:00:00Z INFO  1234 nsgi_gateway::serve::server] ...`.
 fn init_logging(cli: &Cli) {
     use std::io::Write;
     let pid = std::process::id();

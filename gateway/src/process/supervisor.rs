@@ -16,13 +16,13 @@
 //! signals, on the control pipes, at least once a second, and with `--reload` when the watched
 //! files are next due to be looked at; it never busy-waits.
 
-use crate::cli::Cli;
-use crate::listen::Listener;
 use crate::os::{fd, process};
-use crate::reload_watch::ReloadWatch;
-use crate::sd_notify;
-use crate::worker;
-use crate::worker_link::{self, Inbox, Message};
+use crate::process::listen::Listener;
+use crate::process::reload_watch::ReloadWatch;
+use crate::process::sd_notify;
+use crate::process::worker;
+use crate::process::worker_link::{self, Inbox, Message};
+use crate::settings::cli::Cli;
 use libc::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};

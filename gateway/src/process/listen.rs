@@ -854,13 +854,16 @@ pub(crate) mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let exe = std::env::current_exe().expect("the test binary");
+        // The child's name follows this module wherever it lives: the path without the crate.
+        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
+        let child_test_name = format!("{module}::systemd_activation_child");
         let mut command = std::process::Command::new("/bin/sh");
         // `exec` keeps the shell's pid, so LISTEN_PID=$$ names the test binary, as systemd would.
         command
             .arg("-c")
             .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@""#)
             .arg(exe)
-            .args(["--ignored", "--exact", "listen::tests::systemd_activation_child"])
+            .args(["--ignored", "--exact", &child_test_name])
             .args(["--test-threads=1", "--nocapture"])
             .env(SYSTEMD_CHILD_ENV, addr.to_string())
             .env("RUST_LOG", "info")

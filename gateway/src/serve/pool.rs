@@ -6,11 +6,11 @@
 //! nothing. The queue is unbounded in type but bounded in practice — a connection has at most
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
-use crate::conn::HEADER_SLOTS;
-use crate::environ::Endpoints;
 use crate::http::{Limits, Parsed, header_slots, parse_head};
-use crate::respond::{After, Apps, FileTail, Responder, Served};
-use crate::spill::BodyBuf;
+use crate::serve::conn::HEADER_SLOTS;
+use crate::serve::respond::{After, Apps, FileTail, Responder, Served};
+use crate::serve::spill::BodyBuf;
+use crate::site::environ::Endpoints;
 use mio::Waker;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -334,7 +334,7 @@ fn report(shared: &PoolShared, item: Done) {
 }
 
 /// Answers one job into its `out`.
-fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::respond::Sink<'_>) {
+fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::serve::respond::Sink<'_>) {
     let mut headers = header_slots::<HEADER_SLOTS>();
     let slots = limits.max_headers.min(HEADER_SLOTS);
     let head_bytes = std::mem::take(&mut job.head);

@@ -8,14 +8,14 @@
 //! error-level finding made before the head went out like a host-detected failure (500). Never
 //! touches a socket.
 
-use crate::access_log::{AccessEntry, AccessLog};
-use crate::environ::{self, Endpoints, Site};
-use crate::errors_log::ErrorsLog;
 use crate::http::{
     BodyKind, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
     write_error_response, write_head, write_last_chunk,
 };
-use crate::mount::Route;
+use crate::logs::access_log::{AccessEntry, AccessLog};
+use crate::logs::errors_log::ErrorsLog;
+use crate::site::environ::{self, Endpoints, Site};
+use crate::site::mount::Route;
 use nsgi::host::{AppInstance, Environ, FileStep, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;

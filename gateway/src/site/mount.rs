@@ -12,13 +12,13 @@
 //! allocates: [`MountTable::route_encoded`] decodes on the fly, so the caller needs no buffer. It
 //! never decides what an unmatched request gets (the caller answers 404).
 
-use crate::cli::{MountSpec, normalise_prefix};
-use crate::environ::percent_decoded;
+use crate::settings::cli::{MountSpec, normalise_prefix};
+use crate::site::environ::percent_decoded;
 
 /// The mounted prefixes, in app order, and the root path.
 ///
 /// ```
-/// use nsgi_gateway::mount::MountTable;
+/// use nsgi_gateway::site::mount::MountTable;
 /// let table = MountTable::new(["", "/api", "/api/v2"], "/site").unwrap();
 /// let route = table.route(b"/site/api/v2/users").unwrap();
 /// assert_eq!(route.app, 2);
@@ -88,7 +88,7 @@ impl MountTable {
         })
     }
 
-    /// The table of `specs` (as [`Cli::mounts`](crate::cli::Cli::mounts) returns them; app `i`
+    /// The table of `specs` (as [`Cli::mounts`](crate::settings::cli::Cli::mounts) returns them; app `i`
     /// is `specs[i]`) under `root_path`.
     pub fn from_specs(specs: &[MountSpec], root_path: &str) -> Result<MountTable, String> {
         MountTable::new(specs.iter().map(|spec| spec.prefix.as_str()), root_path)

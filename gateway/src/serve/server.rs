@@ -10,15 +10,15 @@
 //! returns when the last connection is gone or the graceful timeout has passed; on SIGQUIT it
 //! returns at once.
 
-use crate::conn::{Conn, Shared, Timeouts};
-use crate::environ::Endpoints;
 use crate::http::Limits;
-use crate::listen::Listener;
-use crate::pool::{Done, Pool};
-use crate::respond::{Apps, Responder};
-use crate::spill::SpillPolicy;
-use crate::stream::Stream;
-use crate::worker_link::WorkerLink;
+use crate::process::listen::Listener;
+use crate::process::worker_link::WorkerLink;
+use crate::serve::conn::{Conn, Shared, Timeouts};
+use crate::serve::pool::{Done, Pool};
+use crate::serve::respond::{Apps, Responder};
+use crate::serve::spill::SpillPolicy;
+use crate::serve::stream::Stream;
+use crate::site::environ::Endpoints;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};

@@ -9,16 +9,16 @@
 //! —, `Expect: 100-continue`, and closing — lingering after an error so the client
 //! reads the error response instead of a reset.
 
-use crate::environ::Endpoints;
 use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::http::{
     CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, complete_request_line,
     header_slots, parse_head,
 };
-use crate::pool::{Flow, Pool};
-use crate::respond::{After, FileTail, Responder};
-use crate::spill::{BodyBuf, SpillPolicy};
-use crate::stream::Stream;
+use crate::serve::pool::{Flow, Pool};
+use crate::serve::respond::{After, FileTail, Responder};
+use crate::serve::spill::{BodyBuf, SpillPolicy};
+use crate::serve::stream::Stream;
+use crate::site::environ::Endpoints;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -779,7 +779,7 @@ impl Conn {
         self.body.clear();
     }
 
-    fn submit(&mut self, mut job: crate::pool::Job, shared: &mut Shared<'_>) {
+    fn submit(&mut self, mut job: crate::serve::pool::Job, shared: &mut Shared<'_>) {
         job.conn = self.slab_index;
         job.conn_id = self.id;
         job.info = Some(self.info.clone());

@@ -3,9 +3,9 @@
 //! Owns parsing (with clap) and validation with messages that name the flag at fault. The JSON
 //! config file (`--config`) uses the same names as the long flags; merging it is `config.rs`.
 
-use crate::conn::Timeouts;
 use crate::http::Limits;
-use crate::server::ServerOptions;
+use crate::serve::conn::Timeouts;
+use crate::serve::server::ServerOptions;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -333,10 +333,10 @@ impl Cli {
                 return Err(format!("{flag} must be at least {least}"));
             }
         }
-        if self.limit_request_fields > crate::conn::HEADER_SLOTS {
+        if self.limit_request_fields > crate::serve::conn::HEADER_SLOTS {
             return Err(format!(
                 "--limit-request-fields must be at most {}",
-                crate::conn::HEADER_SLOTS
+                crate::serve::conn::HEADER_SLOTS
             ));
         }
         Ok(ServerOptions {

@@ -28,10 +28,10 @@
 //!   that rebuild their URL the PEP 3333 way (HTTP_HOST first) then see what the client asked
 //!   for. (Werkzeug's ProxyFix does the same.)
 
-use crate::cli::{Cli, MountSpec};
 use crate::http::{Framing, RequestHead};
-use crate::mount::{MountTable, Route};
-use crate::proxy::{ClientView, TrustedProxies, resolve};
+use crate::settings::cli::{Cli, MountSpec};
+use crate::site::mount::{MountTable, Route};
+use crate::site::proxy::{ClientView, TrustedProxies, resolve};
 use nsgi::host::Environ;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

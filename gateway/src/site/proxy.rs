@@ -41,7 +41,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// The peers trusted to describe the client, parsed from `--forwarded-allow-ips`.
 ///
 /// ```
-/// use nsgi_gateway::proxy::TrustedProxies;
+/// use nsgi_gateway::site::proxy::TrustedProxies;
 /// let trusted = TrustedProxies::parse("10.0.0.0/8, ::1").unwrap();
 /// assert!(trusted.trusts("10.1.2.3".parse().unwrap()));
 /// assert!(trusted.trusts("::ffff:10.1.2.3".parse().unwrap()));
@@ -247,7 +247,7 @@ impl<'a> ClientView<'a> {
 ///
 /// ```
 /// use nsgi_gateway::http::{Limits, Parsed, parse_head};
-/// use nsgi_gateway::proxy::{TrustedProxies, resolve};
+/// use nsgi_gateway::site::proxy::{TrustedProxies, resolve};
 /// let raw = b"GET / HTTP/1.1\r\nHost: app:8000\r\nX-Forwarded-For: 203.0.113.9\r\n\
 ///             X-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n\r\n";
 /// let mut slots = nsgi_gateway::http::header_slots::<8>();

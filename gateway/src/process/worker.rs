@@ -2,16 +2,16 @@
 //! listeners, shut the apps down. Used by each supervised worker and by `--workers 0`; also
 //! validates everything for `--check-config`.
 
-use crate::access_log::AccessLog;
-use crate::cli::{Cli, MountSpec};
-use crate::environ::Site;
-use crate::listen::Listener;
-use crate::privilege;
-use crate::respond::Apps;
-use crate::server::{Server, ServerOptions, Stopped};
-use crate::spill::SpillPolicy;
-use crate::welcome;
-use crate::worker_link::WorkerLink;
+use crate::logs::access_log::AccessLog;
+use crate::process::listen::Listener;
+use crate::process::privilege;
+use crate::process::worker_link::WorkerLink;
+use crate::serve::respond::Apps;
+use crate::serve::server::{Server, ServerOptions, Stopped};
+use crate::serve::spill::SpillPolicy;
+use crate::settings::cli::{Cli, MountSpec};
+use crate::site::environ::Site;
+use crate::site::welcome;
 use nsgi::host::{AppInstance, AppModule, InitOptions};
 use nsgi_conformance::Validator;
 use std::sync::Arc;
@@ -30,8 +30,8 @@ pub fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
     let mut options = cli.server_options()?;
     let mounts = cli.mounts()?;
     cli.root_path()?;
-    crate::proxy::TrustedProxies::parse(&cli.forwarded_allow_ips)?;
-    crate::mount::MountTable::from_specs(&mounts, &cli.root_path()?)?;
+    crate::site::proxy::TrustedProxies::parse(&cli.forwarded_allow_ips)?;
+    crate::site::mount::MountTable::from_specs(&mounts, &cli.root_path()?)?;
     options.threads = cli.threads;
     options.app_timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
     if cli.max_requests > 0 {
@@ -135,7 +135,11 @@ pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: WorkerLink) -> Result<()
 pub fn serve_alone(cli: &Cli, listeners: Vec<Listener>, privilege: &privilege::Plan) -> Result<(), String> {
     // The pid file is written before root is given up, so it may live where only root writes
     // (`/run`); removing it at exit then needs that the directory lets `--user` do so.
-    let pid_file = cli.pid.as_deref().map(crate::supervisor::PidFile::create).transpose()?;
+    let pid_file = cli
+        .pid
+        .as_deref()
+        .map(crate::process::supervisor::PidFile::create)
+        .transpose()?;
     privilege::enter(privilege)?;
     // The server owns the listeners; these duplicates name the socket files to remove.
     let socket_files: Vec<Listener> = listeners
@@ -204,7 +208,7 @@ fn check_open_file_limit(max_connections: usize) {
 pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
     let plan = plan(cli, false)?;
     for bind in cli.binds() {
-        crate::listen::parse_bind(&bind)?;
+        crate::process::listen::parse_bind(&bind)?;
     }
     cli.unix_mode()?;
     let apps = Arc::new(start_apps(cli, &plan.mounts, false)?);

@@ -1,0 +1,14 @@
+//! Serving requests inside one process: the event loop ([`server`]), each client connection's
+//! HTTP framing ([`conn`]), the thread pool for slow apps ([`pool`]), the call into the app and
+//! the answer it gives ([`respond`]), the socket type ([`stream`]) and request bodies on their
+//! way in ([`spill`]).
+//!
+//! It must never read the command line nor start processes: it is given plain settings
+//! (`crate::settings`), a [`crate::site::environ::Site`] and the listeners.
+
+pub mod conn;
+pub mod pool;
+pub mod respond;
+pub mod server;
+pub mod spill;
+pub mod stream;
