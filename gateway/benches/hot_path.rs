@@ -16,8 +16,8 @@ use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, Step
 use nsgi_gateway::http::{
     BodyKind, Limits, Parsed, RequestHead, ResponseHead, Version, header_slots, parse_head, write_chunk, write_head,
 };
-use nsgi_gateway::serve::conn::HEADER_SLOTS;
 use nsgi_gateway::serve::respond::{After, Apps, Responder};
+use nsgi_gateway::settings::serving::HEADER_SLOTS;
 use nsgi_gateway::site::environ::{Endpoints, Site, build_request};
 use nsgi_gateway::site::mount::MountTable;
 use nsgi_gateway::site::proxy::TrustedProxies;

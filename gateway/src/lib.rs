@@ -5,11 +5,12 @@
 //! a single serving process) and wires these modules together.
 //!
 //! The folders, each a part with its own job (`docs/architecture.md` draws them):
-//! `settings/` (command line and config file), `process/` (supervisor, workers and what they
-//! share), `serve/` (event loop, connections, pool, the answer), `site/` (mounts, request
-//! environment, proxies), `http/` (HTTP/1.1 syntax, no I/O), `logs/`, and `os/` (the raw system
-//! calls, the only `unsafe`). Imports run one way: `process` → `serve` → `site` → `http`, with
-//! `settings`, `logs` and `os` below them.
+//! `process/` (supervisor, worker startup, the link between them), `serve/` (sockets, event
+//! loop, connections, pool, the answer), `site/` (mounts, request environment, proxies),
+//! `settings/` (command line and config file, as plain validated values), `http/` (HTTP/1.1
+//! syntax, no I/O), `logs/`, and `os/` (the raw system calls, the only `unsafe`). Imports run
+//! one way, with no circle: `process` → `serve` → `site` → `settings` → `http`; `logs` and `os`
+//! sit below whoever uses them.
 
 pub mod http;
 pub mod logs;

@@ -7,7 +7,8 @@
 //! stderr and exit status 1.
 
 use nsgi_gateway::process::worker_link::WorkerLink;
-use nsgi_gateway::process::{listen, privilege, supervisor, worker};
+use nsgi_gateway::process::{privilege, supervisor, worker};
+use nsgi_gateway::serve::listen;
 use nsgi_gateway::settings::cli::Cli;
 use nsgi_gateway::settings::config;
 use std::process::ExitCode;

@@ -29,9 +29,10 @@
 //! closing its connection, and the process ends it when the tests are done.
 
 use nsgi::host::{AppInstance, AppModule, InitOptions};
-use nsgi_gateway::process::listen::Listener;
+use nsgi_gateway::serve::listen::Listener;
 use nsgi_gateway::serve::respond::Apps;
-use nsgi_gateway::serve::server::{Server, ServerOptions};
+use nsgi_gateway::serve::server::Server;
+use nsgi_gateway::settings::serving::ServerOptions;
 use nsgi_gateway::site::environ::Site;
 use nsgi_gateway::site::mount::MountTable;
 use nsgi_gateway::site::proxy::TrustedProxies;

@@ -9,6 +9,7 @@
 //! | `decode.rs` | request bodies: by `Content-Length` and `chunked`                       |
 //! | `encode.rs` | the response head, chunk framing and the canned error responses         |
 //! | `date.rs`   | the cached IMF-fixdate for the `Date` header                            |
+//! | `percent.rs`| percent-decoding of the request path (PATH_INFO and routing)            |
 //! | `syntax.rs` | RFC 9110 §5.6 character classes and list splitting shared by the above  |
 //!
 //! It must never touch a socket, a clock other than through [`DateCache`], or an app, and it
@@ -23,6 +24,7 @@ mod date;
 mod decode;
 mod encode;
 mod parse;
+mod percent;
 mod syntax;
 
 pub use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate};
@@ -35,6 +37,7 @@ pub use parse::{
     Framing, HeaderSlot, MAX_METHOD_BYTES, ParseError, Parsed, RequestHead, RequestLine, complete_request_line,
     header_slots, is_head_request, parse_content_length, parse_head,
 };
+pub use percent::{PercentDecoded, percent_decode_into, percent_decoded};
 
 /// The HTTP version of a request, as read from its request line.
 ///

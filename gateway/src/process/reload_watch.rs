@@ -18,7 +18,7 @@
 //! It never reads a file's contents, never loads a library, never signals anyone and never
 //! sleeps: deciding that a change settled is all it does; the supervisor reloads.
 
-use crate::settings::cli::MountSpec;
+use crate::settings::mounts::MountSpec;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -92,7 +92,7 @@ fn status_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::listen::tests::TestDir;
+    use crate::serve::listen::tests::TestDir;
 
     /// A bound datagram socket standing in for systemd, with a receive deadline.
     fn manager(path: &std::path::Path) -> UnixDatagram {

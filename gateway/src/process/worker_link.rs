@@ -13,6 +13,7 @@
 //! garbage. Nothing here starts processes or decides policy; that is `supervisor.rs`.
 
 use crate::os::{fd, process};
+use crate::serve::server::SupervisorLink;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
@@ -245,22 +246,6 @@ impl WorkerLink {
         &self.listener_fds
     }
 
-    /// The worker has initialised its apps and is serving.
-    pub fn ready(&mut self) {
-        self.send(&Message::Ready, true);
-    }
-
-    /// The worker's event loop is alive (called about once a second).
-    pub fn heartbeat(&mut self) {
-        self.send(&Message::Heartbeat, false);
-    }
-
-    /// Asks the supervisor to replace this worker (e.g. `--max-requests` reached, or a request
-    /// ran past `--timeout`): it starts a new worker, then stops this one gracefully.
-    pub fn retire(&mut self, reason: &str) {
-        self.send(&Message::Retire(reason.to_owned()), true);
-    }
-
     /// Writes `message`, after any kept ones. When the pipe is full, a message worth keeping is
     /// kept for the next call, a heartbeat dropped (a later one will do).
     fn send(&mut self, message: &Message, keep: bool) {
@@ -322,6 +307,24 @@ impl WorkerLink {
         if let Err(e) = process::kill(process::pid(), libc::SIGTERM) {
             log::error!("worker {}: cannot stop itself: {e}", self.id);
         }
+    }
+}
+
+impl SupervisorLink for WorkerLink {
+    /// The worker has initialised its apps and is serving.
+    fn ready(&mut self) {
+        self.send(&Message::Ready, true);
+    }
+
+    /// The worker's event loop is alive (called about once a second).
+    fn heartbeat(&mut self) {
+        self.send(&Message::Heartbeat, false);
+    }
+
+    /// Asks the supervisor to replace this worker (e.g. `--max-requests` reached, or a request
+    /// ran past `--timeout`): it starts a new worker, then stops this one gracefully.
+    fn retire(&mut self, reason: &str) {
+        self.send(&Message::Retire(reason.to_owned()), true);
     }
 }
 

@@ -16,16 +16,15 @@ use crate::http::{
 };
 use crate::serve::pool::{Flow, Pool};
 use crate::serve::respond::{After, FileTail, Responder};
-use crate::serve::spill::{BodyBuf, SpillPolicy};
+use crate::serve::spill::BodyBuf;
 use crate::serve::stream::Stream;
+use crate::settings::serving::{HEADER_SLOTS, SpillPolicy, Timeouts};
 use crate::site::environ::Endpoints;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Most header lines parsed from one request, whatever the configured limit.
-pub const HEADER_SLOTS: usize = 256;
 /// How much to read at a time into a connection's own buffer.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// How long a closing connection keeps draining the client's unread bytes.
@@ -36,30 +35,6 @@ const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 /// A deadline that never comes in practice.
 const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Timeouts of one connection.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    /// From the first byte of a request head to its end.
-    pub header: Duration,
-    /// Longest wait for the next bytes of a request body.
-    pub body: Duration,
-    /// Longest idle time between two requests on a kept-alive connection.
-    pub keep_alive: Duration,
-    /// Longest wait for the client to accept more response bytes.
-    pub send: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            header: Duration::from_secs(30),
-            body: Duration::from_secs(60),
-            keep_alive: Duration::from_secs(15),
-            send: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What the worker shares with every connection while handling one event.
 pub struct Shared<'w> {

@@ -7,9 +7,9 @@
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
 use crate::http::{Limits, Parsed, header_slots, parse_head};
-use crate::serve::conn::HEADER_SLOTS;
 use crate::serve::respond::{After, Apps, FileTail, Responder, Served};
 use crate::serve::spill::BodyBuf;
+use crate::settings::serving::HEADER_SLOTS;
 use crate::site::environ::Endpoints;
 use mio::Waker;
 use std::collections::VecDeque;

@@ -8,27 +8,10 @@
 //! process is killed. This module must never give a spill file a predictable name,
 //! nor keep one past its request.
 
+use crate::settings::serving::SpillPolicy;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-
-/// Where and when request bodies spill to disk.
-#[derive(Clone, Debug)]
-pub struct SpillPolicy {
-    /// Bodies larger than this many bytes go to a file.
-    pub memory_limit: u64,
-    /// The directory of the temporary files.
-    pub dir: PathBuf,
-}
-
-impl Default for SpillPolicy {
-    fn default() -> Self {
-        SpillPolicy {
-            memory_limit: 1024 * 1024,
-            dir: std::env::temp_dir(),
-        }
-    }
-}
+use std::path::Path;
 
 /// A request body: bytes in memory, or (once larger than the policy's limit) an unlinked file.
 #[derive(Debug, Default)]
@@ -238,7 +221,7 @@ mod tests {
     fn an_unusable_spill_dir_is_an_error_naming_it() {
         let policy = SpillPolicy {
             memory_limit: 1,
-            dir: PathBuf::from("/nonexistent/spill"),
+            dir: std::path::PathBuf::from("/nonexistent/spill"),
         };
         let error = BodyBuf::new().append(b"xyz", &policy).expect_err("no such dir");
         assert!(error.to_string().contains("/nonexistent/spill"), "{error}");

@@ -1,11 +1,12 @@
-//! The command line: every flag, its default, and its translation into validated [`Settings`].
+//! The command line: every flag, its default, and its translation into the validated plain types
+//! of [`crate::settings::serving`] and [`crate::settings::mounts`] that the runtime modules take.
 //!
 //! Owns parsing (with clap) and validation with messages that name the flag at fault. The JSON
 //! config file (`--config`) uses the same names as the long flags; merging it is `config.rs`.
 
 use crate::http::Limits;
-use crate::serve::conn::Timeouts;
-use crate::serve::server::ServerOptions;
+use crate::settings::mounts::{MountSpec, normalise_prefix};
+use crate::settings::serving::{HEADER_SLOTS, ServerOptions, Timeouts};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -217,17 +218,6 @@ pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 /// The default `--bind`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
 
-/// One `--mount`, parsed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountSpec {
-    /// The path prefix, normalised: empty for `/`, otherwise `/x` without a trailing slash.
-    pub prefix: String,
-    /// The app library; `None` is the built-in welcome app.
-    pub library: Option<PathBuf>,
-    /// The file handed to the app's init as its config.
-    pub config_file: Option<PathBuf>,
-}
-
 impl Cli {
     /// The listener specifications, `--bind` or the default.
     pub fn binds(&self) -> Vec<String> {
@@ -333,11 +323,8 @@ impl Cli {
                 return Err(format!("{flag} must be at least {least}"));
             }
         }
-        if self.limit_request_fields > crate::serve::conn::HEADER_SLOTS {
-            return Err(format!(
-                "--limit-request-fields must be at most {}",
-                crate::serve::conn::HEADER_SLOTS
-            ));
+        if self.limit_request_fields > HEADER_SLOTS {
+            return Err(format!("--limit-request-fields must be at most {}", HEADER_SLOTS));
         }
         Ok(ServerOptions {
             limits: Limits {
@@ -391,28 +378,6 @@ pub fn parse_mount(raw: &str) -> Result<MountSpec, String> {
         library: Some(PathBuf::from(library)),
         config_file: config.map(PathBuf::from),
     })
-}
-
-/// `/` and `` → ``; `/a/b/` → `/a/b`; anything not starting with `/`, or holding `//`, `.`/`..`
-/// segments, `?`, `#` or `%`, is refused.
-pub fn normalise_prefix(raw: &str) -> Result<String, String> {
-    let trimmed = raw.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return Ok(String::new());
-    }
-    if !trimmed.starts_with('/') {
-        return Err("a path prefix must start with /".to_owned());
-    }
-    if trimmed.contains(['?', '#', '%']) || trimmed.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err("a path prefix holds no query, fragment, escape, space or control character".to_owned());
-    }
-    if trimmed[1..]
-        .split('/')
-        .any(|segment| matches!(segment, "" | "." | ".."))
-    {
-        return Err("a path prefix has no empty, `.` or `..` segment".to_owned());
-    }
-    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]

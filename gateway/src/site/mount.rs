@@ -12,8 +12,8 @@
 //! allocates: [`MountTable::route_encoded`] decodes on the fly, so the caller needs no buffer. It
 //! never decides what an unmatched request gets (the caller answers 404).
 
-use crate::settings::cli::{MountSpec, normalise_prefix};
-use crate::site::environ::percent_decoded;
+use crate::http::percent_decoded;
+use crate::settings::mounts::{MountSpec, normalise_prefix};
 
 /// The mounted prefixes, in app order, and the root path.
 ///
