@@ -12,10 +12,58 @@
 //! one way, with no circle: `process` → `serve` → `site` → `settings` → `http`; `logs` and `os`
 //! sit below whoever uses them.
 
-pub mod http;
-pub mod logs;
-pub mod os;
-pub mod process;
-pub mod serve;
-pub mod settings;
-pub mod site;
+#![warn(unreachable_pub)]
+
+pub(crate) mod http;
+pub(crate) mod logs;
+pub(crate) mod os;
+pub(crate) mod process;
+pub(crate) mod serve;
+pub(crate) mod settings;
+pub(crate) mod site;
+
+// The surface that the binary (`src/main.rs`), the integration tests, the benches, the fuzz
+// targets (`fuzz/`) and the doc examples use; not an API for anyone else. Everything else is
+// `pub(crate)`, so that the compiler reports what nothing uses.
+#[doc(hidden)]
+pub use http::date::{DateCache, format_imf_fixdate};
+#[doc(hidden)]
+pub use http::decode::{BodyDecoder, ChunkedDecoder, DecodeError, LengthDecoder};
+#[doc(hidden)]
+pub use http::encode::{
+    BodyKind, ResponseHead, framing_for, write_chunk, write_chunk_size_line, write_error_response, write_head,
+    write_last_chunk,
+};
+#[doc(hidden)]
+pub use http::parse::{
+    Framing, HeaderSlot, ParseError, Parsed, RequestHead, complete_request_line, header_slots, is_head_request,
+    parse_content_length, parse_head,
+};
+#[doc(hidden)]
+pub use http::{Limits, Version};
+#[doc(hidden)]
+pub use process::privilege::{self, Plan};
+#[doc(hidden)]
+pub use process::supervisor;
+#[doc(hidden)]
+pub use process::worker;
+#[doc(hidden)]
+pub use process::worker_link::WorkerLink;
+#[doc(hidden)]
+pub use serve::listen::{self, Listener};
+#[doc(hidden)]
+pub use serve::respond::{After, Apps, Responder};
+#[doc(hidden)]
+pub use serve::server::Server;
+#[doc(hidden)]
+pub use settings::cli::Cli;
+#[doc(hidden)]
+pub use settings::config::{self, ConfigError};
+#[doc(hidden)]
+pub use settings::serving::{HEADER_SLOTS, ServerOptions};
+#[doc(hidden)]
+pub use site::environ::{Endpoints, Site, build_request};
+#[doc(hidden)]
+pub use site::mount::MountTable;
+#[doc(hidden)]
+pub use site::proxy::{TrustedProxies, resolve};

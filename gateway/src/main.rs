@@ -6,11 +6,11 @@
 //! up root first (`--user`, see `privilege.rs`). Every failure before serving is one line on
 //! stderr and exit status 1.
 
-use nsgi_gateway::process::worker_link::WorkerLink;
-use nsgi_gateway::process::{privilege, supervisor, worker};
-use nsgi_gateway::serve::listen;
-use nsgi_gateway::settings::cli::Cli;
-use nsgi_gateway::settings::config;
+use nsgi_gateway::Cli;
+use nsgi_gateway::WorkerLink;
+use nsgi_gateway::config;
+use nsgi_gateway::listen;
+use nsgi_gateway::{privilege, supervisor, worker};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -29,13 +29,13 @@
 //! closing its connection, and the process ends it when the tests are done.
 
 use nsgi::host::{AppInstance, AppModule, InitOptions};
-use nsgi_gateway::serve::listen::Listener;
-use nsgi_gateway::serve::respond::Apps;
-use nsgi_gateway::serve::server::Server;
-use nsgi_gateway::settings::serving::ServerOptions;
-use nsgi_gateway::site::environ::Site;
-use nsgi_gateway::site::mount::MountTable;
-use nsgi_gateway::site::proxy::TrustedProxies;
+use nsgi_gateway::Apps;
+use nsgi_gateway::Listener;
+use nsgi_gateway::MountTable;
+use nsgi_gateway::Server;
+use nsgi_gateway::ServerOptions;
+use nsgi_gateway::Site;
+use nsgi_gateway::TrustedProxies;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::Cell;

@@ -4,19 +4,20 @@
 
 /// Appends `raw` with `%XX` escapes decoded. Invalid escapes are kept as they are (as Apache and
 /// most WSGI servers do), so decoding never fails.
-pub fn percent_decode_into(raw: &[u8], out: &mut Vec<u8>) {
+#[cfg(test)]
+pub(crate) fn percent_decode_into(raw: &[u8], out: &mut Vec<u8>) {
     out.reserve(raw.len());
     out.extend(percent_decoded(raw));
 }
 
 /// The bytes of `raw` with `%XX` escapes decoded, lazily (see [`percent_decode_into`]).
-pub fn percent_decoded(raw: &[u8]) -> PercentDecoded<'_> {
+pub(crate) fn percent_decoded(raw: &[u8]) -> PercentDecoded<'_> {
     PercentDecoded { rest: raw }
 }
 
 /// Iterator of [`percent_decoded`].
 #[derive(Clone, Debug)]
-pub struct PercentDecoded<'a> {
+pub(crate) struct PercentDecoded<'a> {
     rest: &'a [u8],
 }
 

@@ -5,10 +5,10 @@
 //! This is the only folder that reads the command line's [`crate::settings::cli::Cli`] to wire
 //! the other parts together. It must never parse HTTP or touch a request: that is `serve/`.
 
-pub mod pid_file;
+pub(crate) mod pid_file;
 pub mod privilege;
-pub mod reload_watch;
-pub mod sd_notify;
+pub(crate) mod reload_watch;
+pub(crate) mod sd_notify;
 pub mod supervisor;
 pub mod worker;
-pub mod worker_link;
+pub(crate) mod worker_link;

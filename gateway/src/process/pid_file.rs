@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 /// The `--pid` file: written (atomically) when the supervisor (or the single process of
 /// `--workers 0`) starts, removed when it exits if it still holds this process's id.
 #[derive(Debug)]
-pub struct PidFile {
+pub(crate) struct PidFile {
     path: PathBuf,
 }
 
 impl PidFile {
-    pub fn create(path: &Path) -> Result<PidFile, String> {
+    pub(crate) fn create(path: &Path) -> Result<PidFile, String> {
         let name = path
             .file_name()
             .ok_or_else(|| format!("--pid {}: not a file path", path.display()))?;

@@ -21,15 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything a worker needs, validated from the command line.
-pub struct WorkerPlan {
+pub(crate) struct WorkerPlan {
     /// Event-loop settings.
-    pub options: ServerOptions,
+    pub(crate) options: ServerOptions,
     /// The apps and their prefixes.
-    pub mounts: Vec<MountSpec>,
+    pub(crate) mounts: Vec<MountSpec>,
 }
 
 /// Validates the settings a worker uses (not the listeners).
-pub fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
+pub(crate) fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
     let mut options = cli.server_options()?;
     let mounts = cli.mounts()?;
     cli.root_path()?;
@@ -239,7 +239,7 @@ pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
 }
 
 /// Prints where the server listens, once it is ready to serve (scripts and tests wait for it).
-pub fn announce(urls: &[String]) {
+pub(crate) fn announce(urls: &[String]) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     for url in urls {

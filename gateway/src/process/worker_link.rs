@@ -21,18 +21,18 @@ use std::os::fd::{AsFd, RawFd};
 
 /// The worker's id (1, 2, ...), its slot among the supervisor's workers. Its presence makes the
 /// process a worker.
-pub const ENV_WORKER: &str = "NSGI_WORKER";
+pub(crate) const ENV_WORKER: &str = "NSGI_WORKER";
 /// The inherited listening sockets, comma-separated descriptor numbers in `--bind` order.
-pub const ENV_LISTENER_FDS: &str = "NSGI_LISTENER_FDS";
+pub(crate) const ENV_LISTENER_FDS: &str = "NSGI_LISTENER_FDS";
 /// The descriptor of the inherited write end of the control pipe.
-pub const ENV_CONTROL_FD: &str = "NSGI_CONTROL_FD";
+pub(crate) const ENV_CONTROL_FD: &str = "NSGI_CONTROL_FD";
 /// The supervisor's process id: the worker refuses to start if its parent is someone else.
-pub const ENV_SUPERVISOR_PID: &str = "NSGI_SUPERVISOR_PID";
+pub(crate) const ENV_SUPERVISOR_PID: &str = "NSGI_SUPERVISOR_PID";
 /// Every variable of the link, removed from the worker's environment once read.
-pub const ENV_VARS: [&str; 4] = [ENV_WORKER, ENV_LISTENER_FDS, ENV_CONTROL_FD, ENV_SUPERVISOR_PID];
+pub(crate) const ENV_VARS: [&str; 4] = [ENV_WORKER, ENV_LISTENER_FDS, ENV_CONTROL_FD, ENV_SUPERVISOR_PID];
 
 /// Longest line on the control pipe, newline included; longer lines are discarded whole.
-pub const MAX_LINE_BYTES: usize = 512;
+pub(crate) const MAX_LINE_BYTES: usize = 512;
 /// Longest `retire` reason kept, in bytes (cut at a character boundary).
 const MAX_REASON_BYTES: usize = MAX_LINE_BYTES - 16;
 /// Messages kept while the pipe is full (heartbeats are never kept); beyond this the oldest go.
@@ -40,7 +40,7 @@ const MAX_UNSENT: usize = 8;
 
 /// A report from a worker to its supervisor.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
+pub(crate) enum Message {
     /// The worker has initialised its apps and serves.
     Ready,
     /// The worker's event loop is alive.
@@ -54,7 +54,7 @@ pub enum Message {
 impl Message {
     /// The line that carries this message, newline included; a reason loses its control
     /// characters and is cut to fit one atomic pipe write.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut line = match self {
             Message::Ready => b"ready".to_vec(),
             Message::Heartbeat => b"heartbeat".to_vec(),
@@ -66,7 +66,7 @@ impl Message {
     }
 
     /// The message of one line (without its newline).
-    pub fn decode(line: &[u8]) -> Message {
+    pub(crate) fn decode(line: &[u8]) -> Message {
         let text = String::from_utf8_lossy(line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
         match text {
@@ -96,7 +96,7 @@ fn clean_reason(reason: &str) -> String {
 
 /// The environment the supervisor gives worker `id`: its listeners, its end of the control pipe
 /// and the supervisor's pid.
-pub fn worker_env(
+pub(crate) fn worker_env(
     id: usize,
     listener_fds: &[RawFd],
     control_fd: RawFd,
@@ -236,11 +236,6 @@ impl WorkerLink {
         }))
     }
 
-    /// This worker's id among the supervisor's workers (1, 2, ...).
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
     /// The listening sockets inherited from the supervisor, in `--bind` order.
     pub fn listener_fds(&self) -> &[RawFd] {
         &self.listener_fds
@@ -330,7 +325,7 @@ impl SupervisorLink for WorkerLink {
 
 /// The supervisor's end of one worker's control pipe: bytes in, messages out.
 #[derive(Debug, Default)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     partial: Vec<u8>,
     /// The current line grew past [`MAX_LINE_BYTES`]: drop bytes up to its newline.
     discarding: bool,
@@ -338,13 +333,13 @@ pub struct Inbox {
 
 impl Inbox {
     /// An empty inbox.
-    pub fn new() -> Inbox {
+    pub(crate) fn new() -> Inbox {
         Inbox::default()
     }
 
     /// Appends `bytes` and returns the messages of the lines they complete; an overlong line is
     /// returned as one [`Message::Unknown`] and otherwise skipped.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Message> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<Message> {
         let mut messages = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {

@@ -8,10 +8,10 @@
 //! (`crate::settings`), a [`crate::site::environ::Site`] and the listeners, and tells a
 //! supervisor about itself only through [`server::SupervisorLink`].
 
-pub mod conn;
+pub(crate) mod conn;
 pub mod listen;
-pub mod pool;
-pub mod respond;
-pub mod server;
-pub mod spill;
-pub mod stream;
+pub(crate) mod pool;
+pub(crate) mod respond;
+pub(crate) mod server;
+pub(crate) mod spill;
+pub(crate) mod stream;

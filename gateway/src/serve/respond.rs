@@ -26,29 +26,29 @@ use std::time::SystemTime;
 /// A pool thread hands its response to the connection once this many bytes are encoded, and
 /// waits until the client has taken them (so a large or endless response streams with
 /// back-pressure instead of growing in memory).
-pub const STREAM_HIGH_WATER: usize = 256 * 1024;
+pub(crate) const STREAM_HIGH_WATER: usize = 256 * 1024;
 
 /// Where a pool thread hands part of a response: takes the bytes out of the buffer and returns
 /// once they are sent, `false` when the client is gone (the app is then stopped).
-pub type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
+pub(crate) type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
 
 /// The end of a response whose body is a file (`file_body`): the connection sends it after the
 /// response's bytes, with sendfile, so the file never passes through the gateway's memory.
 #[derive(Debug)]
-pub struct FileTail {
+pub(crate) struct FileTail {
     /// A duplicate of the body's descriptor (the body itself is closed when the app call ends).
-    pub file: std::fs::File,
+    pub(crate) file: std::fs::File,
     /// Where the bytes to send start.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Bytes still to send.
-    pub remaining: u64,
+    pub(crate) remaining: u64,
     /// Chunked framing: the chunk's size line went out before the file; its CRLF and the last
     /// chunk follow it.
-    pub chunked: bool,
+    pub(crate) chunked: bool,
 }
 
 /// The value of the `Server` header the gateway adds when the app sets none.
-pub const SERVER_HEADER: &[u8] = b"nsgi-gateway";
+pub(crate) const SERVER_HEADER: &[u8] = b"nsgi-gateway";
 
 /// What the connection does after a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,42 +86,32 @@ impl Apps {
     }
 
     /// Records every request in `log`.
-    pub fn with_access_log(mut self, log: AccessLog) -> Apps {
+    pub(crate) fn with_access_log(mut self, log: AccessLog) -> Apps {
         self.access_log = Some(Mutex::new(log));
         self
     }
 
     /// True when requests are recorded in an access log (which needs the time each arrived).
-    pub fn logs_access(&self) -> bool {
+    pub(crate) fn logs_access(&self) -> bool {
         self.access_log.is_some()
     }
 
     /// Flushes the access log (the event loop calls it about once a second and at exit).
-    pub fn flush_access_log(&self) {
+    pub(crate) fn flush_access_log(&self) {
         if let Some(log) = &self.access_log {
             lock(log).flush();
         }
     }
 
     /// Reopens the access log file (after log rotation).
-    pub fn reopen_access_log(&self) {
+    pub(crate) fn reopen_access_log(&self) {
         if let Some(log) = &self.access_log {
             lock(log).reopen();
         }
     }
 
-    /// The validator watching the apps, with `--validate`.
-    pub fn validator(&self) -> Option<&Arc<Validator>> {
-        self.validator.as_ref()
-    }
-
-    /// The mounted app instances.
-    pub fn instances(&self) -> &[AppInstance] {
-        &self.instances
-    }
-
     /// Shuts every app down (after the last request). Fails when requests still hold the apps.
-    pub fn shutdown(self: Arc<Self>) -> Result<(), Arc<Self>> {
+    pub(crate) fn shutdown(self: Arc<Self>) -> Result<(), Arc<Self>> {
         let apps = Arc::try_unwrap(self)?;
         apps.flush_access_log();
         for instance in apps.instances {
@@ -193,30 +183,25 @@ impl Responder {
     }
 
     /// Reads `drain` after each app call: once it is set, responses close their connection.
-    pub fn watching_drain(mut self, drain: Arc<AtomicBool>) -> Responder {
+    pub(crate) fn watching_drain(mut self, drain: Arc<AtomicBool>) -> Responder {
         self.work.drain = Some(drain);
         self
     }
 
     /// The file that ends the response just answered, if its body was a file: to be sent after
     /// the response's bytes (see [`FileTail`]).
-    pub fn take_file(&mut self) -> Option<FileTail> {
+    pub(crate) fn take_file(&mut self) -> Option<FileTail> {
         self.work.file.take()
     }
 
     /// The apps.
-    pub fn apps(&self) -> &Arc<Apps> {
+    pub(crate) fn apps(&self) -> &Arc<Apps> {
         &self.apps
-    }
-
-    /// The current `Date` header value.
-    pub fn date(&mut self) -> &[u8] {
-        self.work.date.now()
     }
 
     /// Writes a complete canned error response (and the connection closes after it); to a
     /// `HEAD` request (`head_request`), without its body.
-    pub fn write_error(&mut self, out: &mut Vec<u8>, status: u16, head_request: bool) {
+    pub(crate) fn write_error(&mut self, out: &mut Vec<u8>, status: u16, head_request: bool) {
         let date = self.work.date.now();
         write_error_response(out, status, date, SERVER_HEADER, head_request);
     }
@@ -225,7 +210,7 @@ impl Responder {
     /// connection closes after it; to a `HEAD` request, without its body), and records it in the access log, if there is one: from the
     /// peer's own address, with `line` when the request line was read whole (`-` otherwise), as
     /// received at `received`. Allocates nothing once the log's buffer is warm.
-    pub fn refuse(
+    pub(crate) fn refuse(
         &mut self,
         out: &mut Vec<u8>,
         status: u16,

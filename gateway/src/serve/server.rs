@@ -252,7 +252,7 @@ impl Server {
     }
 
     /// Tells the supervisor (if any) that this worker serves.
-    pub fn ready(&mut self) {
+    pub(crate) fn ready(&mut self) {
         if let Some(link) = &mut self.link {
             link.ready();
         }

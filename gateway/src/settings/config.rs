@@ -86,7 +86,7 @@ impl std::error::Error for ConfigError {
 /// boolean key set to `true` in the file cannot be turned off from the command line.
 ///
 /// ```
-/// use nsgi_gateway::settings::config::{parse_args, ConfigError};
+/// use nsgi_gateway::config::{parse_args, ConfigError};
 /// let cli = parse_args(vec!["nsgi-gateway".into(), "--workers".into(), "2".into()]).unwrap();
 /// assert_eq!(cli.workers, Some(2));
 /// let help = parse_args(vec!["nsgi-gateway".into(), "--help".into()]);

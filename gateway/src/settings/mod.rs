@@ -4,7 +4,7 @@
 //! It must never depend on a runtime module (`serve/`, `site/`, `process/`): they import these
 //! types, not the other way around.
 
-pub mod cli;
+pub(crate) mod cli;
 pub mod config;
-pub mod mounts;
-pub mod serving;
+pub(crate) mod mounts;
+pub(crate) mod serving;

@@ -5,18 +5,18 @@ use std::path::PathBuf;
 
 /// One `--mount`, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountSpec {
+pub(crate) struct MountSpec {
     /// The path prefix, normalised: empty for `/`, otherwise `/x` without a trailing slash.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// The app library; `None` is the built-in welcome app.
-    pub library: Option<PathBuf>,
+    pub(crate) library: Option<PathBuf>,
     /// The file handed to the app's init as its config.
-    pub config_file: Option<PathBuf>,
+    pub(crate) config_file: Option<PathBuf>,
 }
 
 /// `/` and `` → ``; `/a/b/` → `/a/b`; anything not starting with `/`, or holding `//`, `.`/`..`
 /// segments, `?`, `#` or `%`, is refused.
-pub fn normalise_prefix(raw: &str) -> Result<String, String> {
+pub(crate) fn normalise_prefix(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim_end_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());

@@ -52,7 +52,7 @@ pub struct Site {
 
 /// Where a connection arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Local {
+pub(crate) enum Local {
     /// A TCP listener's address.
     Tcp(SocketAddr),
     /// A unix-socket listener's path.
@@ -65,9 +65,9 @@ pub enum Local {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
     /// The client's address; `None` for a unix-socket peer.
-    pub peer: Option<SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
     /// Where the connection arrived.
-    pub local: Local,
+    pub(crate) local: Local,
 }
 
 impl Endpoints {
@@ -80,7 +80,7 @@ impl Endpoints {
     }
 
     /// A connection on the unix socket at `path` (shared by every connection of the listener).
-    pub fn unix(path: Arc<Path>) -> Endpoints {
+    pub(crate) fn unix(path: Arc<Path>) -> Endpoints {
         Endpoints {
             peer: None,
             local: Local::Unix(path),

@@ -4,7 +4,7 @@
 //!
 //! It must never do I/O on a client socket; it turns a parsed request head into what the app sees.
 
-pub mod environ;
-pub mod mount;
-pub mod proxy;
-pub mod welcome;
+pub(crate) mod environ;
+pub(crate) mod mount;
+pub(crate) mod proxy;
+pub(crate) mod welcome;
