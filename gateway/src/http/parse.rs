@@ -17,7 +17,7 @@
 use std::fmt;
 use std::mem::MaybeUninit;
 
-use super::syntax::{is_ows, is_tchar, is_unreserved, list_elements};
+use super::syntax::{self, is_ows, is_tchar, list_elements};
 
 /// One slot for a parsed header line. Slots are filled by the parser, so an array of them needs
 /// no initialisation: a request does not pay for zeroing hundreds of slots it never uses.
@@ -661,40 +661,9 @@ fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> 
     }
 }
 
-/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), read strictly: `uri-host` is an IP-literal
-/// in brackets (hex digits, `:` and `.`) or a reg-name / IPv4 address made of unreserved
-/// characters only. Percent-encoding and sub-delims (so commas, i.e. lists) are refused, as
-/// are userinfo and paths. The port is at most five digits and at most 65535.
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), by the one rule of [`syntax::parse_host`].
 fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
-        let Some(close) = rest.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let literal = &rest[..close];
-        if literal.is_empty() || !literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
-            return false;
-        }
-        (literal, &rest[close + 1..])
-    } else {
-        // The name runs to the first byte that is not `unreserved`; anything but `:port` after
-        // it fails below.
-        let end = value.iter().position(|&b| !is_unreserved(b)).unwrap_or(value.len());
-        let name = &value[..end];
-        if name.is_empty() {
-            return false;
-        }
-        (name, &value[end..])
-    };
-    debug_assert!(!host.is_empty());
-    match port {
-        [] => true,
-        [b':', digits @ ..] => {
-            digits.len() <= 5
-                && digits.iter().all(u8::is_ascii_digit)
-                && digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
-        }
-        _ => false,
-    }
+    syntax::parse_host(value).is_some()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1588,6 +1557,13 @@ mod tests {
             "h\\x",
             "caf\u{e9}",
             ":80",
+            // The same rule as a forwarded host (`site/proxy.rs`): no port 0, and an IPv6
+            // literal must be an IPv6 address.
+            "h:0",
+            "[::1]:0",
+            "[:::]",
+            "[1:2]",
+            "[1.2.3.4]",
         ] {
             let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
             let e = err(req.as_bytes());

@@ -36,6 +36,7 @@
 //!   what a dual-stack listener sees for IPv4 clients) is reported as IPv4.
 
 use crate::http::RequestHead;
+use crate::http::syntax::{parse_host, parse_port};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The peers trusted to describe the client, parsed from `--forwarded-allow-ips`.
@@ -391,15 +392,6 @@ fn is_obfuscated(value: &[u8]) -> bool {
         && rest.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
 }
 
-/// `1*5DIGIT` from 1 to 65535.
-fn parse_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value = digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
-    u16::try_from(value).ok().filter(|&port| port != 0)
-}
-
 /// `http` → false, `https` → true (any case); anything else is ignored.
 fn parse_proto(value: &[u8]) -> Option<bool> {
     if value.eq_ignore_ascii_case(b"https") {
@@ -424,31 +416,6 @@ pub(crate) fn split_host(host: &[u8]) -> (&[u8], Option<&[u8]>) {
     match host.iter().rposition(|&b| b == b':') {
         Some(colon) => (&host[..colon], Some(&host[colon + 1..]).filter(|p| !p.is_empty())),
         None => (host, None),
-    }
-}
-
-/// Validates a forwarded host as strictly as the request parser validates `Host`: a bracketed
-/// IPv6 literal or a name of unreserved characters, then an optional port from 1 to 65535.
-/// Returns the name and the port.
-fn parse_host(host: &[u8]) -> Option<(&[u8], Option<u16>)> {
-    let (name, port) = split_host(host);
-    let valid_name = match name {
-        [b'[', literal @ .., b']'] => std::str::from_utf8(literal)
-            .ok()
-            .is_some_and(|s| s.parse::<Ipv6Addr>().is_ok()),
-        _ => {
-            !name.is_empty()
-                && name
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        }
-    };
-    if !valid_name {
-        return None;
-    }
-    match port {
-        None => Some((name, None)),
-        Some(digits) => parse_port(digits).map(|port| (name, Some(port))),
     }
 }
 
