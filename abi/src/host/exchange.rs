@@ -564,8 +564,7 @@ impl<'a> Exchange<'a> {
 
     /// 1xx, 204 and 304 responses carry no body whatever their Content-Length says.
     fn is_bodiless_status(&self) -> bool {
-        let code = self.slot.state.status_code;
-        (100..200).contains(&code) || code == 204 || code == 304
+        super::validate::status_has_no_body(self.slot.state.status_code)
     }
 
     fn pull_chunk(&mut self) -> Pulled {

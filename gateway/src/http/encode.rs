@@ -110,7 +110,7 @@ pub fn framing_for(
     app_content_length: Option<u64>,
     body_known_empty: bool,
 ) -> BodyKind {
-    if (100..200).contains(&status_code) || status_code == 204 || status_code == 304 {
+    if nsgi::host::validate::status_has_no_body(status_code) {
         return BodyKind::None;
     }
     match (app_content_length, is_head) {
