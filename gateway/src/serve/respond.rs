@@ -14,7 +14,7 @@ use crate::http::{
 };
 use crate::logs::access_log::{AccessEntry, AccessLog};
 use crate::logs::errors_log::ErrorsLog;
-use crate::site::environ::{self, Endpoints, Site};
+use crate::site::environ::{self, Endpoints, IP_TEXT_BYTES, Site, ip_text};
 use crate::site::mount::Route;
 use nsgi::host::{AppInstance, Environ, FileStep, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
@@ -121,15 +121,6 @@ impl Apps {
     }
 }
 
-/// Formats `ip` into `buf` without allocating; returns the text.
-fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 64]) -> &[u8] {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{ip}");
-    let len = cursor.position() as usize;
-    &buf[..len]
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -229,7 +220,7 @@ impl Responder {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .map_or(0, |head_end| written.len() - head_end - 4);
-        let mut addr = [0u8; 64];
+        let mut addr = [0u8; IP_TEXT_BYTES];
         let remote = match conn.peer {
             Some(peer) => ip_text(peer.ip(), &mut addr),
             None => b"-",
@@ -292,7 +283,7 @@ impl Responder {
             }
         };
         if let Some(log) = &apps.access_log {
-            let mut addr = [0u8; 64];
+            let mut addr = [0u8; IP_TEXT_BYTES];
             // The client as resolved through trusted proxies when the app was called.
             let remote = match (route.is_some(), work.environ.get(b"REMOTE_ADDR"), conn.peer) {
                 (true, Some(resolved), _) if !resolved.is_empty() => resolved,

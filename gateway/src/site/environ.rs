@@ -196,34 +196,45 @@ fn write_environ(
     environ.set_https(view.https);
 }
 
-/// Appends an IP address without allocating. IPv4, the common case, is written by hand: four
-/// small numbers cost a few dozen instructions, where `Display` costs several hundred.
+/// Appends an IP address without allocating (see [`ip_text`]).
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    out.extend_from_slice(ip_text(ip, &mut [0; IP_TEXT_BYTES]));
+}
+
+/// Room for the longest IP address text (an IPv6 address with an embedded IPv4 one is 45 bytes).
+pub(crate) const IP_TEXT_BYTES: usize = 64;
+
+/// An IP address as text, written into `buf` without allocating: the one way the gateway spells
+/// an address (environ, access log). IPv4, the common case, is written by hand: four small
+/// numbers cost a few dozen instructions, where `Display` costs several hundred.
+pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; IP_TEXT_BYTES]) -> &[u8] {
     match ip {
         IpAddr::V4(v4) => {
-            let mut text = [0u8; 15];
             let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    text[len] = b'.';
+                    buf[len] = b'.';
                     len += 1;
                 }
                 if octet >= 100 {
-                    text[len] = b'0' + octet / 100;
+                    buf[len] = b'0' + octet / 100;
                     len += 1;
                 }
                 if octet >= 10 {
-                    text[len] = b'0' + octet / 10 % 10;
+                    buf[len] = b'0' + octet / 10 % 10;
                     len += 1;
                 }
-                text[len] = b'0' + octet % 10;
+                buf[len] = b'0' + octet % 10;
                 len += 1;
             }
-            out.extend_from_slice(&text[..len]);
+            &buf[..len]
         }
         IpAddr::V6(_) => {
             use std::io::Write;
-            let _ = write!(out, "{ip}");
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{ip}");
+            let len = cursor.position() as usize;
+            &buf[..len]
         }
     }
 }
