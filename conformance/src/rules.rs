@@ -6,7 +6,7 @@
 //! Content-Length on bodiless statuses, 304 headers, ETag, Location). It records nothing.
 
 use crate::check::{C44, C45, C46, C50, C51, C52, C53, C54, C55, C56, C57, C58, C59, C60, C67, CheckId, Severity};
-use nsgi::host::validate::{Problem, check_header, check_status, parse_content_length};
+use nsgi::host::validate::{Problem, check_header, check_status, parse_content_length, status_has_no_body};
 
 /// One broken rule: its check, severity and message.
 pub type Breach = (CheckId, Severity, String);
@@ -22,11 +22,6 @@ const ENTITY_HEADERS_NOT_ON_304: [&str; 7] = [
     "content-range",
     "last-modified",
 ];
-
-/// True for statuses that never carry a body (1xx, 204, 304).
-pub fn is_bodiless(code: u16) -> bool {
-    (100..200).contains(&code) || code == 204 || code == 304
-}
 
 /// Checks a status line; returns its code when the host would accept it, and every breach.
 ///
@@ -176,7 +171,7 @@ pub fn check_response_headers(facts: &ResponseFacts<'_>) -> Vec<Breach> {
     let content_type = facts.header("content-type");
     let declared = facts.header("content-length").and_then(parse_content_length);
     let has_content = facts.produced > 0 || declared.is_some_and(|n| n > 0);
-    if is_bodiless(code) {
+    if status_has_no_body(code) {
         if content_type.is_some() {
             breaches.push((
                 C56,

@@ -13,13 +13,14 @@ use crate::check::{
     N3, N4, N5, N7, N8, N11, Severity,
 };
 use crate::finding::{Finding, RequestLabel};
-use crate::rules::{ResponseFacts, check_header_field, check_response_headers, check_status_line, is_bodiless};
+use crate::rules::{ResponseFacts, check_header_field, check_response_headers, check_status_line};
 use nsgi::host::Environ;
 use nsgi::host::Violation;
 use nsgi::host::observe::{
     CallPhase, ErrorsWrite, InputRead, NextResult, Observer, RequestEnd, RequestId, StartResponseCall, WriteCall,
 };
 use nsgi::host::validate::parse_content_length;
+use nsgi::host::validate::status_has_no_body;
 use nsgi::sys::{
     NSGI_DONE, NSGI_E_HEADERS_SENT, NSGI_E_PANIC, NSGI_E_TOO_LARGE, NSGI_EXC_INFO_V1_0_SIZE, NSGI_OK, nsgi_status,
 };
@@ -119,7 +120,7 @@ impl Record {
         // Flagged as soon as the bytes are seen, before the head goes out, so that a validating
         // server fails the response (500) instead of sending the bodiless status.
         if let Some(code) = self.head.as_ref().map(|head| head.code)
-            && is_bodiless(code)
+            && status_has_no_body(code)
         {
             self.flag(
                 C68,
@@ -175,7 +176,7 @@ impl Record {
             && end.body_done
             && self.produced < declared
             && !self.head_request
-            && !(is_bodiless(code) && self.produced == 0)
+            && !(status_has_no_body(code) && self.produced == 0)
         {
             let message = format!(
                 "body ended after {} bytes but Content-Length declared {declared}",

@@ -15,7 +15,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nsgi_fuzz::{Script, Splits};
-use nsgi_gateway::http::{ChunkedDecoder, DecodeError, Limits, write_chunk, write_chunk_size_line, write_last_chunk};
+use nsgi_gateway::{ChunkedDecoder, DecodeError, Limits, write_chunk, write_chunk_size_line, write_last_chunk};
 
 /// The bytes of the next pipelined request, appended after an encoded body.
 const NEXT_REQUEST: &[u8] = b"GET / HTTP/1.1\r\n";

@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nsgi_fuzz::{Script, Splits, is_within};
-use nsgi_gateway::http::{
+use nsgi_gateway::{
     BodyDecoder, Framing, Limits, ParseError, Parsed, RequestHead, Version, header_slots, parse_content_length,
     parse_head,
 };

@@ -13,14 +13,14 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, Step};
-use nsgi_gateway::conn::HEADER_SLOTS;
-use nsgi_gateway::environ::{Endpoints, Site, build_request};
-use nsgi_gateway::http::{
+use nsgi_gateway::HEADER_SLOTS;
+use nsgi_gateway::MountTable;
+use nsgi_gateway::TrustedProxies;
+use nsgi_gateway::{After, Apps, Responder};
+use nsgi_gateway::{
     BodyKind, Limits, Parsed, RequestHead, ResponseHead, Version, header_slots, parse_head, write_chunk, write_head,
 };
-use nsgi_gateway::mount::MountTable;
-use nsgi_gateway::proxy::TrustedProxies;
-use nsgi_gateway::respond::{After, Apps, Responder};
+use nsgi_gateway::{Endpoints, Site, build_request};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ fn endpoints() -> Endpoints {
 }
 
 /// Parses `raw`, which must be a complete, valid head.
-fn parse<'b, 'h>(raw: &'b [u8], slots: &'h mut [nsgi_gateway::http::HeaderSlot<'b>]) -> RequestHead<'b, 'h> {
+fn parse<'b, 'h>(raw: &'b [u8], slots: &'h mut [nsgi_gateway::HeaderSlot<'b>]) -> RequestHead<'b, 'h> {
     match parse_head(raw, slots, &Limits::default()) {
         Ok(Parsed::Complete(head)) => head,
         other => panic!("the benchmark request does not parse: {other:?}"),

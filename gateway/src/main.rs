@@ -6,9 +6,11 @@
 //! up root first (`--user`, see `privilege.rs`). Every failure before serving is one line on
 //! stderr and exit status 1.
 
-use nsgi_gateway::cli::Cli;
-use nsgi_gateway::worker_link::WorkerLink;
-use nsgi_gateway::{config, listen, privilege, supervisor, worker};
+use nsgi_gateway::Cli;
+use nsgi_gateway::WorkerLink;
+use nsgi_gateway::config;
+use nsgi_gateway::listen;
+use nsgi_gateway::{privilege, supervisor, worker};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 /// The error log on stderr, each line tagged with the pid of the process that wrote it, since the
-/// supervisor and every worker share it: `[2025-01-01T00:00:00Z INFO  1234 nsgi_gateway::server] ...`.
+/// supervisor and every worker share it: `[2025-01-01T00:00:00Z INFO  1234 nsgi_gateway::serve::server] ...`.
 fn init_logging(cli: &Cli) {
     use std::io::Write;
     let pid = std::process::id();

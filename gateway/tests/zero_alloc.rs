@@ -29,12 +29,13 @@
 //! closing its connection, and the process ends it when the tests are done.
 
 use nsgi::host::{AppInstance, AppModule, InitOptions};
-use nsgi_gateway::environ::Site;
-use nsgi_gateway::listen::Listener;
-use nsgi_gateway::mount::MountTable;
-use nsgi_gateway::proxy::TrustedProxies;
-use nsgi_gateway::respond::Apps;
-use nsgi_gateway::server::{Server, ServerOptions};
+use nsgi_gateway::Apps;
+use nsgi_gateway::Listener;
+use nsgi_gateway::MountTable;
+use nsgi_gateway::Server;
+use nsgi_gateway::ServerOptions;
+use nsgi_gateway::Site;
+use nsgi_gateway::TrustedProxies;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::Cell;

@@ -61,3 +61,15 @@ impl<'a> Pairs<'a> {
         self.raw.len()
     }
 }
+
+#[cfg(feature = "host")]
+/// Borrows the bytes of an `nsgi_bytes` for as long as the struct is borrowed, by the one rule
+/// of [`bytes`] (NULL or empty is `&[]`).
+///
+/// # Safety
+/// When `bytes.ptr` is non-NULL, it must point to `bytes.len` initialised bytes that stay valid
+/// and unmodified while `bytes` is borrowed.
+pub(crate) unsafe fn bytes_of(bytes: &nsgi_bytes) -> &[u8] {
+    // SAFETY: per this function's contract, for the borrow of `bytes`.
+    unsafe { self::bytes(*bytes) }
+}

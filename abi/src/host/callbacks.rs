@@ -4,11 +4,13 @@
 //! request, and catches its own panics (answering `NSGI_E_INTERNAL`), so nothing an app passes in
 //! can unwind into it or make the host misbehave beyond refusing the call.
 
-use super::exchange::{HeaderSpan, Phase, RequestState, Violation};
 use super::handle::{Refused, live_request};
 use super::observe::{ErrorsWrite, InputRead, StartResponseCall, WriteCall};
+use super::request_state::{HeaderSpan, HostShared, Phase, RequestState};
 use super::swar;
-use super::validate::{ResponseHeadLimits, check_head_size, check_header, check_status, parse_content_length};
+use super::validate::{check_head_size, check_header, check_status, parse_content_length};
+use super::violation::Violation;
+use crate::app::raw::bytes_of;
 use crate::sys::{
     NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_E_HEADERS_SENT, NSGI_E_INTERNAL, NSGI_E_INVAL, NSGI_E_IO, NSGI_E_NOT_FOUND,
     NSGI_E_STATE, NSGI_E_TOO_LARGE, NSGI_E_UNSUPPORTED, NSGI_EXC_INFO_V1_0_SIZE, NSGI_HOST_API_V1_0_SIZE,
@@ -17,26 +19,6 @@ use crate::sys::{
 };
 use core::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
-
-/// Per-instance host data behind `host_data`: the mount name for log lines, the messages an
-/// app logs during `init` (so an init failure can say why), and the response head limits.
-pub(crate) struct HostShared {
-    pub(crate) mount: String,
-    pub(crate) head_limits: ResponseHeadLimits,
-    pub(crate) init_log: Mutex<Option<Vec<String>>>,
-}
-
-/// Borrows the bytes of an `nsgi_bytes` for as long as the struct is borrowed, by the one rule
-/// of [`crate::app::raw::bytes`] (NULL or empty is `&[]`).
-///
-/// # Safety
-/// When `bytes.ptr` is non-NULL, it must point to `bytes.len` initialised bytes that stay valid
-/// and unmodified while `bytes` is borrowed.
-pub(crate) unsafe fn bytes_of(bytes: &nsgi_bytes) -> &[u8] {
-    // SAFETY: per this function's contract, for the borrow of `bytes`.
-    unsafe { crate::app::raw::bytes(*bytes) }
-}
 
 /// The host table for one app instance.
 pub(crate) fn host_api(shared: *const HostShared, file_body: bool) -> nsgi_host_api {

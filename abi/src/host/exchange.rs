@@ -5,478 +5,64 @@
 //! request through it and hands the response out as [`Step`]s; it enforces the PEP 3333 rules at
 //! run time (a C app can break any of them), turns every breach into a [`Violation`], and calls
 //! the body's `close` exactly once on every path — including when it is dropped early.
-//! It never touches the network.
+//! It never touches the network. The request's state is `request_state.rs`; the rules an app can
+//! break are `violation.rs`.
 
-use super::callbacks::HostShared;
 use super::environ::Environ;
 use super::handle::{Serving, fresh_token};
 use super::instance::AppInstance;
-use super::observe::{CallPhase, NextResult, Observer, RequestEnd, RequestId};
-use super::validate::{HeadTooLarge, Problem};
-use crate::sys::{NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_E_PANIC, NSGI_OK, nsgi_body, nsgi_bytes, nsgi_status};
-use core::fmt;
+use super::observe::{NextResult, RequestEnd, RequestId};
+use super::request_state::{Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
+use super::violation::{ResponseFailure, Violation};
+use crate::sys::{NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_OK, nsgi_body, nsgi_bytes};
 use std::io::{BufRead, Write};
 use std::os::fd::BorrowedFd;
-use std::sync::Arc;
 
 /// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
 const DRAIN_LIMIT_BYTES: u64 = 1 << 20;
 
-/// A rule of the ABI that the app broke (or, for [`Violation::AppError`], an error it reported).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Violation {
-    /// The body produced data, or ended, before any successful start_response.
-    NoStartResponse,
-    /// start_response was called again without exc_info.
-    StartResponseTwice,
-    /// start_response was called outside `call`/`next`.
-    StartResponseOutOfTurn,
-    /// The status line was refused.
-    InvalidStatus(Problem),
-    /// A header was refused.
-    InvalidHeader {
-        /// The header name, lossily decoded.
-        name: String,
-        /// What is wrong with it.
-        problem: Problem,
-    },
-    /// The app's Content-Length header is not a number.
-    InvalidContentLength,
-    /// The head passed to start_response is past the host's response head limits (refused with
-    /// `NSGI_E_TOO_LARGE`).
-    HeadTooLarge(HeadTooLarge),
-    /// start_response got a NULL pointer where it needs data.
-    NullArgument(&'static str),
-    /// write() was called before start_response.
-    WriteBeforeStart,
-    /// write() was called from inside the body's `next` (write is for `call` only).
-    WriteInsideNext,
-    /// The app went on producing data after start_response reported NSGI_E_HEADERS_SENT.
-    ContinuedAfterHeadersSent,
-    /// The app aborted the response after an error once the headers were out (exc_info path).
-    AbortedAfterHeadersSent,
-    /// `call` returned this error status.
-    CallFailed(nsgi_status),
-    /// `call` returned NSGI_OK without a usable body (NULL vtable, `next` or `close`).
-    InvalidBody(&'static str),
-    /// `next` returned a chunk with a NULL pointer and a non-zero length.
-    NullChunk,
-    /// `next` returned this error status.
-    NextFailed(nsgi_status),
-    /// `next` returned a positive status this host does not know.
-    NextUnknownStatus(nsgi_status),
-    /// The body ended before the declared Content-Length was sent (never for a HEAD request, or
-    /// a 1xx, 204 or 304 response with no body at all: RFC 9110 §8.6, §9.3.2).
-    BodyTooShort {
-        /// Declared length.
-        declared: u64,
-        /// Bytes produced.
-        sent: u64,
-    },
-    /// The body produced more than the declared Content-Length; the excess was dropped
-    /// (a warning: the response itself is intact). Never for a HEAD request, whose body is
-    /// dropped whole.
-    BodyTooLong {
-        /// Declared length.
-        declared: u64,
-    },
-    /// A request function got a handle that is not the request its thread is serving: NULL,
-    /// another request's, or one kept past its `close`. The host refused the call
-    /// (`NSGI_E_INVAL` for NULL, else `NSGI_E_STATE`) and the response goes on: a warning to the
-    /// host, an error (N8) to a checker.
-    RequestHandleRefused {
-        /// The host function the app called.
-        function: &'static str,
-        /// The handle was NULL.
-        null: bool,
-    },
-}
-
-impl Violation {
-    /// False only for breaches the host repairs without harm to the response.
-    pub fn is_fatal(&self) -> bool {
-        !matches!(
-            self,
-            Violation::BodyTooLong { .. } | Violation::RequestHandleRefused { .. }
-        )
+impl AppInstance {
+    /// Starts answering one request: calls the app and returns the exchange that pulls its
+    /// response. The environ gets this instance's flags; `input` is the request body
+    /// (`wsgi.input`), `errors` receives `wsgi.errors`.
+    #[inline]
+    pub fn call<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+    ) -> Exchange<'a> {
+        self.start(slot, environ, input, errors, None)
     }
 
-    /// True for a `start_response` call the host refused without storing anything: the app may
-    /// correct itself with another call (`docs/abi.md` §7.1), and then the refusal no longer fails
-    /// the response.
-    pub fn is_refused_start(&self) -> bool {
-        matches!(
-            self,
-            Violation::InvalidStatus(_)
-                | Violation::InvalidHeader { .. }
-                | Violation::InvalidContentLength
-                | Violation::HeadTooLarge(_)
-                | Violation::NullArgument(_)
-        )
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Violation::NoStartResponse => {
-                f.write_str("the body produced data or ended before start_response was called")
-            }
-            Violation::StartResponseTwice => f.write_str("start_response called a second time without exc_info"),
-            Violation::StartResponseOutOfTurn => f.write_str("start_response called outside call/next"),
-            Violation::InvalidStatus(problem) => write!(f, "invalid status: {problem}"),
-            Violation::InvalidHeader { name, problem } => write!(f, "invalid header {name:?}: {problem}"),
-            Violation::InvalidContentLength => f.write_str("Content-Length header is not a decimal number"),
-            Violation::HeadTooLarge(detail) => write!(f, "response head too large: {detail}"),
-            Violation::NullArgument(what) => write!(f, "start_response got a NULL {what}"),
-            Violation::WriteBeforeStart => f.write_str("write() called before start_response"),
-            Violation::WriteInsideNext => f.write_str("write() called from inside the body's next()"),
-            Violation::ContinuedAfterHeadersSent => {
-                f.write_str("app went on after start_response with exc_info returned NSGI_E_HEADERS_SENT")
-            }
-            Violation::AbortedAfterHeadersSent => f.write_str("app aborted the response after its headers were sent"),
-            Violation::CallFailed(NSGI_E_PANIC) => f.write_str("app panicked in call (NSGI_E_PANIC)"),
-            Violation::CallFailed(code) => write!(f, "call returned error {code}"),
-            Violation::InvalidBody(what) => write!(f, "call returned NSGI_OK with an invalid body: {what}"),
-            Violation::NullChunk => f.write_str("next returned a chunk with a NULL pointer and a non-zero length"),
-            Violation::NextFailed(NSGI_E_PANIC) => f.write_str("app panicked in next (NSGI_E_PANIC)"),
-            Violation::NextFailed(code) => write!(f, "next returned error {code}"),
-            Violation::NextUnknownStatus(code) => write!(f, "next returned unknown status {code}"),
-            Violation::BodyTooShort { declared, sent } => {
-                write!(
-                    f,
-                    "body ended after {sent} bytes but Content-Length declared {declared}"
-                )
-            }
-            Violation::BodyTooLong { declared } => {
-                write!(
-                    f,
-                    "body went past its Content-Length of {declared} bytes; the excess was dropped"
-                )
-            }
-            Violation::RequestHandleRefused { function, null: true } => {
-                write!(f, "{function} got a NULL request handle")
-            }
-            Violation::RequestHandleRefused { function, null: false } => write!(
-                f,
-                "{function} got a request handle that is not the request this thread is serving \
-                 (another request's, or one kept past its close)"
-            ),
-        }
-    }
-}
-
-/// Why a response could not be completed. When `head_emitted` is false nothing reached the
-/// client yet and a server answers 500; otherwise it must abort the connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResponseFailure {
-    /// The first fatal violation.
-    pub violation: Violation,
-    /// Whether a [`Step::Head`] was already handed out.
-    pub head_emitted: bool,
-}
-
-impl fmt::Display for ResponseFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.violation)?;
-        if self.head_emitted {
-            f.write_str(" (after the response headers were sent)")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ResponseFailure {}
-
-/// Bytes an app wrote with `write()` during `call`, handed to the host as they are written
-/// (see [`AppInstance::call_streaming_writes`]): the head with the first of them.
-#[derive(Debug)]
-pub struct WrittenPart<'s> {
-    /// The response head, with the first part only.
-    pub head: Option<ResponseHead<'s>>,
-    /// The bytes (within the declared Content-Length; may be empty with the head).
-    pub data: &'s [u8],
-}
-
-/// Where a host takes written bytes during `call`: returns false when the client is gone, and
-/// the app's `write` then answers `NSGI_E_IO`.
-pub type WrittenSink<'w> = &'w mut dyn FnMut(WrittenPart<'_>) -> bool;
-
-/// Where the request is in its life cycle, as host callbacks see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// No request, or closed: every request function answers NSGI_E_STATE.
-    Idle,
-    /// Inside the app's `call`.
-    InCall,
-    /// Between two calls into the app (the host is sending).
-    Between,
-    /// Inside the body's `next`.
-    InNext,
-    /// Inside the body's `close`.
-    InClose,
-}
-
-/// A stored response header: ranges into [`RequestState::header_data`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HeaderSpan {
-    pub(crate) name: (u32, u32),
-    pub(crate) value: (u32, u32),
-}
-
-/// The state behind the app's `nsgi_request` handle (which is a token, not its address: see
-/// [`handle`](super::handle)).
-pub(crate) struct RequestState {
-    pub(crate) phase: Phase,
-    pub(crate) status: Vec<u8>,
-    pub(crate) status_code: u16,
-    pub(crate) header_data: Vec<u8>,
-    pub(crate) headers: Vec<HeaderSpan>,
-    pub(crate) content_length: Option<u64>,
-    /// A start_response succeeded.
-    pub(crate) head_stored: bool,
-    /// The app's view: a non-empty write() or chunk went out, so headers are committed.
-    pub(crate) headers_sent: bool,
-    /// start_response with exc_info came after the headers were sent.
-    pub(crate) aborted: bool,
-    /// The last start_response was refused (its violation stays fatal until a later call succeeds).
-    pub(crate) refusal_pending: bool,
-    /// Bytes from write() not yet handed out.
-    pub(crate) pending: Vec<u8>,
-    /// The host's sink for written bytes, during `call` only.
-    pub(crate) written_sink: Option<*mut (dyn FnMut(WrittenPart<'_>) -> bool + 'static)>,
-    /// Bytes handed to `written_sink` so far.
-    pub(crate) written_flushed: u64,
-    /// The head went to `written_sink`.
-    pub(crate) written_head_out: bool,
-    /// `written_sink` said the client is gone: `write` answers `NSGI_E_IO`.
-    pub(crate) client_gone: bool,
-    pub(crate) violations: Vec<Violation>,
-    pub(crate) input: Option<*mut (dyn BufRead + 'static)>,
-    pub(crate) errors: Option<*mut (dyn Write + 'static)>,
-    pub(crate) environ: *const Environ,
-    pub(crate) shared: *const HostShared,
-    pub(crate) file_body_supported: bool,
-    /// This request's id within its instance.
-    pub(crate) id: RequestId,
-    /// The token the app holds as this request's handle (see [`handle`](super::handle)); 0
-    /// between requests.
-    pub(crate) handle_token: usize,
-    /// The instance's observer, if any (set for the request's life only).
-    pub(crate) observer: Option<Arc<dyn Observer>>,
-}
-
-impl RequestState {
-    pub(crate) fn violate(&mut self, violation: Violation) {
-        if violation.is_refused_start() {
-            self.refusal_pending = true;
-        }
-        if let Some(observer) = &self.observer {
-            observer.violation(self.id, &violation);
-        }
-        self.violations.push(violation);
+    /// [`call`](Self::call), handing bytes the app writes with `write()` during the call to
+    /// `written` as they come (every 64 KiB, the head with the first) instead of holding them
+    /// until the call returns; when `written` says the client is gone, `write` answers
+    /// `NSGI_E_IO`. The exchange then goes on after what was handed over.
+    #[inline]
+    pub fn call_streaming_writes<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+        written: WrittenSink<'_>,
+    ) -> Exchange<'a> {
+        self.start(slot, environ, input, errors, Some(written))
     }
 
-    /// Hands the written bytes to the host's sink, if it gave one (the head with the first);
-    /// false once the client is gone.
-    pub(crate) fn flush_written(&mut self) -> bool {
-        let Some(sink) = self.written_sink else {
-            return true;
-        };
-        if self.client_gone {
-            return false;
-        }
-        let mut len = self.pending.len();
-        if let Some(declared) = self.content_length {
-            let room = declared.saturating_sub(self.written_flushed);
-            if len as u64 > room {
-                if !self.violations.contains(&Violation::BodyTooLong { declared }) {
-                    self.violate(Violation::BodyTooLong { declared });
-                }
-                len = room as usize;
-            }
-        }
-        if len == 0 && self.written_head_out {
-            self.pending.clear();
-            return true;
-        }
-        let head = (!self.written_head_out).then(|| self.head());
-        // SAFETY: the sink was installed by `Exchange::begin` for the app's `call` only (it is
-        // removed before `begin` returns, and `begin` outlives no borrow of it); write() runs
-        // inside that call, on the calling thread.
-        let sink = unsafe { &mut *sink };
-        let delivered = sink(WrittenPart {
-            head,
-            data: &self.pending[..len],
-        });
-        self.written_head_out = true;
-        self.written_flushed += len as u64;
-        self.pending.clear();
-        self.client_gone = !delivered;
-        delivered
-    }
-
-    /// The observer, if one watches this request.
-    pub(crate) fn observer(&self) -> Option<&dyn Observer> {
-        self.observer.as_deref()
-    }
-
-    /// The current phase as observers see it.
-    pub(crate) fn call_phase(&self) -> CallPhase {
-        match self.phase {
-            Phase::InCall => CallPhase::Call,
-            Phase::InNext => CallPhase::Next,
-            Phase::InClose => CallPhase::Close,
-            Phase::Idle | Phase::Between => CallPhase::Outside,
-        }
-    }
-
-    fn first_fatal(&self) -> Option<&Violation> {
-        self.violations
-            .iter()
-            .find(|v| v.is_fatal() && (self.refusal_pending || !v.is_refused_start()))
-    }
-
-    pub(crate) fn head(&self) -> ResponseHead<'_> {
-        ResponseHead {
-            status: &self.status,
-            status_code: self.status_code,
-            data: &self.header_data,
-            spans: &self.headers,
-            content_length: self.content_length,
-        }
-    }
-}
-
-/// Reusable storage for one request at a time. Keep one per connection or per thread: its
-/// buffers keep their capacity, so steady-state requests do not allocate here.
-pub struct RequestSlot {
-    pub(crate) state: RequestState,
-}
-
-// SAFETY: the raw pointers inside are set only while an `Exchange` borrows the slot (and point to
-// values that outlive that borrow); between requests they are cleared, and the slot is only ever
-// used by one thread at a time through `&mut`.
-unsafe impl Send for RequestSlot {}
-
-impl Default for RequestSlot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RequestSlot {
-    /// An empty slot.
-    pub fn new() -> RequestSlot {
-        RequestSlot {
-            state: RequestState {
-                phase: Phase::Idle,
-                status: Vec::with_capacity(64),
-                status_code: 0,
-                header_data: Vec::with_capacity(512),
-                headers: Vec::with_capacity(16),
-                content_length: None,
-                head_stored: false,
-                headers_sent: false,
-                aborted: false,
-                refusal_pending: false,
-                pending: Vec::new(),
-                written_sink: None,
-                written_flushed: 0,
-                written_head_out: false,
-                client_gone: false,
-                violations: Vec::new(),
-                input: None,
-                errors: None,
-                environ: core::ptr::null(),
-                shared: core::ptr::null(),
-                file_body_supported: true,
-                id: RequestId(0),
-                handle_token: 0,
-                observer: None,
-            },
-        }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        let s = &mut self.state;
-        s.phase = Phase::Idle;
-        s.status.clear();
-        s.status_code = 0;
-        s.header_data.clear();
-        s.headers.clear();
-        s.content_length = None;
-        s.head_stored = false;
-        s.headers_sent = false;
-        s.aborted = false;
-        s.refusal_pending = false;
-        s.pending.clear();
-        s.written_sink = None;
-        s.written_flushed = 0;
-        s.written_head_out = false;
-        s.client_gone = false;
-        s.violations.clear();
-        s.input = None;
-        s.errors = None;
-        s.environ = core::ptr::null();
-        s.shared = core::ptr::null();
-        s.handle_token = 0;
-        s.observer = None;
-    }
-}
-
-/// The response head an app started: status and headers, validated and copied.
-#[derive(Clone, Copy, Debug)]
-pub struct ResponseHead<'s> {
-    status: &'s [u8],
-    status_code: u16,
-    data: &'s [u8],
-    spans: &'s [HeaderSpan],
-    content_length: Option<u64>,
-}
-
-impl<'s> ResponseHead<'s> {
-    /// The status line as the app gave it, e.g. `200 OK`.
-    pub fn status(&self) -> &'s [u8] {
-        self.status
-    }
-
-    /// The status line as text (it was validated, so it is ASCII apart from the reason phrase).
-    pub fn status_str(&self) -> std::borrow::Cow<'s, str> {
-        String::from_utf8_lossy(self.status)
-    }
-
-    /// The numeric status code.
-    pub fn status_code(&self) -> u16 {
-        self.status_code
-    }
-
-    /// The headers in the order the app gave them.
-    pub fn headers(&self) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + Clone + 's {
-        let data = self.data;
-        self.spans.iter().map(move |span| {
-            (
-                &data[span.name.0 as usize..span.name.1 as usize],
-                &data[span.value.0 as usize..span.value.1 as usize],
-            )
-        })
-    }
-
-    /// Number of headers.
-    pub fn header_count(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// The first header with this name (ASCII case-insensitive).
-    pub fn header(&self, name: &[u8]) -> Option<&'s [u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
-    /// The app's Content-Length, if it declared one.
-    pub fn content_length(&self) -> Option<u64> {
-        self.content_length
+    /// The one place that begins an exchange (so the compiler keeps it in one piece).
+    fn start<'a>(
+        &'a self,
+        slot: &'a mut RequestSlot,
+        environ: &'a mut Environ,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+        written: Option<WrittenSink<'_>>,
+    ) -> Exchange<'a> {
+        environ.set_flags(self.env_flags());
+        Exchange::begin(self, slot, environ, input, errors, written)
     }
 }
 
@@ -981,8 +567,7 @@ impl<'a> Exchange<'a> {
 
     /// 1xx, 204 and 304 responses carry no body whatever their Content-Length says.
     fn is_bodiless_status(&self) -> bool {
-        let code = self.slot.state.status_code;
-        (100..200).contains(&code) || code == 204 || code == 304
+        super::validate::status_has_no_body(self.slot.state.status_code)
     }
 
     fn pull_chunk(&mut self) -> Pulled {

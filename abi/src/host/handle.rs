@@ -11,7 +11,8 @@
 //!
 //! This module runs on every host call: it must never allocate, lock or log on the accepting path.
 
-use super::exchange::{RequestState, Violation};
+use super::request_state::RequestState;
+use super::violation::Violation;
 use crate::sys::{NSGI_E_INVAL, NSGI_E_STATE, nsgi_request, nsgi_status};
 use core::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

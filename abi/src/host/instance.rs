@@ -4,12 +4,11 @@
 //! `NSGI_APP_THREAD_SAFE` is never entered by two threads at once (every call into it takes one
 //! lock). It does not know about HTTP.
 
-use super::callbacks::{HostShared, host_api};
-use super::environ::Environ;
-use super::exchange::{Exchange, RequestSlot};
+use super::callbacks::host_api;
 use super::handle::{self, Serving};
 use super::load::AppModule;
 use super::observe::{Observer, RequestId};
+use super::request_state::HostShared;
 use super::validate::ResponseHeadLimits;
 use crate::sys::{
     NSGI_E_PANIC, NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD, NSGI_INIT_ARGS_V1_0_SIZE, NSGI_OK, nsgi_body,
@@ -17,7 +16,7 @@ use crate::sys::{
 };
 use core::ffi::c_void;
 use core::fmt;
-use std::io::{BufRead, Write};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -222,49 +221,6 @@ impl AppInstance {
 
     pub(crate) fn shared(&self) -> *const HostShared {
         self.shared.as_ptr()
-    }
-
-    /// Starts answering one request: calls the app and returns the exchange that pulls its
-    /// response. The environ gets this instance's flags; `input` is the request body
-    /// (`wsgi.input`), `errors` receives `wsgi.errors`.
-    #[inline]
-    pub fn call<'a>(
-        &'a self,
-        slot: &'a mut RequestSlot,
-        environ: &'a mut Environ,
-        input: &'a mut dyn BufRead,
-        errors: &'a mut dyn Write,
-    ) -> Exchange<'a> {
-        self.start(slot, environ, input, errors, None)
-    }
-
-    /// [`call`](Self::call), handing bytes the app writes with `write()` during the call to
-    /// `written` as they come (every 64 KiB, the head with the first) instead of holding them
-    /// until the call returns; when `written` says the client is gone, `write` answers
-    /// `NSGI_E_IO`. The exchange then goes on after what was handed over.
-    #[inline]
-    pub fn call_streaming_writes<'a>(
-        &'a self,
-        slot: &'a mut RequestSlot,
-        environ: &'a mut Environ,
-        input: &'a mut dyn BufRead,
-        errors: &'a mut dyn Write,
-        written: super::exchange::WrittenSink<'_>,
-    ) -> Exchange<'a> {
-        self.start(slot, environ, input, errors, Some(written))
-    }
-
-    /// The one place that begins an exchange (so the compiler keeps it in one piece).
-    fn start<'a>(
-        &'a self,
-        slot: &'a mut RequestSlot,
-        environ: &'a mut Environ,
-        input: &'a mut dyn BufRead,
-        errors: &'a mut dyn Write,
-        written: Option<super::exchange::WrittenSink<'_>>,
-    ) -> Exchange<'a> {
-        environ.set_flags(self.env_flags);
-        Exchange::begin(self, slot, environ, input, errors, written)
     }
 
     pub(crate) fn invoke_call(

@@ -232,13 +232,13 @@ impl AppModule {
     /// The app's name from its descriptor, lossily decoded.
     pub fn name(&self) -> String {
         // SAFETY: the descriptor and its name are the app's static data (docs/abi.md §6).
-        String::from_utf8_lossy(unsafe { super::callbacks::bytes_of(&self.descriptor.name) }).into_owned()
+        String::from_utf8_lossy(unsafe { crate::app::raw::bytes_of(&self.descriptor.name) }).into_owned()
     }
 
     /// The app's build information from its descriptor, lossily decoded.
     pub fn sdk_info(&self) -> String {
         // SAFETY: the descriptor and its sdk_info are the app's static data (docs/abi.md §6).
-        String::from_utf8_lossy(unsafe { super::callbacks::bytes_of(&self.descriptor.sdk_info) }).into_owned()
+        String::from_utf8_lossy(unsafe { crate::app::raw::bytes_of(&self.descriptor.sdk_info) }).into_owned()
     }
 
     /// The ABI minor the app was built against.

@@ -37,13 +37,15 @@ mod handle;
 mod instance;
 mod load;
 pub mod observe;
+mod request_state;
 mod swar;
 pub mod validate;
+mod violation;
 
 pub use environ::Environ;
-pub use exchange::{
-    Exchange, FileStep, RequestSlot, ResponseFailure, ResponseHead, Step, Violation, WrittenPart, WrittenSink,
-};
+pub use exchange::{Exchange, FileStep, Step};
 pub use instance::{AppInstance, InitError, InitOptions};
 pub use load::{AppModule, LoadError};
 pub use observe::{Observer, RequestId};
+pub use request_state::{RequestSlot, ResponseHead, WrittenPart, WrittenSink};
+pub use violation::{ResponseFailure, Violation};

@@ -26,9 +26,9 @@
 //! }
 //! ```
 
-use super::callbacks::bytes_of;
 use super::environ::Environ;
-use super::exchange::{ResponseFailure, Violation};
+use super::violation::{ResponseFailure, Violation};
+use crate::app::raw::bytes_of;
 use crate::sys::{nsgi_header, nsgi_status};
 use core::fmt;
 

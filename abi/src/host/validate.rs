@@ -65,6 +65,14 @@ pub const HOP_BY_HOP: [&str; 10] = [
     "upgrade",
 ];
 
+/// True for the statuses whose responses never carry a body (RFC 9110 §6.4.1): 1xx, 204 and
+/// 304, whatever their Content-Length says. The one rule for the host SDK, the gateway and the
+/// conformance checker.
+#[inline]
+pub const fn status_has_no_body(code: u16) -> bool {
+    matches!(code, 100..=199 | 204 | 304)
+}
+
 /// True for the RFC 9110 §5.6.2 `tchar` set.
 pub const fn is_token_byte(byte: u8) -> bool {
     TOKEN[byte as usize]
@@ -317,6 +325,16 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodiless_statuses() {
+        for code in [100, 101, 103, 199, 204, 304] {
+            assert!(status_has_no_body(code), "{code}");
+        }
+        for code in [0, 99, 200, 203, 205, 303, 305, 404, 599] {
+            assert!(!status_has_no_body(code), "{code}");
+        }
+    }
 
     #[test]
     fn statuses() {

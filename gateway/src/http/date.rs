@@ -9,7 +9,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate in bytes: `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub const IMF_FIXDATE_LEN: usize = 29;
+pub(crate) const IMF_FIXDATE_LEN: usize = 29;
 
 /// Seconds from the epoch to `9999-12-31T23:59:59Z`, the last second a four-digit year holds.
 const MAX_FORMATTABLE_SECS: u64 = 253_402_300_799;
@@ -24,7 +24,7 @@ const MONTH_NAMES: [&[u8; 3]; 12] = [
 /// The current IMF-fixdate, recomputed only when the second has changed.
 ///
 /// ```
-/// use nsgi_gateway::http::DateCache;
+/// use nsgi_gateway::DateCache;
 /// let mut dates = DateCache::new();
 /// let now = dates.now();
 /// assert_eq!(now.len(), 29);
@@ -59,7 +59,7 @@ impl DateCache {
 
     /// `time` as an IMF-fixdate, reusing the cached text when `time` falls in the same second
     /// as the previous call.
-    pub fn at(&mut self, time: SystemTime) -> &[u8] {
+    pub(crate) fn at(&mut self, time: SystemTime) -> &[u8] {
         let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if self.second != Some(secs) {
             format_imf_fixdate(secs, &mut self.text);
@@ -73,7 +73,7 @@ impl DateCache {
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`). Times after 9999-12-31T23:59:59Z are clamped to it.
 ///
 /// ```
-/// use nsgi_gateway::http::format_imf_fixdate;
+/// use nsgi_gateway::format_imf_fixdate;
 /// let mut out = [0u8; 29];
 /// format_imf_fixdate(784_111_777, &mut out);
 /// assert_eq!(&out, b"Sun, 06 Nov 1994 08:49:37 GMT");

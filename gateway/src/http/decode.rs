@@ -53,7 +53,7 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// The status code to answer with before closing the connection.
-    pub const fn status(&self) -> u16 {
+    pub(crate) const fn status(&self) -> u16 {
         match self {
             DecodeError::TooLarge => 413,
             DecodeError::TrailerTooLarge => 431,
@@ -62,7 +62,7 @@ impl DecodeError {
     }
 
     /// A short description of the rule that was broken, for logs.
-    pub const fn reason(&self) -> &'static str {
+    pub(crate) const fn reason(&self) -> &'static str {
         match self {
             DecodeError::InvalidChunkSize => "invalid chunk size",
             DecodeError::ChunkSizeOverflow => "chunk size has more than 16 hex digits",
@@ -91,7 +91,7 @@ const MAX_CHUNK_SIZE_DIGITS: u8 = 16;
 /// A body delimited by `Content-Length`: passes through exactly that many bytes.
 ///
 /// ```
-/// use nsgi_gateway::http::{LengthDecoder, Limits};
+/// use nsgi_gateway::{LengthDecoder, Limits};
 /// let mut d = LengthDecoder::new(5);
 /// let mut out = Vec::new();
 /// let p = d.decode(b"helloGET /", &mut out, &Limits::default()).unwrap();
@@ -111,12 +111,14 @@ impl LengthDecoder {
     }
 
     /// Bytes still expected.
-    pub const fn remaining(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) const fn remaining(&self) -> u64 {
         self.remaining
     }
 
     /// Is the whole body through?
-    pub const fn is_done(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) const fn is_done(&self) -> bool {
         self.remaining == 0
     }
 
@@ -193,7 +195,7 @@ enum State {
 /// [`Limits::max_body`] as soon as each chunk-size is known, before its data arrives.
 ///
 /// ```
-/// use nsgi_gateway::http::{ChunkedDecoder, Limits};
+/// use nsgi_gateway::{ChunkedDecoder, Limits};
 /// let mut d = ChunkedDecoder::new();
 /// let mut out = Vec::new();
 /// let body = b"5;note=hi\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\nNEXT";
@@ -473,11 +475,11 @@ fn hex_value(b: u8) -> u64 {
 /// Either body decoder, chosen from a request's [`Framing`].
 ///
 /// ```
-/// use nsgi_gateway::http::{BodyDecoder, Framing, Limits};
+/// use nsgi_gateway::{BodyDecoder, Framing, Limits};
 /// let mut d = BodyDecoder::for_framing(Framing::Chunked);
 /// let mut out = Vec::new();
-/// d.decode(b"3\r\nabc\r\n0\r\n\r\n", &mut out, &Limits::default()).unwrap();
-/// assert!(d.is_done());
+/// let p = d.decode(b"3\r\nabc\r\n0\r\n\r\n", &mut out, &Limits::default()).unwrap();
+/// assert!(p.done);
 /// assert_eq!(out, b"abc");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -499,7 +501,8 @@ impl BodyDecoder {
     }
 
     /// Is the whole body through?
-    pub const fn is_done(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) const fn is_done(&self) -> bool {
         match self {
             BodyDecoder::Length(d) => d.is_done(),
             BodyDecoder::Chunked(d) => d.is_done(),

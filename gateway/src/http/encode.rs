@@ -15,14 +15,14 @@ use super::Version;
 
 /// The interim response sent to a client that asked for `Expect: 100-continue`, just before
 /// reading its body.
-pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(crate) const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The last chunk with an empty trailer section: the end of a chunked body.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// The CRLF that follows the data of every chunk (for callers that write the data itself
 /// with a vectored write after [`write_chunk_size_line`]).
-pub const CHUNK_END: &[u8] = b"\r\n";
+pub(crate) const CHUNK_END: &[u8] = b"\r\n";
 
 /// How a response body is delimited on the wire, i.e. which framing header [`write_head`]
 /// writes. Choose it with [`framing_for`].
@@ -48,7 +48,7 @@ pub enum BodyKind {
 /// written straight from wherever they are stored, without collecting them:
 ///
 /// ```
-/// use nsgi_gateway::http::{write_head, BodyKind, ResponseHead, Version};
+/// use nsgi_gateway::{write_head, BodyKind, ResponseHead, Version};
 /// let app_headers: &[(&[u8], &[u8])] = &[(b"Content-Type", b"text/plain")];
 /// let head = ResponseHead {
 ///     version: Version::Http11,
@@ -98,7 +98,7 @@ pub struct ResponseHead<'a, H> {
 /// - Otherwise chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0 ones.
 ///
 /// ```
-/// use nsgi_gateway::http::{framing_for, BodyKind, Version};
+/// use nsgi_gateway::{framing_for, BodyKind, Version};
 /// assert_eq!(framing_for(Version::Http11, false, 200, None, false), BodyKind::Chunked);
 /// assert_eq!(framing_for(Version::Http10, false, 200, None, false), BodyKind::CloseDelimited);
 /// assert_eq!(framing_for(Version::Http11, false, 204, Some(0), false), BodyKind::None);
@@ -110,7 +110,7 @@ pub fn framing_for(
     app_content_length: Option<u64>,
     body_known_empty: bool,
 ) -> BodyKind {
-    if (100..200).contains(&status_code) || status_code == 204 || status_code == 304 {
+    if nsgi::host::validate::status_has_no_body(status_code) {
         return BodyKind::None;
     }
     match (app_content_length, is_head) {
@@ -225,7 +225,7 @@ fn write_content_length(out: &mut Vec<u8>, n: u64) {
 /// empty `data` (an empty chunk would end the body).
 ///
 /// ```
-/// use nsgi_gateway::http::write_chunk;
+/// use nsgi_gateway::write_chunk;
 /// let mut out = Vec::new();
 /// write_chunk(&mut out, b"hello");
 /// write_chunk(&mut out, b"");
@@ -272,7 +272,7 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
 /// (`head_request`) the head is the same and the body is left out (RFC 9110 §9.3.2).
 ///
 /// ```
-/// use nsgi_gateway::http::write_error_response;
+/// use nsgi_gateway::write_error_response;
 /// let mut out = Vec::new();
 /// write_error_response(&mut out, 413, b"Sun, 06 Nov 1994 08:49:37 GMT", b"", false);
 /// assert!(out.starts_with(b"HTTP/1.1 413 Content Too Large\r\n"));
@@ -306,12 +306,13 @@ pub fn write_error_response(out: &mut Vec<u8>, status: u16, date: &[u8], server:
 /// digits followed by a space or the end, within 100-599 (RFC 9110 §15). `None` otherwise.
 ///
 /// ```
-/// use nsgi_gateway::http::status_code;
+/// use nsgi_gateway::status_code;
 /// assert_eq!(status_code(b"404 Not Found"), Some(404));
 /// assert_eq!(status_code(b"204"), Some(204));
 /// assert_eq!(status_code(b"200OK"), None);
 /// ```
-pub fn status_code(status: &[u8]) -> Option<u16> {
+#[cfg(test)]
+pub(crate) fn status_code(status: &[u8]) -> Option<u16> {
     match status {
         [a, b, c, rest @ ..]
             if a.is_ascii_digit()
@@ -328,7 +329,7 @@ pub fn status_code(status: &[u8]) -> Option<u16> {
 
 /// The registered reason phrase for a status code (RFC 9110 §15 and the IANA HTTP Status Code
 /// Registry), or `"Unknown Status"`.
-pub const fn reason_phrase(code: u16) -> &'static str {
+pub(crate) const fn reason_phrase(code: u16) -> &'static str {
     match code {
         100 => "Continue",
         101 => "Switching Protocols",

@@ -9,6 +9,7 @@
 //! | `decode.rs` | request bodies: by `Content-Length` and `chunked`                       |
 //! | `encode.rs` | the response head, chunk framing and the canned error responses         |
 //! | `date.rs`   | the cached IMF-fixdate for the `Date` header                            |
+//! | `percent.rs`| percent-decoding of the request path (PATH_INFO and routing)            |
 //! | `syntax.rs` | RFC 9110 §5.6 character classes and list splitting shared by the above  |
 //!
 //! It must never touch a socket, a clock other than through [`DateCache`], or an app, and it
@@ -19,22 +20,24 @@
 //! Every error this layer reports means "answer with `status()` and close the connection": a
 //! parser that has seen a malformed message no longer knows where the next message starts.
 
-mod date;
-mod decode;
-mod encode;
-mod parse;
-mod syntax;
+pub(crate) mod date;
+pub(crate) mod decode;
+pub(crate) mod encode;
+pub(crate) mod parse;
+pub(crate) mod percent;
+pub(crate) mod syntax;
 
-pub use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate};
-pub use decode::{BodyDecoder, ChunkedDecoder, DecodeError, DecodeProgress, LengthDecoder};
-pub use encode::{
-    BodyKind, CHUNK_END, CONTINUE_100, LAST_CHUNK, ResponseHead, framing_for, reason_phrase, status_code, write_chunk,
-    write_chunk_size_line, write_error_response, write_head, write_last_chunk,
+pub(crate) use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate};
+pub(crate) use decode::{ChunkedDecoder, DecodeError};
+pub(crate) use encode::{
+    BodyKind, CHUNK_END, CONTINUE_100, LAST_CHUNK, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
+    write_error_response, write_head, write_last_chunk,
 };
-pub use parse::{
-    Framing, HeaderSlot, MAX_METHOD_BYTES, ParseError, Parsed, RequestHead, RequestLine, complete_request_line,
-    header_slots, is_head_request, parse_content_length, parse_head,
+pub(crate) use parse::{
+    Framing, ParseError, Parsed, RequestHead, RequestLine, complete_request_line, header_slots, is_head_request,
+    parse_head,
 };
+pub(crate) use percent::percent_decoded;
 
 /// The HTTP version of a request, as read from its request line.
 ///
@@ -53,7 +56,7 @@ pub enum Version {
 impl Version {
     /// The version as it appears on the wire, e.g. `b"HTTP/1.1"` (also the CGI
     /// `SERVER_PROTOCOL` value).
-    pub const fn as_bytes(self) -> &'static [u8] {
+    pub(crate) const fn as_bytes(self) -> &'static [u8] {
         match self {
             Version::Http10 => b"HTTP/1.0",
             Version::Http11 => b"HTTP/1.1",
@@ -63,23 +66,23 @@ impl Version {
 
 /// Default [`Limits::max_request_line`], in bytes (the request line without its CRLF).
 /// The same as Apache's `LimitRequestLine`.
-pub const MAX_REQUEST_LINE_BYTES: usize = 8190;
+pub(crate) const MAX_REQUEST_LINE_BYTES: usize = 8190;
 /// Default [`Limits::max_header_bytes`], in bytes (the whole head, request line included).
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Default [`Limits::max_headers`], a count of header field lines.
-pub const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 /// Default [`Limits::max_body`], in bytes of decoded request content.
-pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// Default [`Limits::max_chunk_ext`], in bytes of chunk extensions over a whole body.
-pub const MAX_CHUNK_EXT_BYTES: usize = 4096;
+pub(crate) const MAX_CHUNK_EXT_BYTES: usize = 4096;
 /// Default [`Limits::max_trailer_bytes`], in bytes of the trailer section.
-pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
 /// Size limits applied while parsing a request. Exceeding one is an error whose status
 /// names the limit (414, 431 or 413).
 ///
 /// ```
-/// use nsgi_gateway::http::Limits;
+/// use nsgi_gateway::Limits;
 /// let limits = Limits { max_body: 1 << 20, ..Limits::default() };
 /// assert_eq!(limits.max_headers, 100);
 /// ```

@@ -17,7 +17,7 @@
 use std::fmt;
 use std::mem::MaybeUninit;
 
-use super::syntax::{is_ows, is_tchar, is_unreserved, list_elements};
+use super::syntax::{self, is_ows, is_tchar, list_elements};
 
 /// One slot for a parsed header line. Slots are filled by the parser, so an array of them needs
 /// no initialisation: a request does not pay for zeroing hundreds of slots it never uses.
@@ -32,7 +32,7 @@ use super::{Limits, Version};
 /// Longest method accepted, in bytes; a longer one is refused with 400 as soon as its first
 /// [`MAX_METHOD_BYTES`] + 1 bytes have arrived, before the request line ends. The longest
 /// method in the IANA HTTP Method Registry, `UPDATEREDIRECTREF`, has 17 bytes.
-pub const MAX_METHOD_BYTES: usize = 32;
+pub(crate) const MAX_METHOD_BYTES: usize = 32;
 
 /// The outcome of a parse attempt that did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub struct RequestHead<'b, 'h> {
     pub host: Option<&'b [u8]>,
     /// Does the head carry a `Forwarded` or an `X-Forwarded-*` field? When it does not, there is
     /// nothing for proxy resolution to look for.
-    pub forwarded: bool,
+    pub(crate) forwarded: bool,
 }
 
 /// Why a request head was refused. Each variant names one rule; [`ParseError::status`] is the
@@ -197,7 +197,7 @@ impl ParseError {
 
     /// True when the request line itself was refused (so no method or target can be reported
     /// for the request); false when the line was read and a later rule was broken.
-    pub const fn is_about_request_line(&self) -> bool {
+    pub(crate) const fn is_about_request_line(&self) -> bool {
         use ParseError::*;
         matches!(
             self,
@@ -212,7 +212,7 @@ impl ParseError {
     }
 
     /// A short description of the rule that was broken, for logs.
-    pub const fn reason(&self) -> &'static str {
+    pub(crate) const fn reason(&self) -> &'static str {
         use ParseError::*;
         match self {
             InvalidMethod => "method is not a token",
@@ -263,7 +263,7 @@ impl std::error::Error for ParseError {}
 /// the caller reads more and calls again with the grown buffer.
 ///
 /// ```
-/// use nsgi_gateway::http::{header_slots, parse_head, Framing, Limits, Parsed, Version};
+/// use nsgi_gateway::{header_slots, parse_head, Framing, Limits, Parsed, Version};
 /// let mut headers = header_slots::<16>();
 /// let buf = b"POST /submit?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc";
 /// let Ok(Parsed::Complete(head)) = parse_head(buf, &mut headers, &Limits::default()) else {
@@ -354,7 +354,7 @@ pub fn parse_head<'b, 'h>(
 /// Useful for the `Content-Length` an app puts in its response headers.
 ///
 /// ```
-/// use nsgi_gateway::http::parse_content_length;
+/// use nsgi_gateway::parse_content_length;
 /// assert_eq!(parse_content_length(b"42"), Some(42));
 /// assert_eq!(parse_content_length(b"42, 42"), Some(42));
 /// assert_eq!(parse_content_length(b"+42"), None);
@@ -384,7 +384,7 @@ pub struct RequestLine<'b> {
 /// request line was read (for the access log). Looks no further than the first line.
 ///
 /// ```
-/// use nsgi_gateway::http::complete_request_line;
+/// use nsgi_gateway::complete_request_line;
 /// let line = complete_request_line(b"GET /a?b HTTP/1.1\r\nHost: x\r\n").unwrap();
 /// assert_eq!((line.method, line.target, line.version), (&b"GET"[..], &b"/a?b"[..], &b"HTTP/1.1"[..]));
 /// assert_eq!(complete_request_line(b"GET /a?b HTTP/1.1"), None); // not ended yet
@@ -425,7 +425,7 @@ fn skip_empty_lines(buf: &[u8]) -> &[u8] {
 /// (RFC 9110 §9.3.2), even when the request is too malformed to parse.
 ///
 /// ```
-/// use nsgi_gateway::http::is_head_request;
+/// use nsgi_gateway::is_head_request;
 /// assert!(is_head_request(b"\r\nHEAD / HTTP/1.1\r\n"));
 /// assert!(!is_head_request(b"GET / HTTP/1.1\r\n"));
 /// assert!(!is_head_request(b"HEADER / HTTP/1.1\r\n"));
@@ -670,40 +670,9 @@ fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> 
     }
 }
 
-/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), read strictly: `uri-host` is an IP-literal
-/// in brackets (hex digits, `:` and `.`) or a reg-name / IPv4 address made of unreserved
-/// characters only. Percent-encoding and sub-delims (so commas, i.e. lists) are refused, as
-/// are userinfo and paths. The port is at most five digits and at most 65535.
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), by the one rule of [`syntax::parse_host`].
 fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
-        let Some(close) = rest.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let literal = &rest[..close];
-        if literal.is_empty() || !literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
-            return false;
-        }
-        (literal, &rest[close + 1..])
-    } else {
-        // The name runs to the first byte that is not `unreserved`; anything but `:port` after
-        // it fails below.
-        let end = value.iter().position(|&b| !is_unreserved(b)).unwrap_or(value.len());
-        let name = &value[..end];
-        if name.is_empty() {
-            return false;
-        }
-        (name, &value[end..])
-    };
-    debug_assert!(!host.is_empty());
-    match port {
-        [] => true,
-        [b':', digits @ ..] => {
-            digits.len() <= 5
-                && digits.iter().all(u8::is_ascii_digit)
-                && digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
-        }
-        _ => false,
-    }
+    syntax::parse_host(value).is_some()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1597,6 +1566,13 @@ mod tests {
             "h\\x",
             "caf\u{e9}",
             ":80",
+            // The same rule as a forwarded host (`site/proxy.rs`): no port 0, and an IPv6
+            // literal must be an IPv6 address.
+            "h:0",
+            "[::1]:0",
+            "[:::]",
+            "[1:2]",
+            "[1.2.3.4]",
         ] {
             let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
             let e = err(req.as_bytes());

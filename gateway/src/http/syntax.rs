@@ -1,5 +1,5 @@
 //! The shared grammar of RFC 9110 §5.6: character classes (`tchar`, `OWS`, `field-vchar`,
-//! `qdtext`) and the splitting of comma-separated lists (`#rule`).
+//! `qdtext`), the splitting of comma-separated lists (`#rule`), and `uri-host [":" port]`.
 //!
 //! It owns nothing but these predicates; it must never decide what a header *means* (that is
 //! `parse.rs`) and never allocate.
@@ -27,6 +27,41 @@ static UNRESERVED: [bool; 256] = {
 #[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
     UNRESERVED[b as usize]
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2), the one reading of a `Host`, of an
+/// absolute-form authority and of a forwarded host: the host is an IPv6 literal in brackets that
+/// is an IPv6 address, or a reg-name / IPv4 address of `unreserved` bytes only (so no
+/// percent-encoding, no sub-delims such as list commas, no userinfo or path); the port, when
+/// digits follow the colon, is [`parse_port`]'s (an empty port is no port). Returns the host
+/// (brackets kept) and the port.
+pub(crate) fn parse_host(value: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (host, rest) = if value.first() == Some(&b'[') {
+        let close = value.iter().position(|&b| b == b']')?;
+        let literal = std::str::from_utf8(&value[1..close]).ok()?;
+        literal.parse::<std::net::Ipv6Addr>().ok()?;
+        value.split_at(close + 1)
+    } else {
+        let end = value.iter().position(|&b| !is_unreserved(b)).unwrap_or(value.len());
+        if end == 0 {
+            return None;
+        }
+        value.split_at(end)
+    };
+    match rest {
+        [] | [b':'] => Some((host, None)),
+        [b':', digits @ ..] => parse_port(digits).map(|port| (host, Some(port))),
+        _ => None,
+    }
+}
+
+/// A `port` (RFC 3986 §3.2.3) that can name a listening socket: one to five digits, 1 to 65535.
+pub(crate) fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+    u16::try_from(value).ok().filter(|&port| port != 0)
 }
 
 /// Is `b` optional whitespace (`SP / HTAB`, RFC 9110 §5.6.3)?
@@ -74,6 +109,31 @@ pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rule for a host and its port, whoever reads it: the request parser (`Host`, an
+    /// absolute-form authority) and the forwarded headers (`site/proxy.rs`) used to disagree
+    /// on port 0 and on bracketed literals that are no IPv6 address.
+    #[test]
+    fn host_and_port_have_one_rule() {
+        assert_eq!(parse_host(b"example.com:8080"), Some((&b"example.com"[..], Some(8080))));
+        assert_eq!(parse_host(b"[::1]:80"), Some((&b"[::1]"[..], Some(80))));
+        assert_eq!(parse_host(b"h:"), Some((&b"h"[..], None)));
+        for refused in [
+            &b"h:0"[..],
+            b"[::1]:0",
+            b"[:::]",
+            b"[1:2]",
+            b"[::1]x",
+            b"h:65536",
+            b"",
+            b"[]",
+        ] {
+            assert_eq!(parse_host(refused), None, "{:?}", String::from_utf8_lossy(refused));
+        }
+        assert_eq!(parse_port(b"0"), None);
+        assert_eq!(parse_port(b"00080"), Some(80));
+        assert_eq!(parse_port(b"65535"), Some(65535));
+    }
 
     #[test]
     fn tchar_is_exactly_the_rfc_set() {

@@ -54,14 +54,15 @@ fn set_close_on_exec(fd: RawFd, close_on_exec: bool) -> io::Result<()> {
 /// [`std::process::Command`] inherit them under the same numbers. Every descriptor Rust's standard
 /// library, socket2 and mio open is close-on-exec; this is how one is deliberately passed on.
 /// [`inherit_in_child`] does the same for one child only, without touching the parent's flag.
-pub fn set_inheritable(fd: RawFd, inheritable: bool) -> io::Result<()> {
+#[cfg(test)]
+pub(crate) fn set_inheritable(fd: RawFd, inheritable: bool) -> io::Result<()> {
     set_close_on_exec(fd, !inheritable)
 }
 
 /// Arranges for `fds` to be inherited by the child that `command` spawns, and by no other: their
 /// `FD_CLOEXEC` flag is cleared in the child between `fork` and `exec`, the parent's descriptors
 /// keep theirs. The descriptors must stay open until the child is spawned.
-pub fn inherit_in_child(command: &mut Command, fds: &[RawFd]) {
+pub(crate) fn inherit_in_child(command: &mut Command, fds: &[RawFd]) {
     use std::os::unix::process::CommandExt;
     let fds = fds.to_vec();
     let clear_in_child = move || -> io::Result<()> {
@@ -87,7 +88,8 @@ pub fn inherit_in_child(command: &mut Command, fds: &[RawFd]) {
 /// Arranges for the child that `command` spawns to inherit `fds` under the numbers `first`,
 /// `first + 1`, ... (in order), as systemd passes sockets from 3 on; the parent's descriptors are
 /// untouched. The descriptors must stay open until the child is spawned.
-pub fn inherit_in_child_as(command: &mut Command, fds: &[RawFd], first: RawFd) {
+#[cfg(test)]
+pub(crate) fn inherit_in_child_as(command: &mut Command, fds: &[RawFd], first: RawFd) {
     use std::os::unix::process::CommandExt;
     let fds = fds.to_vec();
     // Allocated here: code between fork and exec must not allocate.
@@ -133,7 +135,7 @@ pub fn inherit_in_child_as(command: &mut Command, fds: &[RawFd], first: RawFd) {
 /// to break this is to clear the flag with [`set_inheritable`] on a descriptor one still owns, and
 /// then claim it: don't). A claimed descriptor gets `FD_CLOEXEC`, so it is not passed on to
 /// children by accident, and a second claim of it is refused.
-pub fn claim_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+pub(crate) fn claim_inherited(fd: RawFd) -> io::Result<OwnedFd> {
     if fd <= libc::STDERR_FILENO {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -163,7 +165,7 @@ pub fn claim_inherited(fd: RawFd) -> io::Result<OwnedFd> {
 
 /// What kind of file a descriptor refers to (the `S_IFMT` bits of `fstat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FdKind {
+pub(crate) enum FdKind {
     /// A socket.
     Socket,
     /// A regular file.
@@ -184,7 +186,7 @@ pub enum FdKind {
 
 impl FdKind {
     /// `"a socket"`, `"a regular file"`, ...: for messages.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             FdKind::Socket => "a socket",
             FdKind::RegularFile => "a regular file",
@@ -199,7 +201,7 @@ impl FdKind {
 }
 
 /// The kind of file `fd` refers to.
-pub fn kind(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
+pub(crate) fn kind(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
     use std::os::fd::AsRawFd;
     let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `fd` is a live borrowed descriptor and `stat` points to writable memory the size of
@@ -224,7 +226,7 @@ pub fn kind(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
 /// Removes the environment variables `names` from this process, provided it runs a single thread
 /// (the only case in which that is sound: another thread could be reading the environment through
 /// libc's `getenv`, which no lock protects). Returns an error, removing nothing, otherwise.
-pub fn remove_env_vars(names: &[&str]) -> Result<(), String> {
+pub(crate) fn remove_env_vars(names: &[&str]) -> Result<(), String> {
     let threads = thread_count().map_err(|e| format!("cannot count this process's threads: {e}"))?;
     if threads != 1 {
         return Err(format!(
@@ -252,7 +254,7 @@ fn thread_count() -> io::Result<usize> {
 /// Waits until `fd` can be written to (or has failed, which the next write reports), for at most
 /// `timeout`. Returns `Ok(false)` when the time ran out first. For the rare places where the
 /// event loop itself must wait on one socket (a large response of an app called inline).
-pub fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     let deadline = std::time::Instant::now() + timeout;
     loop {
@@ -282,7 +284,7 @@ pub fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Re
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock systemd's `MONOTONIC_USEC=` (sd_notify) uses.
 /// `std::time::Instant` reads the same clock but does not expose its value.
-pub fn monotonic_usec() -> u64 {
+pub(crate) fn monotonic_usec() -> u64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux, and on
     // failure `now` keeps its zero value.

@@ -12,19 +12,19 @@ use std::io;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     /// The user id.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// The group id (also the only supplementary group after the drop).
-    pub gid: u32,
+    pub(crate) gid: u32,
 }
 
 /// The effective user id of this process.
-pub fn effective_uid() -> u32 {
+pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid takes no arguments and cannot fail.
     unsafe { libc::geteuid() }
 }
 
 /// The effective group id of this process.
-pub fn effective_gid() -> u32 {
+pub(crate) fn effective_gid() -> u32 {
     // SAFETY: getegid takes no arguments and cannot fail.
     unsafe { libc::getegid() }
 }
@@ -34,7 +34,7 @@ const LOOKUP_BUFFER_BYTES: usize = 16 * 1024;
 
 /// The user `name` (or a numeric id): its uid and primary gid. `Ok(None)` when the database has
 /// no such user (a numeric id without an entry is then unknown too: its group is needed).
-pub fn lookup_user(name: &str) -> io::Result<Option<Identity>> {
+pub(crate) fn lookup_user(name: &str) -> io::Result<Option<Identity>> {
     let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
     let mut buffer = vec![0 as libc::c_char; LOOKUP_BUFFER_BYTES];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
@@ -73,7 +73,7 @@ pub fn lookup_user(name: &str) -> io::Result<Option<Identity>> {
 
 /// The group `name` (or a numeric id) as a gid. `Ok(None)` when there is no such group name; a
 /// numeric id is taken as it is.
-pub fn lookup_group(name: &str) -> io::Result<Option<u32>> {
+pub(crate) fn lookup_group(name: &str) -> io::Result<Option<u32>> {
     if let Ok(gid) = name.parse::<u32>() {
         return Ok(Some(gid));
     }
@@ -108,7 +108,7 @@ pub fn lookup_group(name: &str) -> io::Result<Option<u32>> {
 /// effective and saved group ids, then the user ids, become `identity`'s. Then checks that root
 /// cannot be taken back. Keeps the parent-death signal, which the kernel clears when the
 /// credentials change.
-pub fn drop_to(identity: &Identity) -> io::Result<()> {
+pub(crate) fn drop_to(identity: &Identity) -> io::Result<()> {
     let death_signal = parent_death_signal()?;
     let groups = [identity.gid as libc::gid_t];
     // SAFETY: `groups` is a valid array of one gid, and its length is passed.
@@ -161,7 +161,7 @@ fn parent_death_signal() -> io::Result<libc::c_int> {
 }
 
 /// The user name of `uid`, for messages (the number when it has none).
-pub fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
     let mut buffer = vec![0 as libc::c_char; LOOKUP_BUFFER_BYTES];
     let mut found: *mut libc::passwd = std::ptr::null_mut();

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 /// Raises the soft limit on open files (`RLIMIT_NOFILE`) to the hard limit, as a server that
 /// holds a descriptor per connection needs (the soft limit is often 1024). Returns the soft
 /// limit now in force.
-pub fn raise_open_file_limit() -> io::Result<u64> {
+pub(crate) fn raise_open_file_limit() -> io::Result<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -46,7 +46,7 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 
 /// A new pipe, `(read end, write end)`, both close-on-exec and blocking. Pass an end to one child
 /// with [`crate::os::fd::inherit_in_child`].
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds: [libc::c_int; 2] = [-1, -1];
     #[cfg(not(target_vendor = "apple"))]
     {
@@ -73,7 +73,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Puts `fd` in non-blocking mode: reads and writes that would wait fail with `WouldBlock`.
-pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     // SAFETY: F_GETFL on a descriptor the borrow guarantees is open; no memory is passed.
     let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
@@ -91,7 +91,7 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Sends `signal` to the process `pid`. Refuses pid 0 and pids beyond `pid_t`, which `kill(2)`
 /// would take as a process group or as "every process".
-pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
+pub(crate) fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let target = libc::pid_t::try_from(pid)
         .ok()
         .filter(|p| *p > 0)
@@ -104,12 +104,12 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
 }
 
 /// This process's id.
-pub fn pid() -> u32 {
+pub(crate) fn pid() -> u32 {
     std::process::id()
 }
 
 /// The id of this process's parent (1, or a subreaper's, once the original parent has died).
-pub fn parent_pid() -> u32 {
+pub(crate) fn parent_pid() -> u32 {
     // SAFETY: getppid takes no arguments and cannot fail.
     let ppid = unsafe { libc::getppid() };
     u32::try_from(ppid).unwrap_or(0)
@@ -121,7 +121,7 @@ pub fn parent_pid() -> u32 {
 /// The kernel's notion of "parent" is the thread that started this process: the parent must
 /// start its children from a thread that lives as long as it does (the supervisor has one
 /// thread). Check the parent pid after setting it: a parent that died before is not reported.
-pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<bool> {
+pub(crate) fn set_parent_death_signal(signal: libc::c_int) -> io::Result<bool> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let arg = libc::c_ulong::try_from(signal)
@@ -151,7 +151,7 @@ pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<bool> {
 
 /// Makes this process ignore `signal` (its disposition becomes `SIG_IGN`, which a handler
 /// installed later replaces).
-pub fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
+pub(crate) fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
     // SAFETY: an all-zero sigaction is a valid value of this plain C struct (empty mask, no
     // flags); the handler field is then set to SIG_IGN.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -165,7 +165,7 @@ pub fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
 }
 
 /// The conventional name of a signal (`SIGSEGV`), or `signal N` for one without a name here.
-pub fn signal_name(signal: libc::c_int) -> String {
+pub(crate) fn signal_name(signal: libc::c_int) -> String {
     let name = match signal {
         libc::SIGHUP => "SIGHUP",
         libc::SIGINT => "SIGINT",

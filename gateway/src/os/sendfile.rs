@@ -12,7 +12,12 @@ use std::os::fd::BorrowedFd;
 /// by what was sent. A non-blocking socket that is full fails with `WouldBlock`; `Ok(0)` means
 /// the file ended before `*offset + count`. Leaves the file's own offset alone.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn send_file(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, count: usize) -> io::Result<usize> {
+pub(crate) fn send_file(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
     let mut position = libc::off_t::try_from(*offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: both descriptors are open for as long as their borrows last, which covers the
@@ -27,13 +32,18 @@ pub fn send_file(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, co
 
 /// Without `sendfile(2)`: always [`io::ErrorKind::Unsupported`], so callers use plain reads.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub fn send_file(_out: BorrowedFd<'_>, _file: BorrowedFd<'_>, _offset: &mut u64, _count: usize) -> io::Result<usize> {
+pub(crate) fn send_file(
+    _out: BorrowedFd<'_>,
+    _file: BorrowedFd<'_>,
+    _offset: &mut u64,
+    _count: usize,
+) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
 /// True for the errors that mean "sendfile cannot serve this pair of descriptors" (not a
 /// failed client): the caller then sends the range with reads and writes instead.
-pub fn cannot_serve(error: &io::Error) -> bool {
+pub(crate) fn cannot_serve(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::Unsupported
         || matches!(
             error.raw_os_error(),

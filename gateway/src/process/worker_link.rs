@@ -13,6 +13,7 @@
 //! garbage. Nothing here starts processes or decides policy; that is `supervisor.rs`.
 
 use crate::os::{fd, process};
+use crate::serve::server::SupervisorLink;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
@@ -20,18 +21,18 @@ use std::os::fd::{AsFd, RawFd};
 
 /// The worker's id (1, 2, ...), its slot among the supervisor's workers. Its presence makes the
 /// process a worker.
-pub const ENV_WORKER: &str = "NSGI_WORKER";
+pub(crate) const ENV_WORKER: &str = "NSGI_WORKER";
 /// The inherited listening sockets, comma-separated descriptor numbers in `--bind` order.
-pub const ENV_LISTENER_FDS: &str = "NSGI_LISTENER_FDS";
+pub(crate) const ENV_LISTENER_FDS: &str = "NSGI_LISTENER_FDS";
 /// The descriptor of the inherited write end of the control pipe.
-pub const ENV_CONTROL_FD: &str = "NSGI_CONTROL_FD";
+pub(crate) const ENV_CONTROL_FD: &str = "NSGI_CONTROL_FD";
 /// The supervisor's process id: the worker refuses to start if its parent is someone else.
-pub const ENV_SUPERVISOR_PID: &str = "NSGI_SUPERVISOR_PID";
+pub(crate) const ENV_SUPERVISOR_PID: &str = "NSGI_SUPERVISOR_PID";
 /// Every variable of the link, removed from the worker's environment once read.
-pub const ENV_VARS: [&str; 4] = [ENV_WORKER, ENV_LISTENER_FDS, ENV_CONTROL_FD, ENV_SUPERVISOR_PID];
+pub(crate) const ENV_VARS: [&str; 4] = [ENV_WORKER, ENV_LISTENER_FDS, ENV_CONTROL_FD, ENV_SUPERVISOR_PID];
 
 /// Longest line on the control pipe, newline included; longer lines are discarded whole.
-pub const MAX_LINE_BYTES: usize = 512;
+pub(crate) const MAX_LINE_BYTES: usize = 512;
 /// Longest `retire` reason kept, in bytes (cut at a character boundary).
 const MAX_REASON_BYTES: usize = MAX_LINE_BYTES - 16;
 /// Messages kept while the pipe is full (heartbeats are never kept); beyond this the oldest go.
@@ -39,7 +40,7 @@ const MAX_UNSENT: usize = 8;
 
 /// A report from a worker to its supervisor.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
+pub(crate) enum Message {
     /// The worker has initialised its apps and serves.
     Ready,
     /// The worker's event loop is alive.
@@ -53,7 +54,7 @@ pub enum Message {
 impl Message {
     /// The line that carries this message, newline included; a reason loses its control
     /// characters and is cut to fit one atomic pipe write.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut line = match self {
             Message::Ready => b"ready".to_vec(),
             Message::Heartbeat => b"heartbeat".to_vec(),
@@ -65,7 +66,7 @@ impl Message {
     }
 
     /// The message of one line (without its newline).
-    pub fn decode(line: &[u8]) -> Message {
+    pub(crate) fn decode(line: &[u8]) -> Message {
         let text = String::from_utf8_lossy(line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
         match text {
@@ -95,7 +96,7 @@ fn clean_reason(reason: &str) -> String {
 
 /// The environment the supervisor gives worker `id`: its listeners, its end of the control pipe
 /// and the supervisor's pid.
-pub fn worker_env(
+pub(crate) fn worker_env(
     id: usize,
     listener_fds: &[RawFd],
     control_fd: RawFd,
@@ -235,30 +236,9 @@ impl WorkerLink {
         }))
     }
 
-    /// This worker's id among the supervisor's workers (1, 2, ...).
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
     /// The listening sockets inherited from the supervisor, in `--bind` order.
     pub fn listener_fds(&self) -> &[RawFd] {
         &self.listener_fds
-    }
-
-    /// The worker has initialised its apps and is serving.
-    pub fn ready(&mut self) {
-        self.send(&Message::Ready, true);
-    }
-
-    /// The worker's event loop is alive (called about once a second).
-    pub fn heartbeat(&mut self) {
-        self.send(&Message::Heartbeat, false);
-    }
-
-    /// Asks the supervisor to replace this worker (e.g. `--max-requests` reached, or a request
-    /// ran past `--timeout`): it starts a new worker, then stops this one gracefully.
-    pub fn retire(&mut self, reason: &str) {
-        self.send(&Message::Retire(reason.to_owned()), true);
     }
 
     /// Writes `message`, after any kept ones. When the pipe is full, a message worth keeping is
@@ -325,9 +305,27 @@ impl WorkerLink {
     }
 }
 
+impl SupervisorLink for WorkerLink {
+    /// The worker has initialised its apps and is serving.
+    fn ready(&mut self) {
+        self.send(&Message::Ready, true);
+    }
+
+    /// The worker's event loop is alive (called about once a second).
+    fn heartbeat(&mut self) {
+        self.send(&Message::Heartbeat, false);
+    }
+
+    /// Asks the supervisor to replace this worker (e.g. `--max-requests` reached, or a request
+    /// ran past `--timeout`): it starts a new worker, then stops this one gracefully.
+    fn retire(&mut self, reason: &str) {
+        self.send(&Message::Retire(reason.to_owned()), true);
+    }
+}
+
 /// The supervisor's end of one worker's control pipe: bytes in, messages out.
 #[derive(Debug, Default)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     partial: Vec<u8>,
     /// The current line grew past [`MAX_LINE_BYTES`]: drop bytes up to its newline.
     discarding: bool,
@@ -335,13 +333,13 @@ pub struct Inbox {
 
 impl Inbox {
     /// An empty inbox.
-    pub fn new() -> Inbox {
+    pub(crate) fn new() -> Inbox {
         Inbox::default()
     }
 
     /// Appends `bytes` and returns the messages of the lines they complete; an overlong line is
     /// returned as one [`Message::Unknown`] and otherwise skipped.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Message> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<Message> {
         let mut messages = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {

@@ -2,36 +2,39 @@
 //! listeners, shut the apps down. Used by each supervised worker and by `--workers 0`; also
 //! validates everything for `--check-config`.
 
-use crate::access_log::AccessLog;
-use crate::cli::{Cli, MountSpec};
-use crate::environ::Site;
-use crate::listen::Listener;
-use crate::privilege;
-use crate::respond::Apps;
-use crate::server::{Server, ServerOptions, Stopped};
-use crate::spill::SpillPolicy;
-use crate::welcome;
-use crate::worker_link::WorkerLink;
+use crate::logs::access_log::AccessLog;
+use crate::process::privilege;
+use crate::process::worker_link::WorkerLink;
+use crate::serve::listen::Listener;
+use crate::serve::respond::Apps;
+use crate::serve::server::{Server, Stopped, SupervisorLink};
+use crate::settings::cli::Cli;
+use crate::settings::mounts::MountSpec;
+use crate::settings::serving::{ServerOptions, SpillPolicy};
+use crate::site::environ::Site;
+use crate::site::mount::MountTable;
+use crate::site::proxy::TrustedProxies;
+use crate::site::welcome;
 use nsgi::host::{AppInstance, AppModule, InitOptions};
 use nsgi_conformance::Validator;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything a worker needs, validated from the command line.
-pub struct WorkerPlan {
+pub(crate) struct WorkerPlan {
     /// Event-loop settings.
-    pub options: ServerOptions,
+    pub(crate) options: ServerOptions,
     /// The apps and their prefixes.
-    pub mounts: Vec<MountSpec>,
+    pub(crate) mounts: Vec<MountSpec>,
 }
 
 /// Validates the settings a worker uses (not the listeners).
-pub fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
+pub(crate) fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
     let mut options = cli.server_options()?;
     let mounts = cli.mounts()?;
     cli.root_path()?;
-    crate::proxy::TrustedProxies::parse(&cli.forwarded_allow_ips)?;
-    crate::mount::MountTable::from_specs(&mounts, &cli.root_path()?)?;
+    TrustedProxies::parse(&cli.forwarded_allow_ips)?;
+    MountTable::from_specs(&mounts, &cli.root_path()?)?;
     options.threads = cli.threads;
     options.app_timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
     if cli.max_requests > 0 {
@@ -112,7 +115,11 @@ fn start_apps(cli: &Cli, mounts: &[MountSpec], supervised: bool) -> Result<Apps,
             names.join(", ")
         );
     }
-    let site = Site::from_cli(cli, mounts, 0)?;
+    let site = Site {
+        mounts: MountTable::from_specs(mounts, &cli.root_path()?)?,
+        proxies: TrustedProxies::parse(&cli.forwarded_allow_ips)?,
+        flags: 0,
+    };
     let mut apps = Apps::new(instances, site, validator);
     if let Some(path) = &cli.access_log {
         let log = AccessLog::open(path).map_err(|e| format!("--access-log {}: {e}", path.display()))?;
@@ -135,7 +142,11 @@ pub fn serve(cli: &Cli, listeners: Vec<Listener>, link: WorkerLink) -> Result<()
 pub fn serve_alone(cli: &Cli, listeners: Vec<Listener>, privilege: &privilege::Plan) -> Result<(), String> {
     // The pid file is written before root is given up, so it may live where only root writes
     // (`/run`); removing it at exit then needs that the directory lets `--user` do so.
-    let pid_file = cli.pid.as_deref().map(crate::supervisor::PidFile::create).transpose()?;
+    let pid_file = cli
+        .pid
+        .as_deref()
+        .map(crate::process::pid_file::PidFile::create)
+        .transpose()?;
     privilege::enter(privilege)?;
     // The server owns the listeners; these duplicates name the socket files to remove.
     let socket_files: Vec<Listener> = listeners
@@ -167,6 +178,7 @@ fn serve_until_stopped(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerL
     check_open_file_limit(plan.options.max_connections);
     let apps = Arc::new(start_apps(cli, &plan.mounts, supervised)?);
     let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
+    let link = link.map(|link| Box::new(link) as Box<dyn SupervisorLink>);
     let mut server = Server::new(listeners, apps, plan.options, link).map_err(|e| e.to_string())?;
     if supervised {
         server.ready();
@@ -204,7 +216,7 @@ fn check_open_file_limit(max_connections: usize) {
 pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
     let plan = plan(cli, false)?;
     for bind in cli.binds() {
-        crate::listen::parse_bind(&bind)?;
+        crate::serve::listen::parse_bind(&bind)?;
     }
     cli.unix_mode()?;
     let apps = Arc::new(start_apps(cli, &plan.mounts, false)?);
@@ -227,7 +239,7 @@ pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
 }
 
 /// Prints where the server listens, once it is ready to serve (scripts and tests wait for it).
-pub fn announce(urls: &[String]) {
+pub(crate) fn announce(urls: &[String]) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     for url in urls {

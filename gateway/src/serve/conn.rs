@@ -9,23 +9,22 @@
 //! —, `Expect: 100-continue`, and closing — lingering after an error so the client
 //! reads the error response instead of a reset.
 
-use crate::environ::Endpoints;
 use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::http::{
     CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, complete_request_line,
     header_slots, parse_head,
 };
-use crate::pool::{Flow, Pool};
-use crate::respond::{After, FileTail, Responder};
-use crate::spill::{BodyBuf, SpillPolicy};
-use crate::stream::Stream;
+use crate::serve::pool::{Flow, Pool};
+use crate::serve::respond::{After, FileTail, Responder};
+use crate::serve::spill::BodyBuf;
+use crate::serve::stream::Stream;
+use crate::settings::serving::{HEADER_SLOTS, SpillPolicy, Timeouts};
+use crate::site::environ::Endpoints;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Most header lines parsed from one request, whatever the configured limit.
-pub const HEADER_SLOTS: usize = 256;
 /// How much to read at a time into a connection's own buffer.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// How long a closing connection keeps draining the client's unread bytes.
@@ -37,52 +36,28 @@ const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 /// A deadline that never comes in practice.
 const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Timeouts of one connection.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    /// From the first byte of a request head to its end.
-    pub header: Duration,
-    /// Longest wait for the next bytes of a request body.
-    pub body: Duration,
-    /// Longest idle time between two requests on a kept-alive connection.
-    pub keep_alive: Duration,
-    /// Longest wait for the client to accept more response bytes.
-    pub send: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            header: Duration::from_secs(30),
-            body: Duration::from_secs(60),
-            keep_alive: Duration::from_secs(15),
-            send: Duration::from_secs(60),
-        }
-    }
-}
-
 /// What the worker shares with every connection while handling one event.
-pub struct Shared<'w> {
+pub(crate) struct Shared<'w> {
     /// The apps and the loop thread's request resources (inline calls, canned errors).
-    pub responder: &'w mut Responder,
+    pub(crate) responder: &'w mut Responder,
     /// The app threads, with `--threads N`; `None` calls the app on the loop thread.
-    pub pool: Option<&'w mut Pool>,
+    pub(crate) pool: Option<&'w mut Pool>,
     /// Where large request bodies go.
-    pub spill: &'w SpillPolicy,
+    pub(crate) spill: &'w SpillPolicy,
     /// How long a request may stay with the app (`--timeout`), for pooled calls.
-    pub app_timeout: Option<Duration>,
+    pub(crate) app_timeout: Option<Duration>,
     /// Requests answered by this worker so far (for `--max-requests`).
-    pub served: &'w mut u64,
+    pub(crate) served: &'w mut u64,
     /// Where reads land first (always at its full length; never empty).
-    pub scratch: &'w mut Vec<u8>,
+    pub(crate) scratch: &'w mut Vec<u8>,
     /// Where responses are written before going to the socket.
-    pub out: &'w mut Vec<u8>,
+    pub(crate) out: &'w mut Vec<u8>,
     /// Request limits.
-    pub limits: &'w Limits,
+    pub(crate) limits: &'w Limits,
     /// Timeouts.
-    pub timeouts: &'w Timeouts,
+    pub(crate) timeouts: &'w Timeouts,
     /// The server is stopping: finish the current request, then close.
-    pub draining: bool,
+    pub(crate) draining: bool,
 }
 
 /// Where the connection is in reading requests.
@@ -116,7 +91,7 @@ enum Closing {
 }
 
 /// A client connection.
-pub struct Conn {
+pub(crate) struct Conn {
     stream: Stream,
     info: Endpoints,
     /// Unique among the worker's connections (slab slots are reused; pool jobs name this).
@@ -165,7 +140,7 @@ pub struct Conn {
 
 impl Conn {
     /// A newly accepted connection.
-    pub fn new(stream: Stream, info: Endpoints, id: u64, slab_index: usize, timeouts: &Timeouts) -> Conn {
+    pub(crate) fn new(stream: Stream, info: Endpoints, id: u64, slab_index: usize, timeouts: &Timeouts) -> Conn {
         Conn {
             stream,
             info,
@@ -194,42 +169,42 @@ impl Conn {
     }
 
     /// The readiness the socket is registered for.
-    pub fn interest(&self) -> mio::Interest {
+    pub(crate) fn interest(&self) -> mio::Interest {
         self.interest
     }
 
     /// Records a new registration.
-    pub fn set_interest(&mut self, interest: mio::Interest) {
+    pub(crate) fn set_interest(&mut self, interest: mio::Interest) {
         self.interest = interest;
     }
 
     /// The socket, for (re)registration.
-    pub fn stream_mut(&mut self) -> &mut Stream {
+    pub(crate) fn stream_mut(&mut self) -> &mut Stream {
         &mut self.stream
     }
 
     /// The connection's unique id.
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
     /// Since when a request of this connection is with the pool, if one is.
-    pub fn with_app_since(&self) -> Option<Instant> {
+    pub(crate) fn with_app_since(&self) -> Option<Instant> {
         self.with_app_since
     }
 
     /// True when output is waiting for the socket to become writable.
-    pub fn wants_write(&self) -> bool {
+    pub(crate) fn wants_write(&self) -> bool {
         self.wpos < self.wbuf.len() || self.file.is_some()
     }
 
     /// True when the connection should be dropped.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.closing == Closing::Now
     }
 
     /// True when no request is in progress and nothing is queued.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         matches!(self.read_state, ReadState::Head)
             && self.rbuf.is_empty()
             && !self.wants_write()
@@ -237,13 +212,13 @@ impl Conn {
     }
 
     /// When the current timeout expires.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Handles an expired deadline. Returns true when it was a request the app kept past
     /// `--timeout` (its answer is abandoned: the client gets a 503 and the connection closes).
-    pub fn on_timeout(&mut self, shared: &mut Shared<'_>) -> bool {
+    pub(crate) fn on_timeout(&mut self, shared: &mut Shared<'_>) -> bool {
         if let Some(flow) = self.flow.take() {
             // A streamed part the client does not take: the send timeout, not the app's fault.
             log::info!("{}: send timeout during a streamed response, closing", self.info);
@@ -295,14 +270,14 @@ impl Conn {
 
     /// The server started draining: an idle connection may bring one more request within a
     /// short grace (answered with `Connection: close`); a busy one closes after its response.
-    pub fn on_drain(&mut self) {
+    pub(crate) fn on_drain(&mut self) {
         if self.is_idle() && self.closing == Closing::No && !self.request_started {
             self.deadline = self.deadline.min(Instant::now() + DRAIN_IDLE_GRACE);
         }
     }
 
     /// A request handed to the pool came back: send its response, then go on with the input.
-    pub fn on_job_done(&mut self, out: &[u8], file: Option<FileTail>, after: After, shared: &mut Shared<'_>) {
+    pub(crate) fn on_job_done(&mut self, out: &[u8], file: Option<FileTail>, after: After, shared: &mut Shared<'_>) {
         if self.with_app_since.take().is_none() {
             return; // abandoned after --timeout; the client was already answered
         }
@@ -326,7 +301,7 @@ impl Conn {
     /// `until_eof`: the client has already closed its side (the event said so, or it may have,
     /// unseen, while reading was paused), and no event will come for the end of the stream, so
     /// reading goes on until it is seen.
-    pub fn on_readable(&mut self, shared: &mut Shared<'_>, until_eof: bool) {
+    pub(crate) fn on_readable(&mut self, shared: &mut Shared<'_>, until_eof: bool) {
         loop {
             match self.closing {
                 Closing::Now => return,
@@ -377,7 +352,7 @@ impl Conn {
     }
 
     /// Sends queued output; resumes reading once it is all gone.
-    pub fn on_writable(&mut self, shared: &mut Shared<'_>) {
+    pub(crate) fn on_writable(&mut self, shared: &mut Shared<'_>) {
         self.write_pending(shared.timeouts);
         if !self.wants_write()
             && let Some(flow) = self.flow.take()
@@ -398,7 +373,7 @@ impl Conn {
 
     /// A pool thread handed part of a streamed response: send it; the thread goes on once the
     /// client has taken it.
-    pub fn on_partial(&mut self, flow: Arc<Flow>, shared: &mut Shared<'_>) {
+    pub(crate) fn on_partial(&mut self, flow: Arc<Flow>, shared: &mut Shared<'_>) {
         if self.with_app_since.is_none() || self.closing != Closing::No {
             flow.finish(false);
             return;
@@ -779,7 +754,7 @@ impl Conn {
         self.body.clear();
     }
 
-    fn submit(&mut self, mut job: crate::pool::Job, shared: &mut Shared<'_>) {
+    fn submit(&mut self, mut job: crate::serve::pool::Job, shared: &mut Shared<'_>) {
         job.conn = self.slab_index;
         job.conn_id = self.id;
         job.info = Some(self.info.clone());

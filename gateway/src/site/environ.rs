@@ -28,10 +28,9 @@
 //!   that rebuild their URL the PEP 3333 way (HTTP_HOST first) then see what the client asked
 //!   for. (Werkzeug's ProxyFix does the same.)
 
-use crate::cli::{Cli, MountSpec};
-use crate::http::{Framing, RequestHead};
-use crate::mount::{MountTable, Route};
-use crate::proxy::{ClientView, TrustedProxies, resolve};
+use crate::http::{Framing, RequestHead, percent_decoded};
+use crate::site::mount::{MountTable, Route};
+use crate::site::proxy::{ClientView, TrustedProxies, resolve};
 use nsgi::host::Environ;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -51,21 +50,9 @@ pub struct Site {
     pub flags: u32,
 }
 
-impl Site {
-    /// The site of `cli`'s `--root-path` and `--forwarded-allow-ips`, serving `mounts` (as
-    /// [`Cli::mounts`] returns them: app `i` is `mounts[i]`) with `flags`.
-    pub fn from_cli(cli: &Cli, mounts: &[MountSpec], flags: u32) -> Result<Site, String> {
-        Ok(Site {
-            mounts: MountTable::from_specs(mounts, &cli.root_path()?)?,
-            proxies: TrustedProxies::parse(&cli.forwarded_allow_ips)?,
-            flags,
-        })
-    }
-}
-
 /// Where a connection arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Local {
+pub(crate) enum Local {
     /// A TCP listener's address.
     Tcp(SocketAddr),
     /// A unix-socket listener's path.
@@ -78,9 +65,9 @@ pub enum Local {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
     /// The client's address; `None` for a unix-socket peer.
-    pub peer: Option<SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
     /// Where the connection arrived.
-    pub local: Local,
+    pub(crate) local: Local,
 }
 
 impl Endpoints {
@@ -93,7 +80,7 @@ impl Endpoints {
     }
 
     /// A connection on the unix socket at `path` (shared by every connection of the listener).
-    pub fn unix(path: Arc<Path>) -> Endpoints {
+    pub(crate) fn unix(path: Arc<Path>) -> Endpoints {
         Endpoints {
             peer: None,
             local: Local::Unix(path),
@@ -209,34 +196,45 @@ fn write_environ(
     environ.set_https(view.https);
 }
 
-/// Appends an IP address without allocating. IPv4, the common case, is written by hand: four
-/// small numbers cost a few dozen instructions, where `Display` costs several hundred.
+/// Appends an IP address without allocating (see [`ip_text`]).
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    out.extend_from_slice(ip_text(ip, &mut [0; IP_TEXT_BYTES]));
+}
+
+/// Room for the longest IP address text (an IPv6 address with an embedded IPv4 one is 45 bytes).
+pub(crate) const IP_TEXT_BYTES: usize = 64;
+
+/// An IP address as text, written into `buf` without allocating: the one way the gateway spells
+/// an address (environ, access log). IPv4, the common case, is written by hand: four small
+/// numbers cost a few dozen instructions, where `Display` costs several hundred.
+pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; IP_TEXT_BYTES]) -> &[u8] {
     match ip {
         IpAddr::V4(v4) => {
-            let mut text = [0u8; 15];
             let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    text[len] = b'.';
+                    buf[len] = b'.';
                     len += 1;
                 }
                 if octet >= 100 {
-                    text[len] = b'0' + octet / 100;
+                    buf[len] = b'0' + octet / 100;
                     len += 1;
                 }
                 if octet >= 10 {
-                    text[len] = b'0' + octet / 10 % 10;
+                    buf[len] = b'0' + octet / 10 % 10;
                     len += 1;
                 }
-                text[len] = b'0' + octet % 10;
+                buf[len] = b'0' + octet % 10;
                 len += 1;
             }
-            out.extend_from_slice(&text[..len]);
+            &buf[..len]
         }
         IpAddr::V6(_) => {
             use std::io::Write;
-            let _ = write!(out, "{ip}");
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{ip}");
+            let len = cursor.position() as usize;
+            &buf[..len]
         }
     }
 }
@@ -245,77 +243,11 @@ fn push_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// Appends `raw` with `%XX` escapes decoded. Invalid escapes are kept as they are (as Apache and
-/// most WSGI servers do), so decoding never fails.
-pub fn percent_decode_into(raw: &[u8], out: &mut Vec<u8>) {
-    out.reserve(raw.len());
-    out.extend(percent_decoded(raw));
-}
-
-/// The bytes of `raw` with `%XX` escapes decoded, lazily (see [`percent_decode_into`]).
-pub fn percent_decoded(raw: &[u8]) -> PercentDecoded<'_> {
-    PercentDecoded { rest: raw }
-}
-
-/// Iterator of [`percent_decoded`].
-#[derive(Clone, Debug)]
-pub struct PercentDecoded<'a> {
-    rest: &'a [u8],
-}
-
-impl Iterator for PercentDecoded<'_> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        let (&byte, rest) = self.rest.split_first()?;
-        if byte == b'%'
-            && let [hi, lo, tail @ ..] = rest
-            && let (Some(hi), Some(lo)) = (hex(*hi), hex(*lo))
-        {
-            self.rest = tail;
-            return Some(hi << 4 | lo);
-        }
-        self.rest = rest;
-        Some(byte)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.rest.len().div_ceil(3), Some(self.rest.len()))
-    }
-}
-
-fn hex(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::{Limits, Parsed, parse_head};
     use nsgi::sys::{NSGI_ENV_MULTIPROCESS, NSGI_ENV_MULTITHREAD};
-
-    fn decode(raw: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        percent_decode_into(raw, &mut out);
-        out
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(decode(b"/a%20b"), b"/a b");
-        assert_eq!(decode(b"/%2Fx"), b"//x");
-        assert_eq!(decode(b"/%zz%4"), b"/%zz%4");
-        assert_eq!(decode(b"/%e2%82%ac"), "/€".as_bytes());
-        assert_eq!(decode(b"%41"), b"A");
-        assert_eq!(decode(b"%4"), b"%4");
-        assert_eq!(decode(b"%"), b"%");
-        assert_eq!(decode(b"%%41"), b"%A");
-    }
 
     fn site(prefixes: &[&str], root: &str, trusted: &str) -> Site {
         Site {

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The buffer is written out once it holds this many bytes.
-pub const FLUSH_THRESHOLD_BYTES: usize = 64 * 1024;
+pub(crate) const FLUSH_THRESHOLD_BYTES: usize = 64 * 1024;
 
 /// Permissions of a log file the gateway creates (before the umask): owner read-write, group read.
 const LOG_FILE_MODE: u32 = 0o640;
@@ -48,29 +48,29 @@ const CLF_TIME_LEN: usize = 26;
 
 /// One request, as the access log needs it. Byte strings are as received; the log escapes them.
 #[derive(Clone, Copy, Debug)]
-pub struct AccessEntry<'a> {
+pub(crate) struct AccessEntry<'a> {
     /// The client's address without its port (`%h`); for a proxied request, the address the
     /// proxy vouched for. Empty is logged as `-`.
-    pub remote_addr: &'a [u8],
+    pub(crate) remote_addr: &'a [u8],
     /// The authenticated user (`%u`), e.g. the app's REMOTE_USER; `None` or empty is `-`.
-    pub remote_user: Option<&'a [u8]>,
+    pub(crate) remote_user: Option<&'a [u8]>,
     /// When the request's first byte was received (`%t`).
-    pub time: SystemTime,
+    pub(crate) time: SystemTime,
     /// The request method, target and version, logged as the request line (`%r`). When all
     /// three are empty (the request line could not be read), `%r` is `-`.
-    pub method: &'a [u8],
+    pub(crate) method: &'a [u8],
     /// The request target as sent: `/a.gif?x=1`.
-    pub target: &'a [u8],
+    pub(crate) target: &'a [u8],
     /// `HTTP/1.1`.
-    pub version: &'a [u8],
+    pub(crate) version: &'a [u8],
     /// The status sent (`%>s`).
-    pub status: u16,
+    pub(crate) status: u16,
     /// Bytes of response body sent, without the head (`%b`; 0 is logged as `-`).
-    pub body_bytes: u64,
+    pub(crate) body_bytes: u64,
     /// The Referer header; `None` is `-`.
-    pub referer: Option<&'a [u8]>,
+    pub(crate) referer: Option<&'a [u8]>,
     /// The User-Agent header; `None` is `-`.
-    pub user_agent: Option<&'a [u8]>,
+    pub(crate) user_agent: Option<&'a [u8]>,
 }
 
 /// Where the lines go.
@@ -81,7 +81,7 @@ enum Sink {
 }
 
 /// The access log of one process.
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     sink: Sink,
     /// Formatted lines not yet written; emptied (not freed) by each flush.
     pending: Vec<u8>,
@@ -102,7 +102,7 @@ impl fmt::Debug for AccessLog {
 impl AccessLog {
     /// Opens the log at `path` for appending, creating it with mode 0640 (less the umask) when it
     /// does not exist; `-` is stdout.
-    pub fn open(path: &Path) -> io::Result<AccessLog> {
+    pub(crate) fn open(path: &Path) -> io::Result<AccessLog> {
         let sink = if path == Path::new("-") {
             Sink::Stdout
         } else {
@@ -121,7 +121,7 @@ impl AccessLog {
 
     /// Adds the line of `entry`; writes the buffer out if it has grown past
     /// [`FLUSH_THRESHOLD_BYTES`].
-    pub fn record(&mut self, entry: &AccessEntry<'_>) {
+    pub(crate) fn record(&mut self, entry: &AccessEntry<'_>) {
         write_line(&mut self.pending, &mut self.clock, entry);
         if self.pending.len() >= FLUSH_THRESHOLD_BYTES {
             self.flush();
@@ -129,7 +129,7 @@ impl AccessLog {
     }
 
     /// Writes out every buffered line. Call about once a second and before exiting.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
@@ -157,7 +157,7 @@ impl AccessLog {
     /// Flushes, then opens the log's path again, so that after a log rotator has renamed the
     /// file, lines go to a new file at the configured path (on SIGUSR1). If the path cannot be
     /// opened, the error is logged and lines keep going to the previous file. No-op for stdout.
-    pub fn reopen(&mut self) {
+    pub(crate) fn reopen(&mut self) {
         self.flush();
         if let Sink::File { path, file } = &mut self.sink {
             match open_append(path) {

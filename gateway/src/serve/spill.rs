@@ -8,31 +8,14 @@
 //! process is killed. This module must never give a spill file a predictable name,
 //! nor keep one past its request.
 
+use crate::settings::serving::SpillPolicy;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-
-/// Where and when request bodies spill to disk.
-#[derive(Clone, Debug)]
-pub struct SpillPolicy {
-    /// Bodies larger than this many bytes go to a file.
-    pub memory_limit: u64,
-    /// The directory of the temporary files.
-    pub dir: PathBuf,
-}
-
-impl Default for SpillPolicy {
-    fn default() -> Self {
-        SpillPolicy {
-            memory_limit: 1024 * 1024,
-            dir: std::env::temp_dir(),
-        }
-    }
-}
+use std::path::Path;
 
 /// A request body: bytes in memory, or (once larger than the policy's limit) an unlinked file.
 #[derive(Debug, Default)]
-pub struct BodyBuf {
+pub(crate) struct BodyBuf {
     mem: Vec<u8>,
     file: Option<File>,
     /// Bytes already in the file.
@@ -41,12 +24,12 @@ pub struct BodyBuf {
 
 impl BodyBuf {
     /// An empty body.
-    pub fn new() -> BodyBuf {
+    pub(crate) fn new() -> BodyBuf {
         BodyBuf::default()
     }
 
     /// Empties the body, keeping the memory buffer for reuse (up to a sensible size).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.mem.clear();
         if self.mem.capacity() > 256 * 1024 {
             self.mem = Vec::new();
@@ -56,34 +39,36 @@ impl BodyBuf {
     }
 
     /// Total body bytes held.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.file_len + self.mem.len() as u64
     }
 
     /// True when no byte is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// True once the body went to a file.
-    pub fn is_spilled(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_spilled(&self) -> bool {
         self.file.is_some()
     }
 
     /// The memory buffer, for decoders that append to a `Vec` (call [`BodyBuf::settle`] after).
-    pub fn mem_mut(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn mem_mut(&mut self) -> &mut Vec<u8> {
         &mut self.mem
     }
 
     /// Appends bytes, spilling to disk when the body outgrows the policy's memory limit.
-    pub fn append(&mut self, data: &[u8], policy: &SpillPolicy) -> io::Result<()> {
+    pub(crate) fn append(&mut self, data: &[u8], policy: &SpillPolicy) -> io::Result<()> {
         self.mem.extend_from_slice(data);
         self.settle(policy)
     }
 
     /// Moves memory bytes to the file once past the limit (or when already spilled and the
     /// memory part has grown to a write-worthy size).
-    pub fn settle(&mut self, policy: &SpillPolicy) -> io::Result<()> {
+    pub(crate) fn settle(&mut self, policy: &SpillPolicy) -> io::Result<()> {
         let over = self.len() > policy.memory_limit;
         if over && self.file.is_none() {
             self.file = Some(create_unlinked(&policy.dir)?);
@@ -99,7 +84,7 @@ impl BodyBuf {
     }
 
     /// Finishes receiving: flushes the memory tail to the file when spilled and rewinds it.
-    pub fn finish(&mut self) -> io::Result<()> {
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
         if let Some(file) = &mut self.file {
             file.write_all(&self.mem)?;
             self.file_len += self.mem.len() as u64;
@@ -110,7 +95,7 @@ impl BodyBuf {
     }
 
     /// A reader over the finished body (see [`BodyBuf::finish`]).
-    pub fn reader(&mut self) -> BodyReader<'_> {
+    pub(crate) fn reader(&mut self) -> BodyReader<'_> {
         match &mut self.file {
             Some(file) => BodyReader::File(BufReader::with_capacity(64 * 1024, file)),
             None => BodyReader::Memory(&self.mem),
@@ -119,7 +104,7 @@ impl BodyBuf {
 }
 
 /// Reads a finished [`BodyBuf`].
-pub enum BodyReader<'a> {
+pub(crate) enum BodyReader<'a> {
     /// From memory.
     Memory(&'a [u8]),
     /// From the spill file.
@@ -238,7 +223,7 @@ mod tests {
     fn an_unusable_spill_dir_is_an_error_naming_it() {
         let policy = SpillPolicy {
             memory_limit: 1,
-            dir: PathBuf::from("/nonexistent/spill"),
+            dir: std::path::PathBuf::from("/nonexistent/spill"),
         };
         let error = BodyBuf::new().append(b"xyz", &policy).expect_err("no such dir");
         assert!(error.to_string().contains("/nonexistent/spill"), "{error}");

@@ -9,7 +9,7 @@ use std::net::Shutdown;
 
 /// An accepted, non-blocking stream socket.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Accepted from a TCP listener.
     Tcp(TcpStream),
     /// Accepted from a unix-domain listener.
@@ -18,7 +18,7 @@ pub enum Stream {
 
 impl Stream {
     /// Shuts down one or both directions.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),

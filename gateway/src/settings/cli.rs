@@ -1,11 +1,12 @@
-//! The command line: every flag, its default, and its translation into validated [`Settings`].
+//! The command line: every flag, its default, and its translation into the validated plain types
+//! of [`crate::settings::serving`] and [`crate::settings::mounts`] that the runtime modules take.
 //!
 //! Owns parsing (with clap) and validation with messages that name the flag at fault. The JSON
 //! config file (`--config`) uses the same names as the long flags; merging it is `config.rs`.
 
-use crate::conn::Timeouts;
 use crate::http::Limits;
-use crate::server::ServerOptions;
+use crate::settings::mounts::{MountSpec, normalise_prefix};
+use crate::settings::serving::{HEADER_SLOTS, ServerOptions, Timeouts};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,12 +20,12 @@ pub struct Cli {
     /// The app mounted at `/`: a shared library exporting `nsgi_app_entry_v1` (e.g.
     /// target/release/libhello.so).
     #[arg(value_name = "APP_LIBRARY")]
-    pub app: Option<PathBuf>,
+    pub(crate) app: Option<PathBuf>,
 
     /// A JSON file of settings, with the long flag names as keys (`"workers": 4`); flags given on
     /// the command line override it.
     #[arg(short, long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Validate the settings, load every app library and run its init, then exit: 0 when valid,
     /// 1 with the reasons otherwise (2 for a command-line usage error). Binds nothing.
@@ -36,11 +37,11 @@ pub struct Cli {
     /// free port) or `unix:/path/to.sock`. Ignored when systemd passes sockets (LISTEN_FDS).
     /// Default: 127.0.0.1:8000.
     #[arg(short, long, value_name = "ADDRESS")]
-    pub bind: Vec<String>,
+    pub(crate) bind: Vec<String>,
 
     /// Permissions of the unix sockets created by `--bind unix:...`, in octal.
     #[arg(long, value_name = "OCTAL", default_value = "660")]
-    pub unix_socket_mode: String,
+    pub(crate) unix_socket_mode: String,
 
     /// Length of the kernel's queue of connections not yet accepted.
     #[arg(long, value_name = "N", default_value_t = 2048)]
@@ -55,25 +56,25 @@ pub struct Cli {
     /// Threads per worker that run the app; 0 calls the app on the event-loop thread itself
     /// (fastest, but an app call that blocks stalls the worker's other connections).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub threads: usize,
+    pub(crate) threads: usize,
 
     /// Recycle a worker once it has served this many requests (0: never); it never serves more.
     /// Workers are replaced one at a time, the new one serving before the old one stops.
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub max_requests: u64,
+    pub(crate) max_requests: u64,
 
     /// Add a random 0..=N to each worker's --max-requests, so that workers do not all recycle at
     /// once.
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub max_requests_jitter: u64,
+    pub(crate) max_requests_jitter: u64,
 
     /// Seconds one request may run in the app before its worker is replaced (0: no limit).
     #[arg(short, long, value_name = "SECS", default_value_t = 30)]
-    pub timeout: u64,
+    pub(crate) timeout: u64,
 
     /// Seconds a graceful stop or reload waits for in-flight requests before killing.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub graceful_timeout: u64,
+    pub(crate) graceful_timeout: u64,
 
     /// Run the workers as this user (a name or a numeric id) once the listeners are bound: the
     /// gateway must be started as root, and the workers give up root before they load any app.
@@ -83,115 +84,115 @@ pub struct Cli {
 
     /// The group of --user's workers (a name or a numeric id). Default: the user's primary group.
     #[arg(long, value_name = "GROUP", requires = "user")]
-    pub group: Option<String>,
+    pub(crate) group: Option<String>,
 
     /// Allow the workers to run as root. Without it, a gateway started as root refuses to serve
     /// unless --user names another user.
     #[arg(long)]
-    pub allow_root: bool,
+    pub(crate) allow_root: bool,
 
     /// Seconds a new worker may take to load and initialise its apps; one that is not ready by
     /// then is killed and counts as failing to boot (a reload fails, the old workers serve on);
     /// 0: no limit.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub boot_timeout: u64,
+    pub(crate) boot_timeout: u64,
 
     /// For development: watch the app libraries and app config files, and reload gracefully (as
     /// SIGHUP does) once one has changed and stayed unchanged for a quarter second, so that a
     /// `cargo build` is all it takes. A library that fails to load leaves the old workers serving
     /// (the log says why). Needs the supervisor (not --workers 0).
     #[arg(long)]
-    pub reload: bool,
+    pub(crate) reload: bool,
 
     /// Write the supervisor's process id (with --workers 0, the serving process's) to this file
     /// (removed on exit).
     #[arg(long, value_name = "FILE")]
-    pub pid: Option<PathBuf>,
+    pub(crate) pid: Option<PathBuf>,
 
     // ---- limits ----
     /// Longest request line, in bytes (longer → 414).
     #[arg(long, value_name = "BYTES", default_value_t = crate::http::MAX_REQUEST_LINE_BYTES)]
-    pub limit_request_line: usize,
+    pub(crate) limit_request_line: usize,
 
     /// Most header fields in a request (more → 431); at most 256.
     #[arg(long, value_name = "N", default_value_t = crate::http::MAX_HEADERS)]
-    pub limit_request_fields: usize,
+    pub(crate) limit_request_fields: usize,
 
     /// Largest request head (request line and all header fields), in bytes (larger → 431).
     #[arg(long, value_name = "BYTES", default_value_t = crate::http::MAX_HEADER_BYTES)]
-    pub limit_request_head: usize,
+    pub(crate) limit_request_head: usize,
 
     /// Most header fields an app may give one response; past it the app's start_response is
     /// refused and the client gets a 500.
     #[arg(long, value_name = "N", default_value_t = nsgi::host::validate::DEFAULT_MAX_RESPONSE_HEADERS)]
-    pub limit_response_headers: usize,
+    pub(crate) limit_response_headers: usize,
 
     /// Largest response head an app may give (status line and its header fields), in bytes; past
     /// it the app's start_response is refused and the client gets a 500.
     #[arg(long, value_name = "BYTES", default_value_t = nsgi::host::validate::DEFAULT_MAX_RESPONSE_HEAD_BYTES)]
-    pub limit_response_head: usize,
+    pub(crate) limit_response_head: usize,
 
     /// Largest request body, in bytes (larger → 413).
     #[arg(long, value_name = "BYTES", default_value_t = crate::http::MAX_BODY_BYTES)]
-    pub max_body_size: u64,
+    pub(crate) max_body_size: u64,
 
     /// Request bodies up to this many bytes are held in memory; larger ones are written to a
     /// temporary file (in --spill-dir) as they arrive, so app threads never wait on a slow client.
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
-    pub body_buffer_size: u64,
+    pub(crate) body_buffer_size: u64,
 
     /// Directory for the temporary files of large request bodies. Default: $TMPDIR or /tmp.
     #[arg(long, value_name = "DIR")]
-    pub spill_dir: Option<PathBuf>,
+    pub(crate) spill_dir: Option<PathBuf>,
 
     /// Most simultaneous client connections per worker; beyond it the worker stops accepting.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 
     // ---- timeouts ----
     /// Seconds a client has to send a complete request head (slower → 408 and close).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub header_timeout: u64,
+    pub(crate) header_timeout: u64,
 
     /// Seconds to wait for the next bytes of a request body (slower → 408 and close).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub body_timeout: u64,
+    pub(crate) body_timeout: u64,
 
     /// Seconds to wait for a client to take more response bytes (slower → close).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub send_timeout: u64,
+    pub(crate) send_timeout: u64,
 
     /// Seconds an idle keep-alive connection is kept open.
     #[arg(long, value_name = "SECS", default_value_t = 15)]
-    pub keep_alive: u64,
+    pub(crate) keep_alive: u64,
 
     // ---- apps and proxies ----
     /// A file whose contents (JSON by convention) are handed to the `/` app's init as its config.
     /// Needs APP_LIBRARY (a --mount takes its config as PREFIX=LIBRARY:CONFIG).
     #[arg(long, value_name = "FILE")]
-    pub app_config: Option<PathBuf>,
+    pub(crate) app_config: Option<PathBuf>,
 
     /// Mount an app at a path prefix; repeatable: `PREFIX=LIBRARY` or `PREFIX=LIBRARY:CONFIG_FILE`
     /// (e.g. `/api=target/release/libecho.so:api.json`). The longest matching prefix wins; it
     /// becomes SCRIPT_NAME and the rest of the path PATH_INFO.
     #[arg(short, long, value_name = "PREFIX=LIBRARY[:CONFIG]")]
-    pub mount: Vec<String>,
+    pub(crate) mount: Vec<String>,
 
     /// A path prefix the whole server is published under (behind a proxy that strips it):
     /// prepended to every SCRIPT_NAME, and removed from request paths that still carry it.
     #[arg(long, value_name = "PATH", default_value = "")]
-    pub root_path: String,
+    pub(crate) root_path: String,
 
     /// Peers trusted to set X-Forwarded-For/-Proto/-Host/-Port and Forwarded: a comma-separated
     /// list of IP addresses and CIDR networks, or `*` for any. From other peers these headers are
     /// ignored. A unix-socket peer is trusted unless the list is empty (`""`).
     #[arg(long, value_name = "CIDRS", default_value = "127.0.0.1,::1")]
-    pub forwarded_allow_ips: String,
+    pub(crate) forwarded_allow_ips: String,
 
     // ---- logging and checking ----
     /// Write an access log line per request in Apache's combined format to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
-    pub access_log: Option<PathBuf>,
+    pub(crate) access_log: Option<PathBuf>,
 
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, takes precedence).
     #[arg(
@@ -207,26 +208,15 @@ pub struct Cli {
     /// check id (see docs/conformance.md), and answer 500 to requests where it broke a fatal rule
     /// before its response went out. Slower; meant for development and staging.
     #[arg(long)]
-    pub validate: bool,
+    pub(crate) validate: bool,
 }
 
 /// The values of `--log-level`, most severe first (anything else is refused: `env_logger` would
 /// take an unknown word for a module filter and log nothing).
-pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+pub(crate) const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 /// The default `--bind`.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
-
-/// One `--mount`, parsed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountSpec {
-    /// The path prefix, normalised: empty for `/`, otherwise `/x` without a trailing slash.
-    pub prefix: String,
-    /// The app library; `None` is the built-in welcome app.
-    pub library: Option<PathBuf>,
-    /// The file handed to the app's init as its config.
-    pub config_file: Option<PathBuf>,
-}
+pub(crate) const DEFAULT_BIND: &str = "127.0.0.1:8000";
 
 impl Cli {
     /// The listener specifications, `--bind` or the default.
@@ -259,7 +249,7 @@ impl Cli {
 
     /// The apps to serve: the positional APP_LIBRARY at `/` (or the welcome app when neither it
     /// nor a `/` mount is given), then every `--mount`.
-    pub fn mounts(&self) -> Result<Vec<MountSpec>, String> {
+    pub(crate) fn mounts(&self) -> Result<Vec<MountSpec>, String> {
         let mut mounts = Vec::new();
         for raw in &self.mount {
             mounts.push(parse_mount(raw)?);
@@ -295,13 +285,13 @@ impl Cli {
     }
 
     /// The validated `--root-path`: empty, or `/x` without a trailing slash.
-    pub fn root_path(&self) -> Result<String, String> {
+    pub(crate) fn root_path(&self) -> Result<String, String> {
         normalise_prefix(&self.root_path).map_err(|why| format!("--root-path {:?}: {why}", self.root_path))
     }
 
     /// Settings of each worker's event loop (checked by every process that serves, and by
     /// `--check-config`, so the `--reload` refusal lives here too).
-    pub fn server_options(&self) -> Result<ServerOptions, String> {
+    pub(crate) fn server_options(&self) -> Result<ServerOptions, String> {
         if self.reload && self.worker_count() == 0 {
             return Err(
                 "--reload needs the supervisor, which --workers 0 leaves out: a single process \
@@ -333,11 +323,8 @@ impl Cli {
                 return Err(format!("{flag} must be at least {least}"));
             }
         }
-        if self.limit_request_fields > crate::conn::HEADER_SLOTS {
-            return Err(format!(
-                "--limit-request-fields must be at most {}",
-                crate::conn::HEADER_SLOTS
-            ));
+        if self.limit_request_fields > HEADER_SLOTS {
+            return Err(format!("--limit-request-fields must be at most {}", HEADER_SLOTS));
         }
         Ok(ServerOptions {
             limits: Limits {
@@ -362,7 +349,7 @@ impl Cli {
 
 impl Cli {
     /// The response head limits every app instance gets (validated by [`Cli::server_options`]).
-    pub fn response_head_limits(&self) -> nsgi::host::validate::ResponseHeadLimits {
+    pub(crate) fn response_head_limits(&self) -> nsgi::host::validate::ResponseHeadLimits {
         nsgi::host::validate::ResponseHeadLimits {
             max_headers: self.limit_response_headers,
             max_bytes: self.limit_response_head,
@@ -371,7 +358,7 @@ impl Cli {
 }
 
 /// Parses `PREFIX=LIBRARY[:CONFIG]`.
-pub fn parse_mount(raw: &str) -> Result<MountSpec, String> {
+pub(crate) fn parse_mount(raw: &str) -> Result<MountSpec, String> {
     let (prefix, rest) = raw
         .split_once('=')
         .ok_or_else(|| format!("--mount {raw:?}: expected PREFIX=LIBRARY or PREFIX=LIBRARY:CONFIG"))?;
@@ -391,28 +378,6 @@ pub fn parse_mount(raw: &str) -> Result<MountSpec, String> {
         library: Some(PathBuf::from(library)),
         config_file: config.map(PathBuf::from),
     })
-}
-
-/// `/` and `` → ``; `/a/b/` → `/a/b`; anything not starting with `/`, or holding `//`, `.`/`..`
-/// segments, `?`, `#` or `%`, is refused.
-pub fn normalise_prefix(raw: &str) -> Result<String, String> {
-    let trimmed = raw.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return Ok(String::new());
-    }
-    if !trimmed.starts_with('/') {
-        return Err("a path prefix must start with /".to_owned());
-    }
-    if trimmed.contains(['?', '#', '%']) || trimmed.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err("a path prefix holds no query, fragment, escape, space or control character".to_owned());
-    }
-    if trimmed[1..]
-        .split('/')
-        .any(|segment| matches!(segment, "" | "." | ".."))
-    {
-        return Err("a path prefix has no empty, `.` or `..` segment".to_owned());
-    }
-    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]

@@ -10,14 +10,14 @@ use std::io::{self, Write};
 const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// A `Write` that logs complete lines.
-pub struct ErrorsLog<'a> {
+pub(crate) struct ErrorsLog<'a> {
     line: &'a mut Vec<u8>,
     mount: &'a str,
 }
 
 impl<'a> ErrorsLog<'a> {
     /// A stream writing through `line` (emptied first) for the app mounted as `mount`.
-    pub fn new(line: &'a mut Vec<u8>, mount: &'a str) -> ErrorsLog<'a> {
+    pub(crate) fn new(line: &'a mut Vec<u8>, mount: &'a str) -> ErrorsLog<'a> {
         line.clear();
         ErrorsLog { line, mount }
     }
@@ -30,7 +30,7 @@ impl<'a> ErrorsLog<'a> {
     }
 
     /// Logs a last unterminated line, if any.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         if !self.line.is_empty() {
             self.emit();
         }

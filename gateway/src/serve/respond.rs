@@ -8,14 +8,14 @@
 //! error-level finding made before the head went out like a host-detected failure (500). Never
 //! touches a socket.
 
-use crate::access_log::{AccessEntry, AccessLog};
-use crate::environ::{self, Endpoints, Site};
-use crate::errors_log::ErrorsLog;
 use crate::http::{
     BodyKind, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
     write_error_response, write_head, write_last_chunk,
 };
-use crate::mount::Route;
+use crate::logs::access_log::{AccessEntry, AccessLog};
+use crate::logs::errors_log::ErrorsLog;
+use crate::site::environ::{self, Endpoints, IP_TEXT_BYTES, Site, ip_text};
+use crate::site::mount::Route;
 use nsgi::host::{AppInstance, Environ, FileStep, RequestId, RequestSlot, Step};
 use nsgi_conformance::{Severity, Validator};
 use std::io::BufRead;
@@ -25,25 +25,25 @@ use std::time::SystemTime;
 
 /// Where a pool thread hands part of a response: takes the bytes out of the buffer and returns
 /// once they are sent, `false` when the client is gone (the app is then stopped).
-pub type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
+pub(crate) type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
 
 /// The end of a response whose body is a file (`file_body`): the connection sends it after the
 /// response's bytes, with sendfile, so the file never passes through the gateway's memory.
 #[derive(Debug)]
-pub struct FileTail {
+pub(crate) struct FileTail {
     /// A duplicate of the body's descriptor (the body itself is closed when the app call ends).
-    pub file: std::fs::File,
+    pub(crate) file: std::fs::File,
     /// Where the bytes to send start.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Bytes still to send.
-    pub remaining: u64,
+    pub(crate) remaining: u64,
     /// Chunked framing: the chunk's size line went out before the file; its CRLF and the last
     /// chunk follow it.
-    pub chunked: bool,
+    pub(crate) chunked: bool,
 }
 
 /// The value of the `Server` header the gateway adds when the app sets none.
-pub const SERVER_HEADER: &[u8] = b"nsgi-gateway";
+pub(crate) const SERVER_HEADER: &[u8] = b"nsgi-gateway";
 
 /// What the connection does after a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,42 +81,32 @@ impl Apps {
     }
 
     /// Records every request in `log`.
-    pub fn with_access_log(mut self, log: AccessLog) -> Apps {
+    pub(crate) fn with_access_log(mut self, log: AccessLog) -> Apps {
         self.access_log = Some(Mutex::new(log));
         self
     }
 
     /// True when requests are recorded in an access log (which needs the time each arrived).
-    pub fn logs_access(&self) -> bool {
+    pub(crate) fn logs_access(&self) -> bool {
         self.access_log.is_some()
     }
 
     /// Flushes the access log (the event loop calls it about once a second and at exit).
-    pub fn flush_access_log(&self) {
+    pub(crate) fn flush_access_log(&self) {
         if let Some(log) = &self.access_log {
             lock(log).flush();
         }
     }
 
     /// Reopens the access log file (after log rotation).
-    pub fn reopen_access_log(&self) {
+    pub(crate) fn reopen_access_log(&self) {
         if let Some(log) = &self.access_log {
             lock(log).reopen();
         }
     }
 
-    /// The validator watching the apps, with `--validate`.
-    pub fn validator(&self) -> Option<&Arc<Validator>> {
-        self.validator.as_ref()
-    }
-
-    /// The mounted app instances.
-    pub fn instances(&self) -> &[AppInstance] {
-        &self.instances
-    }
-
     /// Shuts every app down (after the last request). Fails when requests still hold the apps.
-    pub fn shutdown(self: Arc<Self>) -> Result<(), Arc<Self>> {
+    pub(crate) fn shutdown(self: Arc<Self>) -> Result<(), Arc<Self>> {
         let apps = Arc::try_unwrap(self)?;
         apps.flush_access_log();
         for instance in apps.instances {
@@ -124,15 +114,6 @@ impl Apps {
         }
         Ok(())
     }
-}
-
-/// Formats `ip` into `buf` without allocating; returns the text.
-fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 64]) -> &[u8] {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{ip}");
-    let len = cursor.position() as usize;
-    &buf[..len]
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,30 +169,25 @@ impl Responder {
     }
 
     /// Reads `drain` after each app call: once it is set, responses close their connection.
-    pub fn watching_drain(mut self, drain: Arc<AtomicBool>) -> Responder {
+    pub(crate) fn watching_drain(mut self, drain: Arc<AtomicBool>) -> Responder {
         self.work.drain = Some(drain);
         self
     }
 
     /// The file that ends the response just answered, if its body was a file: to be sent after
     /// the response's bytes (see [`FileTail`]).
-    pub fn take_file(&mut self) -> Option<FileTail> {
+    pub(crate) fn take_file(&mut self) -> Option<FileTail> {
         self.work.file.take()
     }
 
     /// The apps.
-    pub fn apps(&self) -> &Arc<Apps> {
+    pub(crate) fn apps(&self) -> &Arc<Apps> {
         &self.apps
-    }
-
-    /// The current `Date` header value.
-    pub fn date(&mut self) -> &[u8] {
-        self.work.date.now()
     }
 
     /// Writes a complete canned error response (and the connection closes after it); to a
     /// `HEAD` request (`head_request`), without its body.
-    pub fn write_error(&mut self, out: &mut Vec<u8>, status: u16, head_request: bool) {
+    pub(crate) fn write_error(&mut self, out: &mut Vec<u8>, status: u16, head_request: bool) {
         let date = self.work.date.now();
         write_error_response(out, status, date, SERVER_HEADER, head_request);
     }
@@ -220,7 +196,7 @@ impl Responder {
     /// connection closes after it; to a `HEAD` request, without its body), and records it in the access log, if there is one: from the
     /// peer's own address, with `line` when the request line was read whole (`-` otherwise), as
     /// received at `received`. Allocates nothing once the log's buffer is warm.
-    pub fn refuse(
+    pub(crate) fn refuse(
         &mut self,
         out: &mut Vec<u8>,
         status: u16,
@@ -239,7 +215,7 @@ impl Responder {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .map_or(0, |head_end| written.len() - head_end - 4);
-        let mut addr = [0u8; 64];
+        let mut addr = [0u8; IP_TEXT_BYTES];
         let remote = match conn.peer {
             Some(peer) => ip_text(peer.ip(), &mut addr),
             None => b"-",
@@ -302,7 +278,7 @@ impl Responder {
             }
         };
         if let Some(log) = &apps.access_log {
-            let mut addr = [0u8; 64];
+            let mut addr = [0u8; IP_TEXT_BYTES];
             // The client as resolved through trusted proxies when the app was called.
             let remote = match (route.is_some(), work.environ.get(b"REMOTE_ADDR"), conn.peer) {
                 (true, Some(resolved), _) if !resolved.is_empty() => resolved,

@@ -10,15 +10,13 @@
 //! returns when the last connection is gone or the graceful timeout has passed; on SIGQUIT it
 //! returns at once.
 
-use crate::conn::{Conn, Shared, Timeouts};
-use crate::environ::Endpoints;
-use crate::http::Limits;
-use crate::listen::Listener;
-use crate::pool::{Done, Pool};
-use crate::respond::{Apps, Responder};
-use crate::spill::SpillPolicy;
-use crate::stream::Stream;
-use crate::worker_link::WorkerLink;
+use crate::serve::conn::{Conn, Shared};
+use crate::serve::listen::Listener;
+use crate::serve::pool::{Done, Pool};
+use crate::serve::respond::{Apps, Responder};
+use crate::serve::stream::Stream;
+use crate::settings::serving::ServerOptions;
+use crate::site::environ::Endpoints;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
@@ -46,41 +44,16 @@ const EVENTS_PER_POLL: usize = 1024;
 /// Accepting pauses while more than this many requests per pool thread wait for a thread.
 const BACKLOG_PER_THREAD: usize = 8;
 
-/// Settings of the event loop.
-#[derive(Clone, Debug)]
-pub struct ServerOptions {
-    /// Request limits.
-    pub limits: Limits,
-    /// Connection timeouts.
-    pub timeouts: Timeouts,
-    /// Longest time a graceful stop waits for in-flight requests.
-    pub graceful_timeout: Duration,
-    /// Most simultaneous connections; beyond it, accepting pauses.
-    pub max_connections: usize,
-    /// App threads (`--threads`); 0 calls the app on the loop thread.
-    pub threads: usize,
-    /// Longest a request may stay with the app (`--timeout`); enforced here for pooled calls,
-    /// by the supervisor's heartbeat watch for inline ones.
-    pub app_timeout: Option<Duration>,
-    /// Ask to be replaced after this many requests (`--max-requests` plus jitter).
-    pub max_requests: Option<u64>,
-    /// Where large request bodies go.
-    pub spill: SpillPolicy,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            limits: Limits::default(),
-            timeouts: Timeouts::default(),
-            graceful_timeout: Duration::from_secs(30),
-            max_connections: 10_000,
-            threads: 0,
-            app_timeout: None,
-            max_requests: None,
-            spill: SpillPolicy::default(),
-        }
-    }
+/// What a supervised server tells its supervisor. The worker's end of the supervisor link
+/// (`crate::process::worker_link::WorkerLink`) implements it, so the event loop knows nothing
+/// of how workers are started. None of these may block.
+pub trait SupervisorLink {
+    /// The apps are initialised and the server is accepting.
+    fn ready(&mut self);
+    /// The event loop is alive (about once a second).
+    fn heartbeat(&mut self);
+    /// Asks to be replaced (`--max-requests` reached, a request past `--timeout`).
+    fn retire(&mut self, reason: &str);
 }
 
 /// How the event loop ended.
@@ -198,7 +171,7 @@ pub struct Server {
     scratch: Vec<u8>,
     out: Vec<u8>,
     options: ServerOptions,
-    link: Option<WorkerLink>,
+    link: Option<Box<dyn SupervisorLink>>,
     served: u64,
     retire_requested: bool,
     /// `--max-requests` is spent: no more connections are taken, open ones are drained.
@@ -219,7 +192,7 @@ impl Server {
         listeners: Vec<Listener>,
         apps: Arc<Apps>,
         options: ServerOptions,
-        link: Option<WorkerLink>,
+        link: Option<Box<dyn SupervisorLink>>,
     ) -> io::Result<Server> {
         if listeners.len() > MAX_LISTENERS {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many listeners"));
@@ -279,7 +252,7 @@ impl Server {
     }
 
     /// Tells the supervisor (if any) that this worker serves.
-    pub fn ready(&mut self) {
+    pub(crate) fn ready(&mut self) {
         if let Some(link) = &mut self.link {
             link.ready();
         }

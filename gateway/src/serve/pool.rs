@@ -6,11 +6,11 @@
 //! nothing. The queue is unbounded in type but bounded in practice — a connection has at most
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
-use crate::conn::HEADER_SLOTS;
-use crate::environ::Endpoints;
 use crate::http::{Limits, Parsed, header_slots, parse_head};
-use crate::respond::{After, Apps, FileTail, Responder, Served};
-use crate::spill::BodyBuf;
+use crate::serve::respond::{After, Apps, FileTail, Responder, Served};
+use crate::serve::spill::BodyBuf;
+use crate::settings::serving::HEADER_SLOTS;
+use crate::site::environ::Endpoints;
 use mio::Waker;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,30 +20,30 @@ use std::time::{Instant, SystemTime};
 
 /// One request handed to the pool, and its response coming back.
 #[derive(Debug)]
-pub struct Job {
+pub(crate) struct Job {
     /// The connection's slab index.
-    pub conn: usize,
+    pub(crate) conn: usize,
     /// The connection's unique id (slab slots are reused).
-    pub conn_id: u64,
+    pub(crate) conn_id: u64,
     /// The raw request head.
-    pub head: Vec<u8>,
+    pub(crate) head: Vec<u8>,
     /// The request body, finished.
-    pub body: BodyBuf,
+    pub(crate) body: BodyBuf,
     /// The connection the request came on (always set on a submitted job).
-    pub info: Option<Endpoints>,
+    pub(crate) info: Option<Endpoints>,
     /// The server is draining: the response closes the connection.
-    pub closing: bool,
+    pub(crate) closing: bool,
     /// The encoded response.
-    pub out: Vec<u8>,
+    pub(crate) out: Vec<u8>,
     /// The file that ends the response (sent by the connection after `out`), if its body is one
     /// (boxed: rare, and it would double the size of every completion).
-    pub file: Option<Box<FileTail>>,
+    pub(crate) file: Option<Box<FileTail>>,
     /// How the response went (set by the pool thread).
-    pub served: Served,
+    pub(crate) served: Served,
     /// When the loop handed the job over.
-    pub queued_at: Instant,
+    pub(crate) queued_at: Instant,
     /// When the request's first byte arrived, for the access log (the epoch when none is kept).
-    pub received: SystemTime,
+    pub(crate) received: SystemTime,
 }
 
 impl Job {
@@ -90,7 +90,7 @@ struct Queue {
 // A finished job travels by value: its buffers are recycled, so boxing it would allocate once
 // per request on the hot path.
 #[allow(clippy::large_enum_variant)]
-pub enum Done {
+pub(crate) enum Done {
     /// A job is finished: its response (or its last part) is in `out`.
     Finished(Job),
     /// Part of a job's response is waiting in `flow` for connection `conn`.
@@ -107,7 +107,7 @@ pub enum Done {
 /// The handover of a streamed response part from a pool thread to the event loop, and back
 /// the news of whether the client took it.
 #[derive(Debug, Default)]
-pub struct Flow {
+pub(crate) struct Flow {
     state: Mutex<FlowState>,
     changed: Condvar,
 }
@@ -130,14 +130,14 @@ enum Phase {
 
 impl Flow {
     /// Loop side: moves the handed part into `out` (to be sent).
-    pub fn take_part(&self, out: &mut Vec<u8>) {
+    pub(crate) fn take_part(&self, out: &mut Vec<u8>) {
         let mut state = lock(&self.state);
         out.extend_from_slice(&state.part);
         state.part.clear();
     }
 
     /// Loop side: the part reached the client (`sent`), or never will.
-    pub fn finish(&self, sent: bool) {
+    pub(crate) fn finish(&self, sent: bool) {
         lock(&self.state).phase = Phase::Finished(sent);
         self.changed.notify_one();
     }
@@ -177,7 +177,7 @@ struct PoolShared {
 }
 
 /// The pool of app threads.
-pub struct Pool {
+pub(crate) struct Pool {
     shared: Arc<PoolShared>,
     threads: Vec<JoinHandle<()>>,
     free: Vec<Job>,
@@ -189,7 +189,7 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `threads` threads answering with `apps`; completions wake `waker`.
-    pub fn start(threads: usize, apps: &Arc<Apps>, waker: Waker, limits: Limits) -> std::io::Result<Pool> {
+    pub(crate) fn start(threads: usize, apps: &Arc<Apps>, waker: Waker, limits: Limits) -> std::io::Result<Pool> {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::with_capacity(1024),
@@ -220,12 +220,12 @@ impl Pool {
     }
 
     /// A recycled (or new) job to fill in.
-    pub fn job(&mut self) -> Job {
+    pub(crate) fn job(&mut self) -> Job {
         self.free.pop().unwrap_or_else(Job::blank)
     }
 
     /// Hands a filled-in job to the threads.
-    pub fn submit(&mut self, mut job: Job) {
+    pub(crate) fn submit(&mut self, mut job: Job) {
         job.queued_at = Instant::now();
         self.in_flight += 1;
         lock(&self.shared.queue).jobs.push_back(job);
@@ -234,23 +234,18 @@ impl Pool {
 
     /// The server started draining: responses not yet started answer `Connection: close`
     /// (docs/operations.md §4), whenever their request was handed over.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         self.shared.draining.store(true, Ordering::Relaxed);
     }
 
     /// Jobs waiting for a thread (not yet started).
-    pub fn backlog(&self) -> usize {
+    pub(crate) fn backlog(&self) -> usize {
         lock(&self.shared.queue).jobs.len()
-    }
-
-    /// Jobs handed over and not yet collected.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
     }
 
     /// Takes what the threads reported (call when the waker fired); hand the vector back with
     /// [`Pool::recycle`].
-    pub fn collect(&mut self) -> Vec<Done> {
+    pub(crate) fn collect(&mut self) -> Vec<Done> {
         let mut collected = std::mem::take(&mut self.collected);
         std::mem::swap(&mut *lock(&self.shared.done), &mut collected);
         self.in_flight -= collected.iter().filter(|d| matches!(d, Done::Finished(_))).count();
@@ -258,7 +253,7 @@ impl Pool {
     }
 
     /// Returns finished jobs' buffers for reuse, and the (then empty) collection vector.
-    pub fn recycle(&mut self, mut done: Vec<Done>) {
+    pub(crate) fn recycle(&mut self, mut done: Vec<Done>) {
         for item in done.drain(..) {
             if let Done::Finished(mut job) = item {
                 job.recycle();
@@ -270,7 +265,7 @@ impl Pool {
 
     /// Stops the threads after the queued jobs; waits for them unless one is stuck in the app
     /// (a request past `--timeout`): those are left behind, the process exits around them.
-    pub fn stop(self, abandoned: usize) {
+    pub(crate) fn stop(self, abandoned: usize) {
         lock(&self.shared.queue).stopping = true;
         self.shared.available.notify_all();
         if abandoned == 0 {
@@ -334,7 +329,7 @@ fn report(shared: &PoolShared, item: Done) {
 }
 
 /// Answers one job into its `out`.
-fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::respond::Sink<'_>) {
+fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::serve::respond::Sink<'_>) {
     let mut headers = header_slots::<HEADER_SLOTS>();
     let slots = limits.max_headers.min(HEADER_SLOTS);
     let head_bytes = std::mem::take(&mut job.head);

@@ -35,7 +35,7 @@ against <code>abi/include/nsgi.h</code>. The tutorial in <code>docs/tutorial.md<
 "#;
 
 /// The welcome app.
-pub struct Welcome;
+pub(crate) struct Welcome;
 
 impl App for Welcome {
     const NAME: &'static str = "welcome";
@@ -62,6 +62,6 @@ impl App for Welcome {
 }
 
 /// The welcome app's descriptor, checked and driven by the host like a loaded library's.
-pub fn descriptor() -> &'static nsgi_app_descriptor {
+pub(crate) fn descriptor() -> &'static nsgi_app_descriptor {
     nsgi::app_descriptor!(Welcome)
 }

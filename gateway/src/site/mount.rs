@@ -12,19 +12,18 @@
 //! allocates: [`MountTable::route_encoded`] decodes on the fly, so the caller needs no buffer. It
 //! never decides what an unmatched request gets (the caller answers 404).
 
-use crate::cli::{MountSpec, normalise_prefix};
-use crate::environ::percent_decoded;
+use crate::http::percent_decoded;
+use crate::settings::mounts::{MountSpec, normalise_prefix};
 
 /// The mounted prefixes, in app order, and the root path.
 ///
 /// ```
-/// use nsgi_gateway::mount::MountTable;
+/// use nsgi_gateway::MountTable;
 /// let table = MountTable::new(["", "/api", "/api/v2"], "/site").unwrap();
-/// let route = table.route(b"/site/api/v2/users").unwrap();
+/// let route = table.route_encoded(b"/site/api/v2/users").unwrap();
 /// assert_eq!(route.app, 2);
 /// assert_eq!(table.script_name(route.app), b"/site/api/v2");
-/// assert_eq!(route.path_info(b"/site/api/v2/users"), b"/users");
-/// assert_eq!(table.route(b"/apix").unwrap().app, 0);
+/// assert_eq!(table.route_encoded(b"/apix").unwrap().app, 0);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountTable {
@@ -49,12 +48,13 @@ pub struct Route {
     /// PATH_INFO is the decoded path from this byte offset on (SCRIPT_NAME is
     /// [`MountTable::script_name`], which may differ from the bytes before the offset when the
     /// request did not carry the root path).
-    pub path_info_start: usize,
+    pub(crate) path_info_start: usize,
 }
 
 impl Route {
     /// PATH_INFO within `decoded_path`, the decoded path this route was found for.
-    pub fn path_info<'p>(&self, decoded_path: &'p [u8]) -> &'p [u8] {
+    #[cfg(test)]
+    pub(crate) fn path_info<'p>(&self, decoded_path: &'p [u8]) -> &'p [u8] {
         decoded_path.get(self.path_info_start..).unwrap_or_default()
     }
 }
@@ -88,15 +88,16 @@ impl MountTable {
         })
     }
 
-    /// The table of `specs` (as [`Cli::mounts`](crate::cli::Cli::mounts) returns them; app `i`
+    /// The table of `specs` (as [`Cli::mounts`](crate::settings::cli::Cli::mounts) returns them; app `i`
     /// is `specs[i]`) under `root_path`.
-    pub fn from_specs(specs: &[MountSpec], root_path: &str) -> Result<MountTable, String> {
+    pub(crate) fn from_specs(specs: &[MountSpec], root_path: &str) -> Result<MountTable, String> {
         MountTable::new(specs.iter().map(|spec| spec.prefix.as_str()), root_path)
     }
 
     /// Routes a percent-decoded request path (what PATH_INFO is made of). `None`: no app is
     /// mounted there.
-    pub fn route(&self, decoded_path: &[u8]) -> Option<Route> {
+    #[cfg(test)]
+    pub(crate) fn route(&self, decoded_path: &[u8]) -> Option<Route> {
         self.route_bytes(decoded_path.iter().copied())
     }
 
@@ -112,22 +113,26 @@ impl MountTable {
     }
 
     /// The normalised prefix of an app (empty for `/`). Empty for an index out of range.
-    pub fn prefix(&self, app: usize) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn prefix(&self, app: usize) -> &[u8] {
         self.mounts.get(app).map_or(&[], |mount| &mount.prefix)
     }
 
     /// The normalised root path (empty when none).
-    pub fn root_path(&self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn root_path(&self) -> &[u8] {
         &self.root
     }
 
     /// Number of mounted apps.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.mounts.len()
     }
 
     /// True when no app is mounted.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.mounts.is_empty()
     }
 

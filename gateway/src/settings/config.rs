@@ -11,7 +11,7 @@
 //! valid key without a change here. Errors in the file name the file and the key at fault; it
 //! never panics on what a file holds.
 
-use crate::cli::Cli;
+use crate::settings::cli::Cli;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 use serde_json::{Map, Value};

@@ -18,15 +18,15 @@
 //! It never reads a file's contents, never loads a library, never signals anyone and never
 //! sleeps: deciding that a change settled is all it does; the supervisor reloads.
 
-use crate::cli::MountSpec;
+use crate::settings::mounts::MountSpec;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How often the watched files are looked at.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long every watched file must stay unchanged before a change counts.
-pub const SETTLE: Duration = Duration::from_millis(250);
+pub(crate) const SETTLE: Duration = Duration::from_millis(250);
 
 /// What `stat` says of a file: enough to tell a rewritten or replaced file from the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +75,7 @@ struct WatchedFile {
 
 /// The watched files of one gateway.
 #[derive(Debug)]
-pub struct ReloadWatch {
+pub(crate) struct ReloadWatch {
     files: Vec<WatchedFile>,
     next_check: Instant,
 }
@@ -83,7 +83,7 @@ pub struct ReloadWatch {
 impl ReloadWatch {
     /// Watches every library and config file of `mounts` (the built-in welcome app has none),
     /// taking their signatures now as those of the files being served.
-    pub fn of_mounts(mounts: &[MountSpec], now: Instant) -> ReloadWatch {
+    pub(crate) fn of_mounts(mounts: &[MountSpec], now: Instant) -> ReloadWatch {
         let mut files: Vec<(PathBuf, &'static str)> = Vec::new();
         for mount in mounts {
             let library = mount.library.iter().map(|path| (path, "app library"));
@@ -119,12 +119,12 @@ impl ReloadWatch {
     }
 
     /// The watched paths, in mount order.
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|file| file.path.as_path())
     }
 
     /// When [`Self::check`] next has something to do.
-    pub fn next_check(&self) -> Instant {
+    pub(crate) fn next_check(&self) -> Instant {
         self.next_check
     }
 
@@ -132,7 +132,7 @@ impl ReloadWatch {
     /// a description of each one that differs from what is served ("app library
     /// target/debug/libapp.so changed"), and takes those as served from then on; an empty list
     /// when there is nothing to reload (yet).
-    pub fn check(&mut self, now: Instant) -> Vec<String> {
+    pub(crate) fn check(&mut self, now: Instant) -> Vec<String> {
         if now < self.next_check {
             return Vec::new();
         }

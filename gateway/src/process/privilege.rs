@@ -10,8 +10,8 @@
 //! This module decides; the system calls are `os::privileges`'. It never drops anything before
 //! the listeners are bound, nor lets a process serve when a drop it was asked for failed.
 
-use crate::cli::Cli;
 use crate::os::privileges::{self, Identity};
+use crate::settings::cli::Cli;
 
 /// What a process that loads apps must do about its identity.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,12 +36,13 @@
 //!   what a dual-stack listener sees for IPv4 clients) is reported as IPv4.
 
 use crate::http::RequestHead;
+use crate::http::syntax::{parse_host, parse_port};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The peers trusted to describe the client, parsed from `--forwarded-allow-ips`.
 ///
 /// ```
-/// use nsgi_gateway::proxy::TrustedProxies;
+/// use nsgi_gateway::TrustedProxies;
 /// let trusted = TrustedProxies::parse("10.0.0.0/8, ::1").unwrap();
 /// assert!(trusted.trusts("10.1.2.3".parse().unwrap()));
 /// assert!(trusted.trusts("::ffff:10.1.2.3".parse().unwrap()));
@@ -81,7 +82,8 @@ impl TrustedProxies {
     }
 
     /// Trusts every peer (`*`).
-    pub fn any() -> TrustedProxies {
+    #[cfg(test)]
+    pub(crate) fn any() -> TrustedProxies {
         TrustedProxies {
             any: true,
             ..TrustedProxies::default()
@@ -89,7 +91,7 @@ impl TrustedProxies {
     }
 
     /// True when no peer is trusted: forwarding headers are never read.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         !self.any && self.v4.is_empty() && self.v6.is_empty()
     }
 
@@ -108,7 +110,7 @@ impl TrustedProxies {
     }
 
     /// Is the direct peer trusted? `None` is a unix-socket peer: trusted unless the list is empty.
-    pub fn trusts_peer(&self, peer: Option<SocketAddr>) -> bool {
+    pub(crate) fn trusts_peer(&self, peer: Option<SocketAddr>) -> bool {
         match peer {
             Some(addr) => self.trusts(addr.ip()),
             None => !self.is_empty(),
@@ -186,20 +188,20 @@ pub struct ClientView<'a> {
     /// The host the client asked for, `uri-host [":" port]` as received: a forwarded host when
     /// trusted, else the request's `Host` (or absolute-form authority). `None` only for HTTP/1.0
     /// without `Host`.
-    pub host: Option<&'a [u8]>,
+    pub(crate) host: Option<&'a [u8]>,
     /// True when a trusted proxy supplied the host or the port, so that [`ClientView::host`] (the
     /// request's `Host`) is not what the client asked for: [`ClientView::write_authority`] is.
-    pub authority_forwarded: bool,
+    pub(crate) authority_forwarded: bool,
     /// The name part of [`ClientView::host`] (SERVER_NAME), IPv6 literals with their brackets.
     pub server_name: Option<&'a [u8]>,
     /// The port the client connected to (SERVER_PORT), when a header says so. `None`: the
     /// caller uses the scheme's default (80/443) when a host is known, else the local port.
-    pub server_port: Option<u16>,
+    pub(crate) server_port: Option<u16>,
 }
 
 impl<'a> ClientView<'a> {
     /// What the connection and the request's own `Host` say, believing no proxy header.
-    pub fn direct(head: &RequestHead<'a, '_>, peer: Option<SocketAddr>) -> ClientView<'a> {
+    pub(crate) fn direct(head: &RequestHead<'a, '_>, peer: Option<SocketAddr>) -> ClientView<'a> {
         let (server_name, port) = match head.host.filter(|host| !host.is_empty()) {
             Some(host) => {
                 let (name, port) = split_host(host);
@@ -224,14 +226,14 @@ impl<'a> ClientView<'a> {
     }
 
     /// The scheme's default port: 443 for https, 80 for http.
-    pub fn default_port(&self) -> u16 {
+    pub(crate) fn default_port(&self) -> u16 {
         if self.https { 443 } else { 80 }
     }
 
     /// Appends the authority the client asked for, `server_name[":" server_port]`, the port only
     /// when it is not the scheme's default; nothing when no host is known. This is HTTP_HOST when
     /// [`ClientView::authority_forwarded`].
-    pub fn write_authority(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_authority(&self, out: &mut Vec<u8>) {
         let Some(name) = self.server_name else {
             return;
         };
@@ -246,11 +248,11 @@ impl<'a> ClientView<'a> {
 /// Resolves the client of `head`, which arrived from `peer` (`None`: a unix-socket peer).
 ///
 /// ```
-/// use nsgi_gateway::http::{Limits, Parsed, parse_head};
-/// use nsgi_gateway::proxy::{TrustedProxies, resolve};
+/// use nsgi_gateway::{Limits, Parsed, parse_head};
+/// use nsgi_gateway::{TrustedProxies, resolve};
 /// let raw = b"GET / HTTP/1.1\r\nHost: app:8000\r\nX-Forwarded-For: 203.0.113.9\r\n\
 ///             X-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n\r\n";
-/// let mut slots = nsgi_gateway::http::header_slots::<8>();
+/// let mut slots = nsgi_gateway::header_slots::<8>();
 /// let Ok(Parsed::Complete(head)) = parse_head(raw, &mut slots, &Limits::default()) else { panic!() };
 /// let trusted = TrustedProxies::parse("127.0.0.1").unwrap();
 /// let view = resolve(&head, Some("127.0.0.1:40000".parse().unwrap()), &trusted);
@@ -390,15 +392,6 @@ fn is_obfuscated(value: &[u8]) -> bool {
         && rest.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
 }
 
-/// `1*5DIGIT` from 1 to 65535.
-fn parse_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value = digits.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
-    u16::try_from(value).ok().filter(|&port| port != 0)
-}
-
 /// `http` → false, `https` → true (any case); anything else is ignored.
 fn parse_proto(value: &[u8]) -> Option<bool> {
     if value.eq_ignore_ascii_case(b"https") {
@@ -423,31 +416,6 @@ pub(crate) fn split_host(host: &[u8]) -> (&[u8], Option<&[u8]>) {
     match host.iter().rposition(|&b| b == b':') {
         Some(colon) => (&host[..colon], Some(&host[colon + 1..]).filter(|p| !p.is_empty())),
         None => (host, None),
-    }
-}
-
-/// Validates a forwarded host as strictly as the request parser validates `Host`: a bracketed
-/// IPv6 literal or a name of unreserved characters, then an optional port from 1 to 65535.
-/// Returns the name and the port.
-fn parse_host(host: &[u8]) -> Option<(&[u8], Option<u16>)> {
-    let (name, port) = split_host(host);
-    let valid_name = match name {
-        [b'[', literal @ .., b']'] => std::str::from_utf8(literal)
-            .ok()
-            .is_some_and(|s| s.parse::<Ipv6Addr>().is_ok()),
-        _ => {
-            !name.is_empty()
-                && name
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        }
-    };
-    if !valid_name {
-        return None;
-    }
-    match port {
-        None => Some((name, None)),
-        Some(digits) => parse_port(digits).map(|port| (name, Some(port))),
     }
 }
 
@@ -709,8 +677,8 @@ mod tests {
         raw.extend_from_slice(b"\r\n");
         // Leaked so that the view can borrow the request for the rest of the test.
         let raw: &'static [u8] = Box::leak(raw.into_boxed_slice());
-        let slots: &'static mut [crate::http::HeaderSlot<'static>] =
-            Box::leak(vec![crate::http::HeaderSlot::uninit(); 32].into_boxed_slice());
+        let slots: &'static mut [crate::http::parse::HeaderSlot<'static>] =
+            Box::leak(vec![crate::http::parse::HeaderSlot::uninit(); 32].into_boxed_slice());
         let head = match parse_head(raw, slots, &Limits::default()) {
             Ok(Parsed::Complete(head)) => head,
             other => panic!("test request does not parse: {other:?}"),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
-pub const SYSTEMD_FIRST_FD: RawFd = 3;
+pub(crate) const SYSTEMD_FIRST_FD: RawFd = 3;
 
 /// The environment systemd's socket activation sets, removed once read.
 const SYSTEMD_ENV: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
@@ -50,7 +50,7 @@ pub enum Listener {
 
 impl Listener {
     /// How clients reach it: `http://127.0.0.1:8000`, `http://[::1]:8000` or `unix:/run/app.sock`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Listener::Tcp(listener) => match listener.local_addr() {
                 Ok(addr) => format!("http://{addr}"),
@@ -64,7 +64,7 @@ impl Listener {
     /// the file at its path is still that socket. Does nothing for TCP, abstract and adopted
     /// sockets (systemd's, or a worker's inherited ones), and on a second call. The supervisor
     /// calls it once at its final exit; workers never do.
-    pub fn remove_socket_file(&self) {
+    pub(crate) fn remove_socket_file(&self) {
         let Listener::Unix { path, .. } = self else {
             return;
         };
@@ -98,7 +98,7 @@ impl AsRawFd for Listener {
 
 /// One `--bind` value, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BindSpec {
+pub(crate) enum BindSpec {
     /// `HOST:PORT`, resolved (a host name to its first IPv4 address, else its first address).
     Tcp(SocketAddr),
     /// `unix:PATH`: a unix socket file.
@@ -110,7 +110,7 @@ pub enum BindSpec {
 
 /// Parses one `--bind` value: `127.0.0.1:8000`, `[::1]:8000`, `localhost:8000` (resolved),
 /// `unix:/run/app.sock` or `unix:@app`. Port 0 asks the kernel for a free port.
-pub fn parse_bind(raw: &str) -> Result<BindSpec, String> {
+pub(crate) fn parse_bind(raw: &str) -> Result<BindSpec, String> {
     const EXPECTED: &str = "expected HOST:PORT (127.0.0.1:8000, [::1]:8000, localhost:8000) or unix:PATH";
     if let Some(rest) = raw.strip_prefix("unix:") {
         return parse_unix(raw, rest);
@@ -385,7 +385,7 @@ fn forget_created(path: &Path) -> Option<(u64, u64)> {
 /// How many sockets systemd passed to this process, from `LISTEN_PID` and `LISTEN_FDS`, as
 /// `sd_listen_fds(3)` reads them: `None` when `LISTEN_PID` is unset or names another process (the
 /// variables were meant for a parent), or when `LISTEN_FDS` is unset or 0.
-pub fn systemd_fd_count(
+pub(crate) fn systemd_fd_count(
     listen_pid: Option<&str>,
     listen_fds: Option<&str>,
     my_pid: u32,
@@ -854,13 +854,16 @@ pub(crate) mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let exe = std::env::current_exe().expect("the test binary");
+        // The child's name follows this module wherever it lives: the path without the crate.
+        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
+        let child_test_name = format!("{module}::systemd_activation_child");
         let mut command = std::process::Command::new("/bin/sh");
         // `exec` keeps the shell's pid, so LISTEN_PID=$$ names the test binary, as systemd would.
         command
             .arg("-c")
             .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@""#)
             .arg(exe)
-            .args(["--ignored", "--exact", "listen::tests::systemd_activation_child"])
+            .args(["--ignored", "--exact", &child_test_name])
             .args(["--test-threads=1", "--nocapture"])
             .env(SYSTEMD_CHILD_ENV, addr.to_string())
             .env("RUST_LOG", "info")

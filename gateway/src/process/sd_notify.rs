@@ -12,14 +12,14 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 /// The environment variable naming the service manager's socket.
-pub const NOTIFY_SOCKET_ENV: &str = "NOTIFY_SOCKET";
+pub(crate) const NOTIFY_SOCKET_ENV: &str = "NOTIFY_SOCKET";
 
 /// How long a send may wait for room in the service manager's queue.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sends `state` (e.g. `"READY=1"`, or several `KEY=value` lines) to the service manager when
 /// `NOTIFY_SOCKET` is set; does nothing otherwise. Failures are logged at debug level.
-pub fn notify(state: &str) {
+pub(crate) fn notify(state: &str) {
     let Some(socket) = std::env::var_os(NOTIFY_SOCKET_ENV) else {
         return;
     };
@@ -34,7 +34,7 @@ pub fn notify(state: &str) {
 
 /// Sends `state` as one datagram to `socket`: an absolute path, or `@name` for an abstract
 /// socket (as in `NOTIFY_SOCKET`).
-pub fn notify_to(socket: &str, state: &str) -> io::Result<()> {
+pub(crate) fn notify_to(socket: &str, state: &str) -> io::Result<()> {
     if state.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty state"));
     }
@@ -61,23 +61,23 @@ pub fn notify_to(socket: &str, state: &str) -> io::Result<()> {
 }
 
 /// The service is up: `READY=1`. Also ends a reload begun with [`reloading`].
-pub fn ready() {
+pub(crate) fn ready() {
     notify("READY=1");
 }
 
 /// A reload (SIGHUP) has begun: `RELOADING=1` with `MONOTONIC_USEC`, as `Type=notify-reload`
 /// requires. Send [`ready`] when it is done.
-pub fn reloading() {
+pub(crate) fn reloading() {
     notify(&reloading_message(crate::os::fd::monotonic_usec()));
 }
 
 /// The service is shutting down: `STOPPING=1`.
-pub fn stopping() {
+pub(crate) fn stopping() {
     notify("STOPPING=1");
 }
 
 /// A one-line status for `systemctl status`: `STATUS=text` (line breaks become spaces).
-pub fn status(text: &str) {
+pub(crate) fn status(text: &str) {
     notify(&status_message(text));
 }
 
@@ -92,7 +92,7 @@ fn status_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listen::tests::TestDir;
+    use crate::serve::listen::tests::TestDir;
 
     /// A bound datagram socket standing in for systemd, with a receive deadline.
     fn manager(path: &std::path::Path) -> UnixDatagram {
