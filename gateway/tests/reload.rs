@@ -4,11 +4,11 @@
 //! request, keep the old one serving when the new file does not load (saying why), and not spin
 //! while it waits.
 
-use nsgi_testkit::{Gateway, IO_TIMEOUT, run_to_exit, sample_library};
+use nsgi_testkit::{Gateway, IO_TIMEOUT, Scratch, run_to_exit, sample_library};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -21,28 +21,6 @@ fn gateway_binary() -> &'static Path {
 const HELLO: &str = "Hello, World!";
 /// The start of every page of the `html` sample.
 const HTML_START: &str = "<!";
-
-/// A private scratch directory for one test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("nsgi-reload-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the scratch directory");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Replaces `to` the way cargo and linkers do: the new file is written under another name, then
 /// renamed over the old one.

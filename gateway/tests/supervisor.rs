@@ -6,7 +6,7 @@
 //! server closed while idle is replaced before a request is written on it, but a request that was
 //! written and got no complete response counts as a failure.
 
-use nsgi_testkit::{Gateway, IO_TIMEOUT, compile_c_app, sample_library};
+use nsgi_testkit::{Gateway, IO_TIMEOUT, Scratch, compile_c_app, sample_library};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -40,28 +40,6 @@ fn bootgate_app() -> PathBuf {
 /// The Rust app of `tests/apps/panicky` (`/panic` panics in `call`, `/instance`, else `ok`).
 fn panicky_app() -> PathBuf {
     nsgi_testkit::build_packages(&["nsgi-test-panicky"]).join("libnsgi_test_panicky.so")
-}
-
-/// A private scratch directory for one test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("nsgi-supervisor-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the scratch directory");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A gateway started with `--pid`, so that its supervisor's pid is known.

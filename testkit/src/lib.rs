@@ -492,3 +492,23 @@ pub fn build_packages(packages: &[&str]) -> PathBuf {
     }
     profile
 }
+
+/// A private scratch directory for one test (under the system's temporary directory, its name
+/// starting `nsgi-TEST-`), removed with everything in it when dropped.
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    /// Creates the directory for the test named `test`.
+    pub fn new(test: &str) -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("nsgi-{test}-"))
+            .tempdir()
+            .expect("create the scratch directory");
+        Scratch(dir)
+    }
+
+    /// The path of `name` inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
