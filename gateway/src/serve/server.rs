@@ -279,13 +279,16 @@ impl Server {
                     }
                     Token(index) => self.on_conn_event(index, event),
                 }
+                // After each event, not each batch: one batch can serve a request on every
+                // connection, and the limit counts one more request per open connection only
+                // from the moment they are drained.
+                self.check_max_requests();
             }
             if self.quit {
                 log::info!("stopping at once (SIGQUIT)");
                 self.responder.apps().flush_access_log();
                 return Ok((Stopped::Immediately, Arc::clone(self.responder.apps())));
             }
-            self.check_max_requests();
             let now = Instant::now();
             if now >= next_sweep {
                 self.sweep(now);
