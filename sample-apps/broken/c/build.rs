@@ -2,31 +2,19 @@
 //! `<name>.c` becomes `libbroken_c_<name>.so`.
 //!
 //! Each file is a complete app written against `nsgi.h` alone that breaks one rule on purpose
-//! (see `../expected.json`). The C compiler is the one the `cc` crate picks for the target
-//! (honouring `CC`, `CFLAGS` and cross-compilation settings), run directly because
-//! `cc::Build::compile` makes static archives, not shared libraries. The libraries are written
+//! (see `../expected.json`), compiled through `sample-apps/c_build.rs` (the compiler the `cc`
+//! crate picks for the target, run for a shared library). The libraries are written
 //! to `$OUT_DIR`, listed for `src/lib.rs` in `$OUT_DIR/libraries.rs`, and copied to the profile
 //! directory (`target/<profile>/`), where `nsgi-conformance` and its tests look for them.
 
+#[path = "../../c_build.rs"]
+mod c_build;
+
+use c_build::{compile, compiler, copy_atomically, library_file_name, profile_dir};
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// How every app is compiled: a position-independent shared library, strict C11, warnings as
-/// errors, and hidden visibility so that only what `NSGI_EXPORT` marks (the entry point) is
-/// exported. The bugs in these apps are logic bugs; none of them needs a warning silenced.
-const C_FLAGS: [&str; 9] = [
-    "-shared",
-    "-fPIC",
-    "-std=c11",
-    "-O2",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-pedantic",
-    "-fvisibility=hidden",
-];
 
 /// Prefix of every library name, so the C apps never collide with the Rust ones.
 const LIBRARY_PREFIX: &str = "broken_c_";
@@ -39,18 +27,13 @@ fn main() {
     // The directory itself, so that an added or removed app triggers a rebuild.
     println!("cargo:rerun-if-changed={}", manifest_dir.display());
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../../c_build.rs");
     println!("cargo:rerun-if-changed={}", include.join("nsgi.h").display());
     for var in ["CC", "CFLAGS", "TARGET_CC", "TARGET_CFLAGS"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
 
-    let tool = cc::Build::new().cargo_metadata(false).get_compiler();
-    if tool.is_like_msvc() {
-        panic!(
-            "broken-c builds with a GCC- or Clang-compatible C compiler; found MSVC-style `{}`",
-            tool.path().display()
-        );
-    }
+    let tool = compiler("broken-c");
     let profile = profile_dir(&out_dir);
     if profile.is_none() {
         println!(
@@ -69,29 +52,9 @@ fn main() {
         let file_name = library_file_name(&format!("{LIBRARY_PREFIX}{stem}"));
         let library = out_dir.join(&file_name);
 
-        // The compiler with the target's own flags (e.g. --target, -m64), then ours.
-        let mut cmd = tool.to_command();
-        cmd.args(C_FLAGS)
-            .arg("-I")
-            .arg(&include)
-            .arg(&source)
-            .arg("-o")
-            .arg(&library);
-        let output = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run the C compiler `{}`: {e}", tool.path().display()));
-        if !output.status.success() {
-            panic!(
-                "compiling {} failed ({}):\n{:?}\n{}{}",
-                source.display(),
-                output.status,
-                cmd,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        compile(&tool, &include, &source, &library);
         if let Some(dir) = &profile {
-            copy_atomically(&library, &dir.join(&file_name));
+            copy_atomically(&library, &dir.join(&file_name), "broken-c");
         }
         writeln!(
             listing,
@@ -116,37 +79,4 @@ fn c_sources(dir: &Path) -> Vec<PathBuf> {
     sources.sort();
     assert!(!sources.is_empty(), "no *.c app in {}", dir.display());
     sources
-}
-
-/// `lib<name>.so`, or the platform's spelling of it.
-fn library_file_name(name: &str) -> String {
-    match env::var("CARGO_CFG_TARGET_OS").as_deref() {
-        Ok("macos") | Ok("ios") => format!("lib{name}.dylib"),
-        Ok("windows") => format!("{name}.dll"),
-        _ => format!("lib{name}.so"),
-    }
-}
-
-/// `target/<profile>` (or `target/<triple>/<profile>`): `OUT_DIR` is
-/// `<profile dir>/build/broken-c-<hash>/out`.
-fn profile_dir(out_dir: &Path) -> Option<PathBuf> {
-    let build = out_dir.parent()?.parent()?;
-    if build.file_name()? != "build" {
-        return None;
-    }
-    build.parent().map(Path::to_path_buf)
-}
-
-/// Copies through a temporary file and a rename, so a process that has the old library mapped
-/// (a running gateway or checker) keeps a consistent file instead of seeing it rewritten.
-fn copy_atomically(from: &Path, to: &Path) {
-    let tmp = to.with_extension(format!("tmp{}", std::process::id()));
-    let result = fs::copy(from, &tmp).and_then(|_| fs::rename(&tmp, to));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        println!(
-            "cargo:warning=broken-c: cannot copy the library to {}: {e}",
-            to.display()
-        );
-    }
 }
