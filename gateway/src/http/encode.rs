@@ -684,7 +684,8 @@ mod tests {
 
     #[test]
     fn written_chunks_decode_back() {
-        use crate::http::{ChunkedDecoder, Limits};
+        use crate::http::Limits;
+        use crate::http::decode::ChunkedDecoder;
         let mut wire = Vec::new();
         for piece in [&b"a"[..], &[7u8; 300], b"", b"\r\n0\r\n\r\n"] {
             write_chunk(&mut wire, piece);

@@ -7,6 +7,7 @@
 //! |-------------|-------------------------------------------------------------------------|
 //! | `parse.rs`  | the request head: request line, header checks, framing, keep-alive      |
 //! | `decode.rs` | request bodies: by `Content-Length` and `chunked`                       |
+//! | `owned_head.rs` | a parsed head kept past its read (spans, never parsed twice)        |
 //! | `encode.rs` | the response head, chunk framing and the canned error responses         |
 //! | `date.rs`   | the cached IMF-fixdate for the `Date` header                            |
 //! | `percent.rs`| percent-decoding of the request path (PATH_INFO and routing)            |
@@ -23,16 +24,18 @@
 pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;
+pub(crate) mod owned_head;
 pub(crate) mod parse;
 pub(crate) mod percent;
 pub(crate) mod syntax;
 
 pub(crate) use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate};
-pub(crate) use decode::{ChunkedDecoder, DecodeError};
+pub(crate) use decode::{BodyDecoder, DecodeError};
 pub(crate) use encode::{
     BodyKind, CHUNK_END, CONTINUE_100, LAST_CHUNK, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
     write_error_response, write_head, write_last_chunk,
 };
+pub(crate) use owned_head::OwnedHead;
 pub(crate) use parse::{
     Framing, ParseError, Parsed, RequestHead, RequestLine, complete_request_line, header_slots, is_head_request,
     parse_head,

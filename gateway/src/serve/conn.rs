@@ -9,11 +9,11 @@
 //! —, `Expect: 100-continue`, and closing — lingering after an error so the client
 //! reads the error response instead of a reset.
 
-use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::http::{
-    CONTINUE_100, ChunkedDecoder, DecodeError, Framing, Limits, ParseError, Parsed, RequestHead, complete_request_line,
-    header_slots, parse_head,
+    BodyDecoder, CONTINUE_100, DecodeError, Framing, Limits, OwnedHead, ParseError, Parsed, RequestHead,
+    complete_request_line, header_slots, parse_head,
 };
+use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::serve::pool::{Flow, Pool};
 use crate::serve::respond::{After, FileTail, Responder};
 use crate::serve::spill::BodyBuf;
@@ -65,16 +65,9 @@ pub(crate) struct Shared<'w> {
 enum ReadState {
     /// Between requests, or inside a head not yet complete.
     Head,
-    /// The head is parsed and saved in `Conn::head`; the body is arriving into `Conn::body`.
-    Body(PendingBody),
-}
-
-#[derive(Debug)]
-enum PendingBody {
-    /// This many body bytes are still to come.
-    Length(u64),
-    /// A chunked body, being decoded.
-    Chunked(ChunkedDecoder),
+    /// The head is parsed and saved in `Conn::head`; the body is arriving into `Conn::body`
+    /// through the decoder of its framing.
+    Body(BodyDecoder),
 }
 
 /// How the connection ends.
@@ -107,8 +100,8 @@ pub(crate) struct Conn {
     file: Option<FileTail>,
     /// Requests in `rbuf` wait only for a file body to go out (see [`Conn::serve_buffered`]).
     held_by_file: bool,
-    /// The head of a request whose body spans reads.
-    head: Vec<u8>,
+    /// The head of a request whose body spans reads, parsed once.
+    head: OwnedHead,
     /// That request's body as it arrives (in memory, or spilled to a file).
     body: BodyBuf,
     read_state: ReadState,
@@ -151,7 +144,7 @@ impl Conn {
             wpos: 0,
             file: None,
             held_by_file: false,
-            head: Vec::new(),
+            head: OwnedHead::default(),
             body: BodyBuf::new(),
             read_state: ReadState::Head,
             with_app_since: None,
@@ -255,7 +248,7 @@ impl Conn {
                 log::info!("{}: request timed out while reading, answering 408", self.info);
                 let line = match self.read_state {
                     ReadState::Head => complete_request_line(&self.rbuf),
-                    ReadState::Body(_) => complete_request_line(&self.head),
+                    ReadState::Body(_) => Some(self.head.request_line()),
                 };
                 shared
                     .responder
@@ -550,30 +543,20 @@ impl Conn {
         let head_len = head.head_len;
         match head.framing {
             Framing::None => {
-                self.serve_now(&head, &rest[..head_len], &[], shared);
+                self.serve_now(&head, &[], shared);
                 Progress::Served(head_len)
             }
             Framing::Length(length) if (rest.len() - head_len) as u64 >= length => {
                 let end = head_len + length as usize;
-                self.serve_now(&head, &rest[..head_len], &rest[head_len..end], shared);
+                self.serve_now(&head, &rest[head_len..end], shared);
                 Progress::Served(end)
             }
-            Framing::Length(length) => {
+            framing => {
+                // The body spans reads: the head is kept, parsed, until it is complete.
                 let expect_continue = head.expect_continue;
-                self.save_head(&rest[..head_len]);
-                match self.continue_body(&rest[head_len..], PendingBody::Length(length), shared) {
-                    Progress::Partial(consumed) => {
-                        self.await_body(expect_continue, shared);
-                        Progress::Partial(head_len + consumed)
-                    }
-                    Progress::Served(consumed) => Progress::Served(head_len + consumed),
-                    Progress::Failed => Progress::Failed,
-                }
-            }
-            Framing::Chunked => {
-                let expect_continue = head.expect_continue;
-                self.save_head(&rest[..head_len]);
-                match self.continue_body(&rest[head_len..], PendingBody::Chunked(ChunkedDecoder::new()), shared) {
+                self.head.store(&head);
+                self.body.clear();
+                match self.continue_body(&rest[head_len..], BodyDecoder::for_framing(framing), shared) {
                     Progress::Partial(consumed) => {
                         self.await_body(expect_continue, shared);
                         Progress::Partial(head_len + consumed)
@@ -585,40 +568,21 @@ impl Conn {
         }
     }
 
-    fn save_head(&mut self, head: &[u8]) {
-        self.head.clear();
-        self.head.extend_from_slice(head);
-        self.body.clear();
-    }
-
     /// Takes body bytes from `rest` into the connection's body; serves the request once the
     /// body is complete.
-    fn continue_body(&mut self, rest: &[u8], pending: PendingBody, shared: &mut Shared<'_>) -> Progress {
-        let (consumed, next) = match pending {
-            PendingBody::Length(remaining) => {
-                let take = rest.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
-                if let Err(e) = self.body.append(&rest[..take], shared.spill) {
-                    return self.fail_body(&e, shared);
-                }
-                let remaining = remaining - take as u64;
-                (take, (remaining > 0).then_some(PendingBody::Length(remaining)))
-            }
-            PendingBody::Chunked(mut decoder) => match decoder.decode(rest, self.body.mem_mut(), shared.limits) {
-                Err(error) => return self.reject_body(error, shared),
-                Ok(progress) => {
-                    if let Err(e) = self.body.settle(shared.spill) {
-                        return self.fail_body(&e, shared);
-                    }
-                    (
-                        progress.consumed,
-                        (!progress.done).then_some(PendingBody::Chunked(decoder)),
-                    )
-                }
-            },
+    fn continue_body(&mut self, rest: &[u8], mut decoder: BodyDecoder, shared: &mut Shared<'_>) -> Progress {
+        let progress = match decoder.decode(rest, self.body.mem_mut(), shared.limits) {
+            Ok(progress) => progress,
+            Err(error) => return self.reject_body(error, shared),
         };
+        if let Err(e) = self.body.settle(shared.spill) {
+            return self.fail_body(&e, shared);
+        }
+        let consumed = progress.consumed;
+        let next = (!progress.done).then_some(decoder);
         match next {
-            Some(pending) => {
-                self.read_state = ReadState::Body(pending);
+            Some(decoder) => {
+                self.read_state = ReadState::Body(decoder);
                 Progress::Partial(consumed)
             }
             None => {
@@ -633,7 +597,7 @@ impl Conn {
 
     fn reject_body(&mut self, error: DecodeError, shared: &mut Shared<'_>) -> Progress {
         log::info!("{}: bad request body: {error}", self.info);
-        let line = complete_request_line(&self.head);
+        let line = Some(self.head.request_line());
         shared.responder.refuse(
             shared.out,
             error.status(),
@@ -648,7 +612,7 @@ impl Conn {
 
     fn fail_body(&mut self, error: &io::Error, shared: &mut Shared<'_>) -> Progress {
         log::error!("{}: cannot store the request body: {error}", self.info);
-        let line = complete_request_line(&self.head);
+        let line = Some(self.head.request_line());
         shared
             .responder
             .refuse(shared.out, 500, self.head_request, &self.info, line, self.received);
@@ -658,100 +622,74 @@ impl Conn {
 
     /// Serves a request whose head and body are both in the input: inline, straight from the
     /// input bytes; pooled, copied into a job.
-    fn serve_now(&mut self, head: &RequestHead<'_, '_>, head_bytes: &[u8], body: &[u8], shared: &mut Shared<'_>) {
+    fn serve_now(&mut self, head: &RequestHead<'_, '_>, body: &[u8], shared: &mut Shared<'_>) {
         self.client_closes = !head.keep_alive;
         match shared.pool.as_deref_mut() {
             None => {
                 let mut input = body;
-                let can_stream = !self.wants_write();
-                let wait = inline_send_wait(shared);
-                let mut client_gone = false;
-                let stream = &mut self.stream;
-                let mut sink = |out: &mut Vec<u8>| {
-                    let sent = send_waiting(stream, out, wait);
-                    client_gone |= !sent;
-                    sent
-                };
-                let served = shared.responder.respond(
-                    head,
-                    &mut input,
-                    body.len() as u64,
-                    &self.info,
-                    shared.out,
-                    shared.draining,
-                    if can_stream { Some(&mut sink) } else { None },
-                    self.received,
-                );
-                *shared.served += 1;
-                self.apply(served.after);
-                self.queue_file(shared.responder.take_file());
-                if client_gone {
-                    self.closing = Closing::Now;
-                }
+                self.answer_inline(head, &mut input, body.len() as u64, shared);
             }
             Some(pool) => {
                 let mut job = pool.job();
-                job.head.extend_from_slice(head_bytes);
+                job.head.store(head);
                 job.body.mem_mut().extend_from_slice(body);
                 self.submit(job, shared);
             }
         }
     }
 
-    /// Serves the request saved in `self.head` and `self.body`.
+    /// Serves the request saved in `self.head` and `self.body` (its body spanned reads).
     fn serve_saved(&mut self, shared: &mut Shared<'_>) {
+        self.client_closes = !self.head.keep_alive();
         if let Some(pool) = shared.pool.as_deref_mut() {
-            // Not parsed again here: the close after it lingers, as it always may.
-            self.client_closes = false;
             let mut job = pool.job();
             std::mem::swap(&mut job.head, &mut self.head);
             std::mem::swap(&mut job.body, &mut self.body);
             return self.submit(job, shared);
         }
-        let mut headers = header_slots::<HEADER_SLOTS>();
-        let slots = shared.limits.max_headers.min(HEADER_SLOTS);
-        let head_bytes = std::mem::take(&mut self.head);
-        match parse_head(&head_bytes, &mut headers[..slots], shared.limits) {
-            Ok(Parsed::Complete(head)) => {
-                self.client_closes = !head.keep_alive;
-                let body_len = self.body.len();
-                let can_stream = !self.wants_write();
-                let wait = inline_send_wait(shared);
-                let mut client_gone = false;
-                let stream = &mut self.stream;
-                let mut sink = |out: &mut Vec<u8>| {
-                    let sent = send_waiting(stream, out, wait);
-                    client_gone |= !sent;
-                    sent
-                };
-                let served = shared.responder.respond(
-                    &head,
-                    &mut self.body.reader(),
-                    body_len,
-                    &self.info,
-                    shared.out,
-                    shared.draining,
-                    if can_stream { Some(&mut sink) } else { None },
-                    self.received,
-                );
-                *shared.served += 1;
-                self.apply(served.after);
-                self.queue_file(shared.responder.take_file());
-                if client_gone {
-                    self.closing = Closing::Now;
-                }
-            }
-            _ => {
-                // Unreachable: the same bytes parsed before. Fail safe.
-                let line = complete_request_line(&head_bytes);
-                shared
-                    .responder
-                    .refuse(shared.out, 500, self.head_request, &self.info, line, self.received);
-                self.closing = Closing::AfterWrite;
-            }
+        let head = std::mem::take(&mut self.head);
+        let mut body = std::mem::take(&mut self.body);
+        let body_len = body.len();
+        head.with_view::<HEADER_SLOTS, _>(|head| self.answer_inline(head, &mut body.reader(), body_len, shared));
+        body.clear();
+        self.head = head;
+        self.body = body;
+    }
+
+    /// Calls the app for `head` on the event loop's thread (`--threads 0`), whose body
+    /// (`body_len` bytes) is read from `input`.
+    fn answer_inline(
+        &mut self,
+        head: &RequestHead<'_, '_>,
+        input: &mut dyn std::io::BufRead,
+        body_len: u64,
+        shared: &mut Shared<'_>,
+    ) {
+        let can_stream = !self.wants_write();
+        let wait = inline_send_wait(shared);
+        let mut client_gone = false;
+        let stream = &mut self.stream;
+        let mut sink = |out: &mut Vec<u8>| {
+            let sent = send_waiting(stream, out, wait);
+            client_gone |= !sent;
+            sent
+        };
+        let served = shared.responder.respond(
+            head,
+            input,
+            body_len,
+            &self.info,
+            shared.out,
+            shared.draining,
+            if can_stream { Some(&mut sink) } else { None },
+            self.received,
+        );
+        *shared.served += 1;
+        self.apply(served.after);
+        self.queue_file(shared.responder.take_file());
+        if client_gone {
+            self.closing = Closing::Now;
         }
-        self.head = head_bytes;
-        self.body.clear();
     }
 
     fn submit(&mut self, mut job: crate::serve::pool::Job, shared: &mut Shared<'_>) {

@@ -6,7 +6,7 @@
 //! nothing. The queue is unbounded in type but bounded in practice — a connection has at most
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
-use crate::http::{Limits, Parsed, header_slots, parse_head};
+use crate::http::OwnedHead;
 use crate::serve::respond::{After, Apps, FileTail, Responder, Served};
 use crate::serve::spill::BodyBuf;
 use crate::settings::serving::HEADER_SLOTS;
@@ -25,8 +25,8 @@ pub(crate) struct Job {
     pub(crate) conn: usize,
     /// The connection's unique id (slab slots are reused).
     pub(crate) conn_id: u64,
-    /// The raw request head.
-    pub(crate) head: Vec<u8>,
+    /// The request head, parsed once by the connection.
+    pub(crate) head: OwnedHead,
     /// The request body, finished.
     pub(crate) body: BodyBuf,
     /// The connection the request came on (always set on a submitted job).
@@ -51,7 +51,7 @@ impl Job {
         Job {
             conn: 0,
             conn_id: 0,
-            head: Vec::new(),
+            head: OwnedHead::default(),
             body: BodyBuf::new(),
             info: None,
             closing: false,
@@ -68,16 +68,13 @@ impl Job {
     }
 
     fn recycle(&mut self) {
-        self.head.clear();
         self.body.clear();
         self.out.clear();
         self.file = None;
         if self.out.capacity() > 256 * 1024 {
             self.out = Vec::new();
         }
-        if self.head.capacity() > 64 * 1024 {
-            self.head = Vec::new();
-        }
+        self.head.shrink_if_large();
     }
 }
 
@@ -170,7 +167,6 @@ struct PoolShared {
     available: Condvar,
     done: Mutex<Vec<Done>>,
     waker: Waker,
-    limits: Limits,
     /// The server is draining: every response started from now on closes its connection, also
     /// those of requests handed over before the drain began.
     draining: Arc<AtomicBool>,
@@ -189,7 +185,7 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// Starts `threads` threads answering with `apps`; completions wake `waker`.
-    pub(crate) fn start(threads: usize, apps: &Arc<Apps>, waker: Waker, limits: Limits) -> std::io::Result<Pool> {
+    pub(crate) fn start(threads: usize, apps: &Arc<Apps>, waker: Waker) -> std::io::Result<Pool> {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::with_capacity(1024),
@@ -198,7 +194,6 @@ impl Pool {
             available: Condvar::new(),
             done: Mutex::new(Vec::with_capacity(1024)),
             waker,
-            limits,
             draining: Arc::new(AtomicBool::new(false)),
         });
         let mut handles = Vec::with_capacity(threads);
@@ -311,7 +306,7 @@ fn run_thread(shared: &PoolShared, mut responder: Responder) {
             );
             flow.wait()
         };
-        answer(&mut responder, &mut job, &shared.limits, &mut sink);
+        answer(&mut responder, &mut job, &mut sink);
         report(shared, Done::Finished(job));
     }
 }
@@ -329,39 +324,39 @@ fn report(shared: &PoolShared, item: Done) {
 }
 
 /// Answers one job into its `out`.
-fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::serve::respond::Sink<'_>) {
-    let mut headers = header_slots::<HEADER_SLOTS>();
-    let slots = limits.max_headers.min(HEADER_SLOTS);
-    let head_bytes = std::mem::take(&mut job.head);
-    job.served = match (
-        parse_head(&head_bytes, &mut headers[..slots], limits),
-        job.info.as_ref(),
-    ) {
-        (Ok(Parsed::Complete(head)), Some(info)) => {
-            let body_len = job.body.len();
-            let mut input = job.body.reader();
-            let received = job.received;
+fn answer(responder: &mut Responder, job: &mut Job, sink: crate::serve::respond::Sink<'_>) {
+    let Job {
+        head,
+        body,
+        info,
+        closing,
+        out,
+        received,
+        ..
+    } = job;
+    job.served = head.with_view::<HEADER_SLOTS, _>(|head| match info.as_ref() {
+        Some(info) => {
+            let body_len = body.len();
             responder.respond(
-                &head,
-                &mut input,
+                head,
+                &mut body.reader(),
                 body_len,
                 info,
-                &mut job.out,
-                job.closing,
+                out,
+                *closing,
                 Some(sink),
-                received,
+                *received,
             )
         }
-        _ => {
-            // Unreachable: the loop parsed the same bytes. Fail safe.
-            responder.write_error(&mut job.out, 500, crate::http::is_head_request(&head_bytes));
+        None => {
+            // Unreachable: the loop sets the connection on every job it submits. Fail safe.
+            responder.write_error(out, 500, head.method == "HEAD");
             Served {
                 after: After::Close,
                 status: 500,
                 body_bytes: 0,
             }
         }
-    };
+    });
     job.file = responder.take_file().map(Box::new);
-    job.head = head_bytes;
 }

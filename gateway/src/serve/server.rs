@@ -220,7 +220,7 @@ impl Server {
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let pool = if options.threads > 0 {
             let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
-            Some(Pool::start(options.threads, &apps, waker, options.limits)?)
+            Some(Pool::start(options.threads, &apps, waker)?)
         } else {
             None
         };

@@ -60,7 +60,9 @@ impl BodyBuf {
         &mut self.mem
     }
 
-    /// Appends bytes, spilling to disk when the body outgrows the policy's memory limit.
+    /// Appends bytes, spilling to disk when the body outgrows the policy's memory limit (the
+    /// connection appends through a decoder and [`BodyBuf::settle`]).
+    #[cfg(test)]
     pub(crate) fn append(&mut self, data: &[u8], policy: &SpillPolicy) -> io::Result<()> {
         self.mem.extend_from_slice(data);
         self.settle(policy)
