@@ -127,8 +127,9 @@ pub(crate) struct Conn {
     /// clock when there is an access log, the epoch otherwise.
     received: SystemTime,
     deadline: Instant,
-    /// The readiness the socket is registered for.
-    interest: mio::Interest,
+    /// The readiness the socket is registered for; `None` before it is registered (a new
+    /// connection is read once before, see `Server::accept`).
+    interest: Option<mio::Interest>,
 }
 
 impl Conn {
@@ -157,23 +158,28 @@ impl Conn {
             head_request: false,
             received: SystemTime::UNIX_EPOCH,
             deadline: Instant::now() + timeouts.header,
-            interest: mio::Interest::READABLE,
+            interest: None,
         }
     }
 
-    /// The readiness the socket is registered for.
-    pub(crate) fn interest(&self) -> mio::Interest {
+    /// The readiness the socket is registered for, if it is registered.
+    pub(crate) fn interest(&self) -> Option<mio::Interest> {
         self.interest
     }
 
     /// Records a new registration.
     pub(crate) fn set_interest(&mut self, interest: mio::Interest) {
-        self.interest = interest;
+        self.interest = Some(interest);
     }
 
     /// The socket, for (re)registration.
     pub(crate) fn stream_mut(&mut self) -> &mut Stream {
         &mut self.stream
+    }
+
+    /// Both ends of the connection (its `Display` names the peer in log lines).
+    pub(crate) fn info(&self) -> &Endpoints {
+        &self.info
     }
 
     /// The connection's unique id.

@@ -43,6 +43,12 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 const EVENTS_PER_POLL: usize = 1024;
 /// Accepting pauses while more than this many requests per pool thread wait for a thread.
 const BACKLOG_PER_THREAD: usize = 8;
+/// Most connections one worker accepts from a listener before it serves its other events and
+/// comes back for more. Every worker is woken when connections arrive; a worker that took the
+/// whole queue (a burst of 200 clients at once) would serve most of them alone while the others
+/// idle, and their latency would show it. Taking a few at a time lets the workers share the
+/// burst, and still amortises the loop over several connections.
+const ACCEPT_BATCH: usize = 8;
 
 /// What a supervised server tells its supervisor. The worker's end of the supervisor link
 /// (`crate::process::worker_link::WorkerLink`) implements it, so the event loop knows nothing
@@ -179,6 +185,10 @@ pub struct Server {
     /// Pooled requests abandoned past `--timeout` (their threads are stuck in the app).
     abandoned: usize,
     draining_since: Option<Instant>,
+    /// A listener may still have connections queued: the last accept stopped at
+    /// [`ACCEPT_BATCH`], not at `EAGAIN` (and no new event comes for them, the socket being
+    /// edge-triggered). The loop polls without waiting and accepts again.
+    accept_pending: bool,
     quit: bool,
     accepting: bool,
     /// The last accept failed for want of resources (EMFILE...): logged once until one succeeds.
@@ -245,6 +255,7 @@ impl Server {
             at_request_limit: false,
             abandoned: 0,
             draining_since: None,
+            accept_pending: false,
             quit: false,
             accepting: true,
             accept_failing: false,
@@ -263,7 +274,11 @@ impl Server {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         loop {
-            let wait = next_sweep.saturating_duration_since(Instant::now());
+            let wait = if self.accept_pending {
+                Duration::ZERO
+            } else {
+                next_sweep.saturating_duration_since(Instant::now())
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -283,6 +298,9 @@ impl Server {
                 // connection, and the limit counts one more request per open connection only
                 // from the moment they are drained.
                 self.check_max_requests();
+            }
+            if std::mem::take(&mut self.accept_pending) && self.accepting {
+                self.accept_all();
             }
             if self.quit {
                 log::info!("stopping at once (SIGQUIT)");
@@ -424,6 +442,7 @@ impl Server {
     }
 
     fn accept(&mut self, listener_index: usize) {
+        let mut accepted = 0;
         while self.accepting
             && self.conns.live < self.options.max_connections
             && !self.backed_up()
@@ -431,28 +450,40 @@ impl Server {
                 .request_limit()
                 .is_none_or(|limit| self.committed_requests(1, limit) <= limit)
         {
+            if accepted == ACCEPT_BATCH {
+                self.accept_pending = true;
+                return;
+            }
             let Some(listener) = self.listeners.get(listener_index) else {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, info)) => {
-                    let index = self.conns.next_index();
-                    if let Err(e) = self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(index), Interest::READABLE)
-                    {
-                        log::warn!("cannot register a new connection: {e}");
-                        continue;
-                    }
+                Ok((stream, info)) => {
+                    accepted += 1;
                     self.next_conn_id += 1;
-                    let conn = Conn::new(stream, info, self.next_conn_id, index, &self.options.timeouts);
-                    let inserted = self.conns.insert(conn);
-                    debug_assert_eq!(inserted, index);
+                    let conn = Conn::new(
+                        stream,
+                        info,
+                        self.next_conn_id,
+                        self.conns.next_index(),
+                        &self.options.timeouts,
+                    );
+                    let index = self.conns.insert(conn);
                     if self.accept_failing {
                         self.accept_failing = false;
                         log::info!("accepting connections again");
                     }
+                    // Read before registering: the client usually sent its request right after
+                    // connecting, so it is often answered (and, with `Connection: close`, closed)
+                    // here, without the connection ever entering epoll. `settle` registers it
+                    // when it is still open; epoll reports readiness present at registration,
+                    // so nothing that arrives in between is missed.
+                    let (mut shared, conns) = self.parts();
+                    if let Some(Some(conn)) = conns.entries.get_mut(index) {
+                        conn.on_readable(&mut shared, false);
+                    }
+                    self.settle(index);
+                    self.check_max_requests();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -558,18 +589,19 @@ impl Server {
         } else {
             Interest::READABLE
         };
-        if conn.interest() == interest {
-            return;
-        }
-        conn.set_interest(interest);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .reregister(conn.stream_mut(), Token(index), interest)
-        {
-            log::debug!("reregister failed: {e}");
-            if let Some(mut conn) = self.conns.remove(index) {
-                let _ = self.poll.registry().deregister(conn.stream_mut());
+        let registry = self.poll.registry();
+        let result = match conn.interest() {
+            Some(current) if current == interest => return,
+            Some(_) => registry.reregister(conn.stream_mut(), Token(index), interest),
+            None => registry.register(conn.stream_mut(), Token(index), interest),
+        };
+        match result {
+            Ok(()) => conn.set_interest(interest),
+            Err(e) => {
+                log::warn!("{}: cannot register the connection: {e}", conn.info());
+                if let Some(mut conn) = self.conns.remove(index) {
+                    let _ = self.poll.registry().deregister(conn.stream_mut());
+                }
             }
         }
     }
