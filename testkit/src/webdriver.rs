@@ -229,6 +229,12 @@ impl Browser {
     /// Runs one WebDriver command and returns its `value`, or panics naming the command and the
     /// error WebDriver reported.
     fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        self.try_command(method, path, body)
+            .unwrap_or_else(|problem| panic!("{problem}"))
+    }
+
+    /// [`Browser::command`], with a WebDriver error returned rather than a panic.
+    fn try_command(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
         let (status, mut answer) = self.exchange(method, path, body).unwrap_or_else(|| {
             panic!(
                 "{method} {path}: chromedriver is not reachable; output:\n{}",
@@ -236,13 +242,14 @@ impl Browser {
             )
         });
         let value = answer["value"].take();
-        assert!(
-            status == 200,
-            "{method} {path} failed with {status}: {} ({})",
-            value["error"],
-            value["message"]
-        );
-        value
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{method} {path} failed with {status}: {} ({})",
+                value["error"], value["message"]
+            ))
+        }
     }
 
     fn session_command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -293,17 +300,20 @@ impl Browser {
     }
 
     /// Runs `script` until it returns `true`, polling, or panics after [`BROWSER_TIMEOUT`] saying
-    /// `what` never happened and what the script last returned.
+    /// `what` never happened and what the script last returned. A script that fails while a page
+    /// is being replaced (a form just submitted) is tried again.
     pub fn wait_until(&self, what: &str, script: &str) {
         let deadline = Instant::now() + BROWSER_TIMEOUT;
+        let path = format!("/session/{}/execute/sync", self.session);
+        let body = json!({ "script": script, "args": [] });
         loop {
-            let result = self.execute(script, &[]);
-            if result == Value::Bool(true) {
+            let result = self.try_command("POST", &path, Some(&body));
+            if result == Ok(Value::Bool(true)) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{what} never happened (the check last returned {result}) on {}",
+                "{what} never happened (the check last gave {result:?}) on {}",
                 self.url()
             );
             std::thread::sleep(Duration::from_millis(50));
