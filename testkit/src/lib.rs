@@ -1,8 +1,12 @@
 //! Test support for NSGI's end-to-end tests: build the sample app libraries, start a real
 //! `nsgi-gateway` process on an ephemeral loopback port, and speak raw HTTP/1.1 to it.
 //!
+//! [`webdriver`] drives a headless Chromium for the browser tests.
+//!
 //! Everything here fails loudly (panics with a message naming the problem): it is only used from
 //! tests. Nothing here talks to any address but 127.0.0.1.
+
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
