@@ -20,13 +20,15 @@ Usage: bench/run.sh [options]
                        close-c50, 64k-c50, post1m-c50
   --workers LIST       worker counts, comma-separated (default 1,2)
   --servers LIST       servers, comma-separated (default all): nsgi, nsgi-rust, nginx,
-                       granian, gunicorn
+                       granian, gunicorn; also nsgi-baseline (not in the default), which is
+                       nsgi with the gateway binary NSGI_BASELINE names: a build of another
+                       commit, to measure a change side by side in one run
   --no-install         do not install anything (fail if a tool is missing)
   --no-build           use the gateway and sample apps already in target/release
   -h, --help           this text
 
 Environment: GUNICORN_WORKER_CLASS (default sync), GUNICORN_THREADS (default 1),
-CARGO_TARGET_DIR.
+CARGO_TARGET_DIR, NSGI_BASELINE (the gateway binary of nsgi-baseline).
 EOF
 }
 
@@ -71,7 +73,7 @@ for s in $SCENARIOS; do
     [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (one of: $ALL_SCENARIOS)" >&2; exit 2; }
 done
 for s in $SERVERS; do
-    [[ " $ALL_SERVERS " == *" $s "* ]] || { echo "run.sh: unknown server '$s' (one of: $ALL_SERVERS)" >&2; exit 2; }
+    [[ " $ALL_SERVERS nsgi-baseline " == *" $s "* ]] || { echo "run.sh: unknown server '$s' (one of: $ALL_SERVERS nsgi-baseline)" >&2; exit 2; }
 done
 has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
 log() { printf '==> %s\n' "$*" >&2; }
@@ -177,7 +179,10 @@ mkdir -p "$WORK/logs" "$WORK/static"
 RECORD=$WORK/records.jsonl
 : >"$RECORD"
 
-if has_server nsgi || has_server nsgi-rust; then
+if has_server nsgi-baseline; then
+    [ -x "${NSGI_BASELINE:-}" ] || die "nsgi-baseline needs NSGI_BASELINE=/path/to/an/nsgi-gateway binary"
+fi
+if has_server nsgi || has_server nsgi-rust || has_server nsgi-baseline; then
     if [ "$build" = 1 ]; then
         log "building the gateway and the sample apps (cargo build --release)"
         (cd "$ROOT" && cargo build --release --quiet -p nsgi-gateway -p hello -p echo) >&2
@@ -203,6 +208,9 @@ server_command() { # SERVER WORKERS PORT SCENARIO: sets CMD, the server's comman
     case $server in
         nsgi)
             CMD=("$RELEASE/nsgi-gateway" --bind "127.0.0.1:$port" --workers "$workers" --threads 0
+                --log-level warn $ALLOW_ROOT "$WORK/bench_app.so") ;;
+        nsgi-baseline) # the same as nsgi, served by another build of the gateway
+            CMD=("$NSGI_BASELINE" --bind "127.0.0.1:$port" --workers "$workers" --threads 0
                 --log-level warn $ALLOW_ROOT "$WORK/bench_app.so") ;;
         nsgi-rust) # the workspace's Rust SDK samples: hello (GET /) and echo (POST /)
             local app=$RELEASE/libhello.so

@@ -39,7 +39,7 @@ SCENARIOS = [
     ("64k-c50", "GET /64k (65536-byte response), keep-alive, 50 connections"),
     ("post1m-c50", "POST / with a 1 MiB body, echoed back, keep-alive, 50 connections"),
 ]
-SERVERS = ["nsgi", "nsgi-rust", "nginx", "granian", "gunicorn"]
+SERVERS = ["nsgi", "nsgi-rust", "nsgi-baseline", "nginx", "granian", "gunicorn"]
 NSGI_SERVERS = ["nsgi", "nsgi-rust"]
 # Why a server has no row in a scenario (bench/run.sh skips these combinations).
 NOT_RUN = {
