@@ -21,6 +21,7 @@ use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -69,40 +70,6 @@ pub enum Stopped {
     Graceful,
     /// At once (SIGQUIT): the process should exit without waiting for anything.
     Immediately,
-}
-
-/// Connections by token index.
-struct Slab {
-    entries: Vec<Option<Conn>>,
-    free: Vec<usize>,
-    live: usize,
-}
-
-impl Slab {
-    fn next_index(&self) -> usize {
-        self.free.last().copied().unwrap_or(self.entries.len())
-    }
-
-    fn insert(&mut self, conn: Conn) -> usize {
-        self.live += 1;
-        match self.free.pop() {
-            Some(index) => {
-                self.entries[index] = Some(conn);
-                index
-            }
-            None => {
-                self.entries.push(Some(conn));
-                self.entries.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, index: usize) -> Option<Conn> {
-        let conn = self.entries.get_mut(index)?.take()?;
-        self.live -= 1;
-        self.free.push(index);
-        Some(conn)
-    }
 }
 
 /// A listening socket registered with the loop.
@@ -170,7 +137,8 @@ pub struct Server {
     poll: Poll,
     listeners: Vec<LoopListener>,
     signals: Signals,
-    conns: Slab,
+    /// Connections by token index.
+    conns: Slab<Conn>,
     next_conn_id: u64,
     responder: Responder,
     pool: Option<Pool>,
@@ -238,11 +206,7 @@ impl Server {
             poll,
             listeners: loop_listeners,
             signals,
-            conns: Slab {
-                entries: Vec::new(),
-                free: Vec::new(),
-                live: 0,
-            },
+            conns: Slab::new(),
             next_conn_id: 0,
             responder: Responder::new(apps),
             pool,
@@ -313,14 +277,14 @@ impl Server {
                 next_sweep = now + SWEEP_INTERVAL;
             }
             if let Some(since) = self.draining_since {
-                if self.conns.live == 0 {
+                if self.conns.len() == 0 {
                     log::info!("all connections closed; stopping");
                     break;
                 }
                 if now.duration_since(since) >= self.options.graceful_timeout {
                     log::warn!(
                         "graceful timeout reached with {} connection(s) open; stopping",
-                        self.conns.live
+                        self.conns.len()
                     );
                     break;
                 }
@@ -356,7 +320,10 @@ impl Server {
         if self.draining_since.is_some() {
             return;
         }
-        log::info!("received stop signal; finishing {} open connection(s)", self.conns.live);
+        log::info!(
+            "received stop signal; finishing {} open connection(s)",
+            self.conns.len()
+        );
         self.draining_since = Some(Instant::now());
         for listener in &mut self.listeners {
             let _ = self.poll.registry().deregister(listener.source());
@@ -366,8 +333,8 @@ impl Server {
         if let Some(pool) = self.pool.as_ref() {
             pool.drain();
         }
-        for index in 0..self.conns.entries.len() {
-            if let Some(conn) = self.conns.entries[index].as_mut() {
+        for index in 0..self.conns.capacity() {
+            if let Some(conn) = self.conns.get_mut(index) {
                 conn.on_drain();
             }
             self.settle(index);
@@ -391,14 +358,14 @@ impl Server {
             "served {} requests, {} connection(s) open: --max-requests reached; taking no more \
              connections and asking to be replaced",
             self.served,
-            self.conns.live
+            self.conns.len()
         );
         for listener in &mut self.listeners {
             let _ = self.poll.registry().deregister(listener.source());
         }
         self.accepting = false;
-        for index in 0..self.conns.entries.len() {
-            if let Some(conn) = self.conns.entries[index].as_mut() {
+        for index in 0..self.conns.capacity() {
+            if let Some(conn) = self.conns.get_mut(index) {
                 conn.on_drain();
             }
             self.settle(index);
@@ -420,17 +387,15 @@ impl Server {
     /// bring: one each once drained, and one more for each whose request is with the app pool
     /// (counted as served only when it comes back). Below `limit`, an upper bound will do.
     fn committed_requests(&self, more: usize, limit: u64) -> u64 {
-        let open = (self.conns.live + more) as u64;
+        let open = (self.conns.len() + more) as u64;
         let bound = self.served + 2 * open;
         if bound < limit {
             return bound;
         }
         let with_app = self
             .conns
-            .entries
             .iter()
-            .flatten()
-            .filter(|conn| conn.with_app_since().is_some())
+            .filter(|(_, conn)| conn.with_app_since().is_some())
             .count() as u64;
         self.served + open + with_app
     }
@@ -444,7 +409,7 @@ impl Server {
     fn accept(&mut self, listener_index: usize) {
         let mut accepted = 0;
         while self.accepting
-            && self.conns.live < self.options.max_connections
+            && self.conns.len() < self.options.max_connections
             && !self.backed_up()
             && self
                 .request_limit()
@@ -465,7 +430,7 @@ impl Server {
                         stream,
                         info,
                         self.next_conn_id,
-                        self.conns.next_index(),
+                        self.conns.vacant_key(),
                         &self.options.timeouts,
                     );
                     let index = self.conns.insert(conn);
@@ -479,7 +444,7 @@ impl Server {
                     // when it is still open; epoll reports readiness present at registration,
                     // so nothing that arrives in between is missed.
                     let (mut shared, conns) = self.parts();
-                    if let Some(Some(conn)) = conns.entries.get_mut(index) {
+                    if let Some(conn) = conns.get_mut(index) {
                         conn.on_readable(&mut shared, false);
                     }
                     self.settle(index);
@@ -524,7 +489,7 @@ impl Server {
                 Done::Partial { conn, .. } => *conn,
             };
             let (mut shared, conns) = self.parts();
-            let conn = conns.entries.get_mut(index).and_then(Option::as_mut);
+            let conn = conns.get_mut(index);
             match (item, conn) {
                 (Done::Finished(job), Some(conn)) if conn.id() == job.conn_id => {
                     conn.on_job_done(
@@ -556,7 +521,7 @@ impl Server {
 
     fn on_conn_event(&mut self, index: usize, event: &mio::event::Event) {
         let (mut shared, conns) = self.parts();
-        let Some(Some(conn)) = conns.entries.get_mut(index) else {
+        let Some(conn) = conns.get_mut(index) else {
             return;
         };
         if event.is_writable() {
@@ -575,13 +540,13 @@ impl Server {
 
     /// Removes a finished connection, or sets its interest to what it waits for.
     fn settle(&mut self, index: usize) {
-        let Some(Some(conn)) = self.conns.entries.get_mut(index) else {
+        let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
         if conn.is_done() {
             // No deregistering: closing the socket (its only descriptor) removes it from epoll,
             // and an explicit EPOLL_CTL_DEL would be one more system call per connection.
-            self.conns.remove(index);
+            self.conns.try_remove(index);
             return;
         }
         let interest = if conn.wants_write() {
@@ -599,7 +564,7 @@ impl Server {
             Ok(()) => conn.set_interest(interest),
             Err(e) => {
                 log::warn!("{}: cannot register the connection: {e}", conn.info());
-                if let Some(mut conn) = self.conns.remove(index) {
+                if let Some(mut conn) = self.conns.try_remove(index) {
                     let _ = self.poll.registry().deregister(conn.stream_mut());
                 }
             }
@@ -611,9 +576,9 @@ impl Server {
             link.heartbeat();
         }
         self.responder.apps().flush_access_log();
-        for index in 0..self.conns.entries.len() {
+        for index in 0..self.conns.capacity() {
             let (mut shared, conns) = self.parts();
-            let Some(Some(conn)) = conns.entries.get_mut(index) else {
+            let Some(conn) = conns.get_mut(index) else {
                 continue;
             };
             if conn.deadline() <= now {
@@ -624,13 +589,13 @@ impl Server {
                 self.settle(index);
             }
         }
-        if self.accepting && self.conns.live < self.options.max_connections {
+        if self.accepting && self.conns.len() < self.options.max_connections {
             self.accept_all();
         }
     }
 
     /// Borrows what a connection event needs, separately from the slab of connections.
-    fn parts(&mut self) -> (Shared<'_>, &mut Slab) {
+    fn parts(&mut self) -> (Shared<'_>, &mut Slab<Conn>) {
         (
             Shared {
                 responder: &mut self.responder,

@@ -416,7 +416,7 @@ fn unknown_key(written: &str, name: &str, keys: &[Key]) -> String {
             .filter(|key| !COMMAND_LINE_ONLY.contains(&key.name.as_str()))
     };
     let closest = settable()
-        .map(|key| (edit_distance(&lowered, &key.name), &key.name))
+        .map(|key| (strsim::levenshtein(&lowered, &key.name), &key.name))
         .min();
     let close = closest
         .filter(|(distance, suggestion)| *distance <= (lowered.len().max(suggestion.len()) / 3).max(2))
@@ -431,22 +431,6 @@ fn unknown_key(written: &str, name: &str, keys: &[Key]) -> String {
         Some(suggestion) => format!("unknown key {written:?}; did you mean {suggestion:?}?"),
         None => format!("unknown key {written:?}; the keys are the long flag names that `nsgi-gateway --help` lists"),
     }
-}
-
-/// Levenshtein distance between `a` and `b`, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -764,14 +748,5 @@ mod tests {
         for key in keys.iter().filter(|key| key.kind == Kind::Positional) {
             assert_eq!(set_positional(&mut cli, &key.id, "x".to_owned()), Ok(()), "{}", key.id);
         }
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("", ""), 0);
-        assert_eq!(edit_distance("workers", "workers"), 0);
-        assert_eq!(edit_distance("wokers", "workers"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 }
