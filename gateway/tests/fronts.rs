@@ -13,7 +13,7 @@ use nsgi_testkit::{
     Gateway, IO_TIMEOUT, Response, Scratch, build_packages, compile_c_app, read_response, running_as_root,
     sample_library,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -773,14 +773,138 @@ fn through_front(
     }
     let scratch = open_scratch(block);
     let (gateway, backend) = battery_gateway(&scratch, protocol, transport, gateway_extra);
+    let backend_address = backend.1.clone();
     let site = substitute(&doc_block(kind.doc(), block), &[backend]);
     let front = Front::start(kind, &scratch.path(kind.dir_name()), &site, &kind.files());
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&front)));
+    // Before any request: for a unix socket, the front's own connected socketpairs.
+    let baseline = front_connections(&front, transport, &backend_address);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check(&front);
+        if protocol == Protocol::Http {
+            // The sub-path blocks publish the app under /app/ only.
+            let path = if block.ends_with("-subpath") { "/app/" } else { "/" };
+            assert_upstream_keep_alive(&front, path, transport, &backend_address, &baseline);
+        }
+    }));
     if let Err(panic) = outcome {
         eprintln!("{kind:?} error log:\n{}", front.error_log());
         eprintln!("gateway stderr:\n{}", gateway.stderr());
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The inodes of the sockets the front's processes (its process group) hold open.
+fn socket_inodes_of_group(pgid: u32) -> BTreeSet<u64> {
+    let mut inodes = BTreeSet::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return inodes;
+    };
+    for process in processes.flatten() {
+        let pid = process.file_name();
+        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        // /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after ')'.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|field| field.parse::<u32>().ok());
+        if pgrp != Some(pgid) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let target = target.to_string_lossy().into_owned();
+                if let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+                    inodes.extend(inode.parse::<u64>().ok());
+                }
+            }
+        }
+    }
+    inodes
+}
+
+/// The connected sockets the front holds open towards the gateway at `address` (`IP:PORT`:
+/// its ESTABLISHED TCP connections to it; a unix socket path: its connected unix sockets, which
+/// the caller tells from the front's own socketpairs by a baseline).
+fn front_connections(front: &Front, transport: Transport, address: &str) -> BTreeSet<u64> {
+    let held = socket_inodes_of_group(front.child.id());
+    let connected: BTreeSet<u64> = match transport {
+        Transport::Tcp => {
+            let addr: SocketAddr = address.parse().expect("the gateway's TCP address");
+            let std::net::IpAddr::V4(ip) = addr.ip() else {
+                panic!("the gateway listens on IPv4 loopback")
+            };
+            // The kernel prints an IPv4 address as its in-memory (network order) u32 read as a
+            // little-endian number, in hex, and the port in hex.
+            let remote = format!("{:08X}:{:04X}", u32::from_le_bytes(ip.octets()), addr.port());
+            std::fs::read_to_string("/proc/net/tcp")
+                .expect("read /proc/net/tcp")
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    // rem_address; st 01 is ESTABLISHED; the inode is field 9.
+                    (fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01"))
+                        .then(|| fields.get(9)?.parse().ok())
+                        .flatten()
+                })
+                .collect()
+        }
+        Transport::Unix => std::fs::read_to_string("/proc/net/unix")
+            .expect("read /proc/net/unix")
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // St 03 is connected; the inode is field 6.
+                (fields.get(5) == Some(&"03"))
+                    .then(|| fields.get(6)?.parse().ok())
+                    .flatten()
+            })
+            .collect(),
+    };
+    held.intersection(&connected).copied().collect()
+}
+
+/// Two requests for `path` on one client connection reach the gateway over one front-to-gateway connection:
+/// the upstream keep-alive (or pool) of the documented block. Requests on one client connection
+/// run one after the other in the front, so the first one's backend connection is closed, if the
+/// front closes it, before the second starts. `baseline`: the front's connections that are not
+/// to the gateway (taken before its first request).
+fn assert_upstream_keep_alive(
+    front: &Front,
+    path: &str,
+    transport: Transport,
+    address: &str,
+    baseline: &BTreeSet<u64>,
+) {
+    let mut stream = BufReader::new(connect(front.addr));
+    let mut after_each = Vec::new();
+    for _ in 0..2 {
+        stream
+            .get_mut()
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: front.test\r\n\r\n").as_bytes())
+            .expect("send on the kept connection");
+        assert_eq!(read_response(&mut stream, false).status, 200, "GET {path}");
+        let now: BTreeSet<u64> = front_connections(front, transport, address)
+            .difference(baseline)
+            .copied()
+            .collect();
+        after_each.push(now);
+    }
+    assert!(
+        after_each[0].intersection(&after_each[1]).next().is_some(),
+        "{:?}: no connection to the gateway at {address} outlived a request (after the first: \
+         {:?}, after the second: {:?}): no upstream keep-alive",
+        front.kind,
+        after_each[0],
+        after_each[1]
+    );
 }
 
 const ACCEPTS_CHUNKED: Expect = Expect { chunked_upload: 200 };
