@@ -2,12 +2,15 @@
 //! configuration blocks `docs/deploy-nginx.md`, `docs/deploy-apache.md` and `docs/deploy-scale.md`
 //! print (a block is marked `<!-- test: NAME -->`; only its addresses are replaced), so the docs
 //! cannot drift from what works. One request battery runs through each front and protocol; two
-//! gateways behind one nginx pool lose an instance, then reload in turn, under load.
+//! gateways behind one nginx pool (and one Apache balancer) lose an instance under load, and
+//! behind nginx reload in turn under load.
 //!
 //! The fronts are the Debian packages' `/usr/sbin/nginx` and `/usr/sbin/apache2`. When one is not
 //! installed its tests say so and pass, unless `NSGI_REQUIRE_FRONTS=1` (set by `.ci/run`), which
 //! makes a missing server a failure. Everything listens on loopback; every front, gateway and file
-//! lives in the test's scratch directory and stops with the test.
+//! lives in the test's scratch directory and stops with the test. These tests never touch the
+//! machine's own nginx or Apache (their configuration, services or ports), and never signal a
+//! process they did not start.
 
 use nsgi_testkit::{
     Gateway, IO_TIMEOUT, Response, Scratch, build_packages, compile_c_app, read_response, running_as_root,
