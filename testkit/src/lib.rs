@@ -120,6 +120,7 @@ pub struct Gateway {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Gateway {
@@ -130,14 +131,27 @@ impl Gateway {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut child = Command::new(binary)
+        Gateway::start_with(binary, args, |_| {})
+    }
+
+    /// As [`Gateway::start`], with `configure` applied to the command before it is spawned (to
+    /// start the gateway in a process group of its own, say).
+    pub fn start_with<I, S>(binary: &Path, args: I, configure: impl FnOnce(&mut Command)) -> Gateway
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(binary);
+        command
             .args(["--bind", "127.0.0.1:0"])
             .args(root_flags())
             .args(args)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -156,14 +170,26 @@ impl Gateway {
             }
         });
         let stdout = child.stdout.take().expect("piped stdout");
+        let stdout_log = Arc::new(Mutex::new(String::new()));
+        let stdout_sink = Arc::clone(&stdout_log);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             if let Some(Ok(line)) = lines.next() {
+                if let Ok(mut log) = stdout_sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 let _ = tx.send(line);
             }
-            // Keep draining so the gateway never blocks on a full pipe.
-            for _ in lines {}
+            // Keep draining (and keeping) so the gateway never blocks on a full pipe.
+            for line in lines {
+                let Ok(line) = line else { break };
+                if let Ok(mut log) = stdout_sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
         });
         let line = match rx.recv_timeout(IO_TIMEOUT) {
             Ok(line) => line,
@@ -180,7 +206,12 @@ impl Gateway {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from the gateway: {line:?}"));
-        Gateway { child, addr, stderr }
+        Gateway {
+            child,
+            addr,
+            stderr,
+            stdout: stdout_log,
+        }
     }
 
     /// The address it listens on.
@@ -228,6 +259,29 @@ impl Gateway {
             assert!(
                 Instant::now() < deadline,
                 "gateway never logged {needle:?}; stderr:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the gateway has printed a `Listening on` line whose address starts with
+    /// `scheme` (e.g. `"uwsgi://"`, `"unix:"`), and returns that address without the scheme; panics
+    /// after the timeout. The first listener is [`Gateway::addr`]; this finds the others.
+    pub fn listening_on(&self, scheme: &str) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let printed = self.stdout.lock().map(|s| s.clone()).unwrap_or_default();
+            let found = printed.lines().find_map(|line| {
+                let rest = line.strip_prefix("Listening on ")?.strip_prefix(scheme)?;
+                rest.split_whitespace().next().map(str::to_owned)
+            });
+            if let Some(address) = found {
+                return address;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway never printed a listener starting {scheme:?}; stdout:\n{printed}\nstderr:\n{}",
+                self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -277,7 +277,7 @@ impl Server {
                 next_sweep = now + SWEEP_INTERVAL;
             }
             if let Some(since) = self.draining_since {
-                if self.conns.len() == 0 {
+                if self.conns.is_empty() {
                     log::info!("all connections closed; stopping");
                     break;
                 }
