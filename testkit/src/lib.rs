@@ -115,6 +115,7 @@ pub fn root_flags() -> &'static [&'static str] {
 pub struct Gateway {
     child: Child,
     addr: SocketAddr,
+    listening_line: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -176,12 +177,22 @@ impl Gateway {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from the gateway: {line:?}"));
-        Gateway { child, addr, stderr }
+        Gateway {
+            child,
+            addr,
+            listening_line: line,
+            stderr,
+        }
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The first line the gateway printed on stdout, `Listening on http://ADDR (Ctrl+C to quit)`.
+    pub fn listening_line(&self) -> &str {
+        &self.listening_line
     }
 
     /// A new connection with read and write timeouts.
