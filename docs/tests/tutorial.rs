@@ -20,8 +20,8 @@
 //!   gateway's port, the checkout's path and the working directory's path are normalised;
 //!   cargo's progress lines (`Compiling`, `Locking`, ...) and the duration in its `Finished`
 //!   line depend on what is already built, so they are left out on both sides; the gateway's
-//!   timestamped log lines are left out of the document's side (its `Listening on` line is
-//!   compared).
+//!   timestamped log lines are left out on both sides (its `Listening on` line, or the errors
+//!   of a gateway the document shows failing to start, are compared).
 //!
 //! Blocks without a marker (installing the gateway, nginx) are not run here: the gateway and
 //! `nsgi-conformance` are the ones this workspace builds, and nginx is tested with
@@ -31,15 +31,17 @@
 //!
 //! `cd DIR` changes the directory; `cargo build` runs with `--offline`, its `target/` a link to
 //! `target/tutorial-NAME` of this workspace so that later runs are incremental; `nsgi-gateway
-//! ARGS` (re)starts this workspace's gateway in the background on a free port; `curl` is
+//! ARGS` (re)starts this workspace's gateway in the background on a free port (or, when the
+//! document shows no `Listening on` line after it, runs it until it exits and fails); `curl` is
 //! performed by the test itself (the flags `-i -I -s -N -d -H -X`), against that gateway;
 //! anything else (`cargo new`, `mkdir`, `cp`, `cc`, `nsgi-conformance`) runs through `sh -c`
 //! with this workspace's binaries first on `PATH`.
 
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use nsgi_testkit::{Gateway, build_packages, read_response, workspace_root};
 
@@ -183,7 +185,7 @@ impl Follower {
                 }
                 Block::Run(shown) => {
                     for step in shown {
-                        let actual = self.run(doc_name, *line, &step.command);
+                        let actual = self.run(doc_name, *line, step);
                         compare(doc_name, *line, step, &actual, self.is_cargo(&step.command));
                     }
                 }
@@ -218,7 +220,8 @@ impl Follower {
     }
 
     /// Runs one command as the documents describe, and returns what a terminal would show.
-    fn run(&mut self, doc_name: &str, line: usize, command: &str) -> String {
+    fn run(&mut self, doc_name: &str, line: usize, step: &Shown) -> String {
+        let command = step.command.as_str();
         let words = split_words(command);
         match words.first().map(String::as_str) {
             Some("cd") => {
@@ -226,6 +229,10 @@ impl Follower {
                     .cwd
                     .join(words[1].replace(WORK_DIR, &self.root.display().to_string()));
                 String::new()
+            }
+            Some("nsgi-gateway") if !step.output.iter().any(|l| l.starts_with("Listening on ")) => {
+                self.gateway = None;
+                self.gateway_failing_to_start(&words[1..])
             }
             Some("nsgi-gateway") => {
                 self.gateway = None;
@@ -252,6 +259,41 @@ impl Follower {
             }
             _ => self.shell(command),
         }
+    }
+
+    /// What a gateway that the document shows failing to start prints, once it has exited
+    /// (with a bounded wait). Paths in its messages are shown relative to the current directory,
+    /// as the document's command gave them.
+    fn gateway_failing_to_start(&self, args: &[String]) -> String {
+        let mut child = Command::new(self.bin_dir.join("nsgi-gateway"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(nsgi_testkit::root_flags())
+            .args(self.in_cwd(args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nsgi-gateway");
+        let deadline = Instant::now() + nsgi_testkit::IO_TIMEOUT;
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the gateway the document shows failing to start is still running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("the gateway's output");
+        assert!(
+            !output.status.success(),
+            "the gateway was expected to fail, and exited with success"
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text.replace(&format!("{}/", self.cwd.display()), "")
     }
 
     /// Arguments that name files relative to the current directory, made absolute (the gateway
@@ -432,14 +474,10 @@ fn matches(expected: &[String], actual: &[String]) -> bool {
 /// Compares what `step` shows with what its command printed, or fails naming the document line.
 fn compare(doc_name: &str, line: usize, step: &Shown, actual: &str, cargo: bool) {
     let gateway = step.command.starts_with("nsgi-gateway");
-    // The gateway's log lines carry a timestamp and process ids: only its stdout is compared.
-    let shown = step
-        .output
-        .iter()
-        .filter(|l| !(gateway && l.starts_with("[20")))
-        .cloned();
-    let expected = comparable(shown, cargo);
-    let actual_lines = comparable(actual.lines().map(str::to_owned), cargo);
+    // The gateway's log lines carry a timestamp and process ids: they are left out on both sides.
+    let not_log = |l: &String| !(gateway && l.starts_with("[20"));
+    let expected = comparable(step.output.iter().filter(|l| not_log(l)).cloned(), cargo);
+    let actual_lines = comparable(actual.lines().map(str::to_owned).filter(not_log), cargo);
     assert!(
         matches(&expected, &actual_lines) && (actual.is_empty() || actual.ends_with('\n')),
         "{doc_name} (block at line {line}): `{}` printed something else.\n--- the document shows:\n{}\n--- the command printed:\n{actual}",
