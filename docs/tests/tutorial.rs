@@ -24,8 +24,7 @@
 //!   of a gateway the document shows failing to start, are compared).
 //!
 //! Blocks without a marker (installing the gateway, nginx) are not run here: the gateway and
-//! `nsgi-conformance` are the ones this workspace builds, and nginx is tested with
-//! `docs/deploy-nginx.md`.
+//! `nsgi-conformance` are the ones this workspace builds, and no nginx is started.
 //!
 //! # How commands run
 //!
