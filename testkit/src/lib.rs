@@ -119,6 +119,7 @@ pub fn root_flags() -> &'static [&'static str] {
 pub struct Gateway {
     child: Child,
     addr: SocketAddr,
+    listening_line: String,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
 }
@@ -209,6 +210,7 @@ impl Gateway {
         Gateway {
             child,
             addr,
+            listening_line: line,
             stderr,
             stdout: stdout_log,
         }
@@ -217,6 +219,11 @@ impl Gateway {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The first line the gateway printed on stdout, `Listening on http://ADDR (Ctrl+C to quit)`.
+    pub fn listening_line(&self) -> &str {
+        &self.listening_line
     }
 
     /// A new connection with read and write timeouts.
