@@ -310,7 +310,7 @@ fn start_server(counter: u8, threads: usize) -> std::net::SocketAddr {
         .name(format!("zero-alloc-loop-{counter}"))
         .spawn(move || {
             TRACKED.with(|t| t.set(counter));
-            let server = match Server::new(vec![Listener::Tcp(listener)], apps, options, None) {
+            let server = match Server::new(vec![Listener::Tcp(listener, Default::default())], apps, options, None) {
                 Ok(server) => server,
                 Err(e) => {
                     let _ = ready.send(Err(e.to_string()));

@@ -116,6 +116,8 @@ pub struct Gateway {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// The "Listening on" lines after the first one (one per further `--bind`).
+    more_listeners: Arc<Mutex<Vec<String>>>,
 }
 
 impl Gateway {
@@ -153,13 +155,21 @@ impl Gateway {
         });
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let more_listeners = Arc::new(Mutex::new(Vec::new()));
+        let more = Arc::clone(&more_listeners);
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             if let Some(Ok(line)) = lines.next() {
                 let _ = tx.send(line);
             }
             // Keep draining so the gateway never blocks on a full pipe.
-            for _ in lines {}
+            for line in lines.map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Listening on ")
+                    && let Ok(mut more) = more.lock()
+                {
+                    more.push(url.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
         });
         let line = match rx.recv_timeout(IO_TIMEOUT) {
             Ok(line) => line,
@@ -176,7 +186,35 @@ impl Gateway {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from the gateway: {line:?}"));
-        Gateway { child, addr, stderr }
+        Gateway {
+            child,
+            addr,
+            stderr,
+            more_listeners,
+        }
+    }
+
+    /// The URL of the first further listener (after the HTTP one on a free port) whose URL
+    /// starts with `scheme` (`uwsgi://`, `uwsgi+unix:`), as the gateway announced it; waits for
+    /// the announcement, or panics after the timeout.
+    pub fn listener_url(&self, scheme: &str) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let found = self
+                .more_listeners
+                .lock()
+                .ok()
+                .and_then(|urls| urls.iter().find(|url| url.starts_with(scheme)).cloned());
+            if let Some(url) = found {
+                return url;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway never announced a {scheme} listener; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The address it listens on.

@@ -34,7 +34,7 @@ pub(crate) use encode::{
     write_error_response, write_head, write_last_chunk,
 };
 pub(crate) use parse::{
-    Framing, ParseError, Parsed, RequestHead, RequestLine, complete_request_line, header_slots, is_head_request,
+    Framing, Front, ParseError, Parsed, RequestHead, RequestLine, complete_request_line, header_slots, is_head_request,
     parse_head,
 };
 pub(crate) use percent::percent_decoded;

@@ -6,10 +6,10 @@
 //! nothing. The queue is unbounded in type but bounded in practice — a connection has at most
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
-use crate::http::{Limits, Parsed, header_slots, parse_head};
+use crate::http::Limits;
+use crate::serve::protocol::{Protocol, with_saved_head};
 use crate::serve::respond::{After, Apps, FileTail, Responder, Served};
 use crate::serve::spill::BodyBuf;
-use crate::settings::serving::HEADER_SLOTS;
 use crate::site::environ::Endpoints;
 use mio::Waker;
 use std::collections::VecDeque;
@@ -25,8 +25,10 @@ pub(crate) struct Job {
     pub(crate) conn: usize,
     /// The connection's unique id (slab slots are reused).
     pub(crate) conn_id: u64,
-    /// The raw request head.
+    /// The raw request head (an HTTP head, or a uwsgi packet).
     pub(crate) head: Vec<u8>,
+    /// The protocol `head` is in.
+    pub(crate) protocol: Protocol,
     /// The request body, finished.
     pub(crate) body: BodyBuf,
     /// The connection the request came on (always set on a submitted job).
@@ -52,6 +54,7 @@ impl Job {
             conn: 0,
             conn_id: 0,
             head: Vec::new(),
+            protocol: Protocol::Http1,
             body: BodyBuf::new(),
             info: None,
             closing: false,
@@ -330,38 +333,35 @@ fn report(shared: &PoolShared, item: Done) {
 
 /// Answers one job into its `out`.
 fn answer(responder: &mut Responder, job: &mut Job, limits: &Limits, sink: crate::serve::respond::Sink<'_>) {
-    let mut headers = header_slots::<HEADER_SLOTS>();
-    let slots = limits.max_headers.min(HEADER_SLOTS);
     let head_bytes = std::mem::take(&mut job.head);
-    job.served = match (
-        parse_head(&head_bytes, &mut headers[..slots], limits),
-        job.info.as_ref(),
-    ) {
-        (Ok(Parsed::Complete(head)), Some(info)) => {
-            let body_len = job.body.len();
-            let mut input = job.body.reader();
-            let received = job.received;
-            responder.respond(
-                &head,
-                &mut input,
-                body_len,
-                info,
-                &mut job.out,
-                job.closing,
-                Some(sink),
-                received,
-            )
-        }
-        _ => {
-            // Unreachable: the loop parsed the same bytes. Fail safe.
-            responder.write_error(&mut job.out, 500, crate::http::is_head_request(&head_bytes));
-            Served {
-                after: After::Close,
-                status: 500,
-                body_bytes: 0,
+    job.served = with_saved_head(job.protocol, &head_bytes, limits, |head| {
+        match (head, job.info.as_ref()) {
+            (Some(head), Some(info)) => {
+                let body_len = job.body.len();
+                let mut input = job.body.reader();
+                let received = job.received;
+                responder.respond(
+                    head,
+                    &mut input,
+                    body_len,
+                    info,
+                    &mut job.out,
+                    job.closing,
+                    Some(sink),
+                    received,
+                )
+            }
+            _ => {
+                // Unreachable: the loop parsed the same bytes. Fail safe.
+                responder.write_error(&mut job.out, 500, crate::http::is_head_request(&head_bytes));
+                Served {
+                    after: After::Close,
+                    status: 500,
+                    body_bytes: 0,
+                }
             }
         }
-    };
+    });
     job.file = responder.take_file().map(Box::new);
     job.head = head_bytes;
 }

@@ -629,7 +629,7 @@ fn record_access(
         time: received,
         method: head.method.as_bytes(),
         target: head.target,
-        version: head.version.as_bytes(),
+        version: head.protocol_text(),
         status: served.status,
         body_bytes: served.body_bytes,
         referer: header("referer"),

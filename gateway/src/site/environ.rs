@@ -27,6 +27,10 @@
 //!   `:SERVER_PORT` unless it is the scheme's default, instead of the `Host` the proxy sent: apps
 //!   that rebuild their URL the PEP 3333 way (HTTP_HOST first) then see what the client asked
 //!   for. (Werkzeug's ProxyFix does the same.)
+//! * A request relayed by a uwsgi front ([`RequestHead::front`]) takes REMOTE_ADDR, REMOTE_PORT,
+//!   the scheme, SERVER_NAME and SERVER_PORT from the front's variables
+//!   ([`ClientView::from_front`]), SERVER_PROTOCOL from the front's, and the front's SCRIPT_NAME
+//!   (the sub-path it serves the app under) before the mount's SCRIPT_NAME.
 
 use crate::http::{Framing, RequestHead, percent_decoded};
 use crate::site::mount::{MountTable, Route};
@@ -136,7 +140,13 @@ fn write_environ(
 ) {
     environ.clear();
     environ.push(b"REQUEST_METHOD", head.method.as_bytes());
-    environ.push(b"SCRIPT_NAME", script_name);
+    match head.front.as_ref().map(|front| front.script_name) {
+        Some(front_prefix) if !front_prefix.is_empty() => environ.push_with(b"SCRIPT_NAME", |out| {
+            out.extend_from_slice(front_prefix);
+            out.extend_from_slice(script_name);
+        }),
+        _ => environ.push(b"SCRIPT_NAME", script_name),
+    }
     environ.push_with(b"PATH_INFO", |out| {
         if !head.path.contains(&b'%') {
             // Nothing to decode (the usual case): one copy.
@@ -147,7 +157,7 @@ fn write_environ(
     });
     environ.push(b"QUERY_STRING", head.query);
     environ.push(b"REQUEST_URI", head.target);
-    environ.push(b"SERVER_PROTOCOL", head.version.as_bytes());
+    environ.push(b"SERVER_PROTOCOL", head.protocol_text());
     match (view.server_name, local) {
         (Some(name), _) => environ.push(b"SERVER_NAME", name),
         (None, Local::Tcp(addr)) => environ.push_with(b"SERVER_NAME", |out| push_ip(out, addr.ip())),
