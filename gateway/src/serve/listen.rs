@@ -704,6 +704,90 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn uwsgi_binds_carry_their_protocol() {
+        assert_eq!(
+            parse_listen("uwsgi://127.0.0.1:8001"),
+            Ok((
+                BindSpec::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 8001))),
+                Protocol::Uwsgi
+            ))
+        );
+        assert_eq!(
+            parse_listen("uwsgi+unix:/run/app.sock"),
+            Ok((BindSpec::Unix(PathBuf::from("/run/app.sock")), Protocol::Uwsgi))
+        );
+        assert_eq!(
+            parse_listen("uwsgi+unix:@app"),
+            Ok((BindSpec::UnixAbstract(b"app".to_vec()), Protocol::Uwsgi))
+        );
+        assert_eq!(
+            parse_listen("127.0.0.1:8000"),
+            Ok((
+                BindSpec::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 8000))),
+                Protocol::Http1
+            ))
+        );
+        for (raw, why) in [
+            ("uwsgi://unix:/run/app.sock", "uwsgi+unix:PATH"),
+            ("uwsgi:///run/app.sock", "uwsgi+unix:PATH"),
+            ("uwsgi://127.0.0.1", "no port"),
+            ("uwsgi+unix:", "empty"),
+            ("http://127.0.0.1:8000", "uwsgi://"),
+        ] {
+            let error = parse_listen(raw).expect_err(raw);
+            assert!(error.starts_with(&format!("--bind {raw:?}:")), "{raw}: {error}");
+            assert!(error.contains(why), "{raw}: {error}");
+        }
+    }
+
+    #[test]
+    fn uwsgi_listeners_say_so_in_their_url() {
+        let dir = TestDir::new("listen-uwsgi");
+        let path = dir.path("u.sock");
+        let binds = [
+            "uwsgi://127.0.0.1:0".to_owned(),
+            format!("uwsgi+unix:{}", path.display()),
+        ];
+        let listeners = open(&binds, 0o600, 16).expect("open");
+        assert!(listeners.iter().all(|l| l.protocol() == Protocol::Uwsgi));
+        assert!(
+            listeners[0].url().starts_with("uwsgi://127.0.0.1:"),
+            "{}",
+            listeners[0].url()
+        );
+        assert_eq!(listeners[1].url(), format!("uwsgi+unix:{}", path.display()));
+        listeners[1].remove_socket_file();
+    }
+
+    #[test]
+    fn a_systemd_socket_speaks_uwsgi_by_its_name_or_a_uwsgi_bind() {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = tcp.local_addr().expect("addr");
+        let tcp = Listener::Tcp(tcp, Protocol::Http1);
+        assert_eq!(systemd_protocol(None, &tcp, &[]), Protocol::Http1);
+        assert_eq!(systemd_protocol(Some("web"), &tcp, &[]), Protocol::Http1);
+        assert_eq!(systemd_protocol(Some("uwsgi"), &tcp, &[]), Protocol::Uwsgi);
+        assert_eq!(systemd_protocol(Some("uwsgi-app"), &tcp, &[]), Protocol::Uwsgi);
+        let named = [format!("uwsgi://{addr}")];
+        assert_eq!(systemd_protocol(None, &tcp, &named), Protocol::Uwsgi);
+        let http = [addr.to_string()];
+        assert_eq!(systemd_protocol(None, &tcp, &http), Protocol::Http1);
+        let dir = TestDir::new("listen-systemd-uwsgi");
+        let path = dir.path("s.sock");
+        let unix = Listener::Unix {
+            listener: UnixListener::bind(&path).expect("bind"),
+            path: path.clone(),
+            protocol: Protocol::Http1,
+        };
+        let named = [format!("uwsgi+unix:{}", path.display())];
+        assert_eq!(systemd_protocol(None, &unix, &named), Protocol::Uwsgi);
+        assert_eq!(
+            systemd_protocol(None, &unix, &[format!("unix:{}", path.display())]),
+            Protocol::Http1
+        );
+    }
+
+    #[test]
     fn refuses_garbage_naming_the_value() {
         for (raw, why) in [
             ("garbage", "no port"),

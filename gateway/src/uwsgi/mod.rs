@@ -52,27 +52,48 @@ pub(crate) fn with_head<R>(
     result
 }
 
-/// Frames `input` as the first bytes of a uwsgi connection, the way a connection does, and reads
-/// every part of the head: for the fuzz target (`fuzz/fuzz_targets/uwsgi_packet.rs`). `None`
-/// while the packet is incomplete; the error names why a packet is refused.
+/// Frames `input` as the first bytes of a uwsgi connection, the way a connection does, checks
+/// every invariant of the head (each slice inside the packet or the target, no control byte in a
+/// header value, the limits kept), and describes it: for the fuzz target
+/// (`fuzz/fuzz_targets/uwsgi_packet.rs`), which compares descriptions. `None` while the packet is
+/// incomplete; the error is why a packet is refused. Panics when an invariant is broken.
 #[doc(hidden)]
-pub fn frame_for_fuzzing(input: &[u8], limits: &Limits) -> Option<Result<usize, String>> {
+pub fn frame_for_fuzzing(input: &[u8], limits: &Limits) -> Option<Result<String, String>> {
     let len = match packet_len(input, limits) {
         Ok(Some(len)) if input.len() >= len => len,
         Ok(_) => return None,
         Err(error) => return Some(Err(error.to_string())),
     };
-    Some(with_head(&input[..len], limits, |framed| {
+    let packet = &input[..len];
+    let within = |part: &[u8], whole: &[u8]| {
+        let (start, end) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+        part.is_empty() || (whole.as_ptr() as usize <= start && end <= whole.as_ptr() as usize + whole.len())
+    };
+    Some(with_head(packet, limits, |framed| {
         let head = framed.map_err(|error| error.to_string())?;
-        let seen = head.method.len()
-            + head.target.len()
-            + head.path.len()
-            + head.query.len()
-            + head.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>()
-            + head.protocol_text().len()
-            + head.host.map_or(0, <[u8]>::len);
+        assert!(within(head.method.as_bytes(), packet), "the method is the packet's");
+        assert!(within(head.path, head.target), "the path is the target's");
+        assert!(within(head.query, head.target), "the query is the target's");
         assert!(head.headers.len() <= limits.max_headers, "more headers than the limit");
+        for header in head.headers {
+            assert!(within(header.value, packet), "a header value is the packet's");
+            assert!(!header.value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0));
+            assert!(!header.name.is_empty() && !header.name.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()));
+        }
         assert_eq!(head.head_len, len, "the head is the packet");
-        Ok(seen)
+        assert!(!head.keep_alive && head.version == crate::http::Version::Http10);
+        if let crate::http::Framing::Length(n) = head.framing {
+            assert!(n <= limits.max_body);
+        }
+        Ok(format!(
+            "{} {:?} {:?} {:?} {:?} {:?} {:?}",
+            head.method,
+            head.target,
+            head.path,
+            head.query,
+            head.headers.iter().map(|h| (h.name, h.value)).collect::<Vec<_>>(),
+            head.framing,
+            head.front
+        ))
     }))
 }
