@@ -61,7 +61,7 @@ pub(crate) enum PacketError {
     InvalidHeaderName,
     /// A value that becomes a header value holds a control byte (NUL, CR, LF, ...).
     InvalidHeaderValue(&'static str),
-    /// HTTP_HOST is not `uri-host [":" port]`.
+    /// HTTP_HOST is neither empty nor `uri-host [":" port]`.
     InvalidHost,
     /// SERVER_PROTOCOL is longer than 16 bytes or holds a control byte or a space.
     InvalidProtocol,
@@ -355,6 +355,7 @@ pub(crate) fn scan<'p>(packet: &'p [u8], names: &mut Vec<u8>, limits: &Limits) -
         return Err(PacketError::InvalidMethod);
     }
     if let Some(host) = found.host
+        && !host.is_empty()
         && parse_host(host).is_none()
     {
         return Err(PacketError::InvalidHost);
@@ -499,7 +500,7 @@ pub(crate) fn assemble<'b, 'h>(
         framing: found.body_length.map_or(Framing::None, Framing::Length),
         keep_alive: false,
         expect_continue: false,
-        host: found.host,
+        host: found.host.filter(|host| !host.is_empty()),
         forwarded: false,
         front: Some(front),
     }
@@ -671,6 +672,9 @@ pub(crate) mod tests {
         assert_eq!(shown.query, "k=v");
         assert_eq!(shown.headers, [("x-a".to_owned(), "1".to_owned())]);
         assert_eq!(shown.protocol, "HTTP/1.0", "no SERVER_PROTOCOL");
+        // An empty HTTP_HOST is no host (an HTTP/1.0 client may send none).
+        let vars = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/"), ("HTTP_HOST", "")];
+        assert_eq!(frame(&packet(&vars), &Limits::default()).expect("frames").host, None);
     }
 
     #[test]
