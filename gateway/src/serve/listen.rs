@@ -1030,17 +1030,30 @@ pub(crate) mod tests {
 
     #[test]
     fn systemd_socket_activation() {
+        run_systemd_child("web", "systemd_activation_child");
+    }
+
+    #[test]
+    fn systemd_socket_named_uwsgi_speaks_uwsgi() {
+        run_systemd_child("uwsgi", "systemd_activation_child_uwsgi");
+    }
+
+    /// Runs the ignored test `child` of this module in a child process started the way systemd
+    /// starts a socket-activated service: fd 3 a listening socket named `name`, LISTEN_* set.
+    fn run_systemd_child(name: &str, child: &str) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let exe = std::env::current_exe().expect("the test binary");
         // The child's name follows this module wherever it lives: the path without the crate.
         let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
-        let child_test_name = format!("{module}::systemd_activation_child");
+        let child_test_name = format!("{module}::{child}");
         let mut command = std::process::Command::new("/bin/sh");
         // `exec` keeps the shell's pid, so LISTEN_PID=$$ names the test binary, as systemd would.
         command
             .arg("-c")
-            .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@""#)
+            .arg(format!(
+                r#"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES={name} exec "$0" "$@""#
+            ))
             .arg(exe)
             .args(["--ignored", "--exact", &child_test_name])
             .args(["--test-threads=1", "--nocapture"])
@@ -1074,10 +1087,11 @@ pub(crate) mod tests {
             return;
         };
         let listeners = open(&["127.0.0.1:1".to_owned()], 0o600, 16).expect("adopts fd 3");
-        let [Listener::Tcp(listener, _)] = listeners.as_slice() else {
+        let [Listener::Tcp(listener, protocol)] = listeners.as_slice() else {
             panic!("one TCP listener: {listeners:?}");
         };
         assert_eq!(listener.as_raw_fd(), SYSTEMD_FIRST_FD);
+        assert_eq!(*protocol, Protocol::Http1, "FileDescriptorName=web");
         let addr = listener.local_addr().expect("addr").to_string();
         assert_eq!(Some(addr.as_str()), expected.to_str(), "fd 3, not --bind 127.0.0.1:1");
         round_trip_tcp(listener);
@@ -1085,6 +1099,22 @@ pub(crate) mod tests {
             fd::claim_inherited(SYSTEMD_FIRST_FD).is_err(),
             "adopted once, close-on-exec"
         );
+    }
+
+    /// The child of [`systemd_socket_named_uwsgi_speaks_uwsgi`]: fd 3 is named `uwsgi`.
+    #[test]
+    #[ignore = "run by systemd_socket_named_uwsgi_speaks_uwsgi in a child process"]
+    fn systemd_activation_child_uwsgi() {
+        if std::env::var_os(SYSTEMD_CHILD_ENV).is_none() {
+            return;
+        }
+        let listeners = open(&["127.0.0.1:1".to_owned()], 0o600, 16).expect("adopts fd 3");
+        let [listener] = listeners.as_slice() else {
+            panic!("one listener: {listeners:?}");
+        };
+        assert_eq!(listener.as_raw_fd(), SYSTEMD_FIRST_FD);
+        assert_eq!(listener.protocol(), Protocol::Uwsgi, "FileDescriptorName=uwsgi");
+        assert!(listener.url().starts_with("uwsgi://127.0.0.1:"), "{}", listener.url());
     }
 
     #[test]
