@@ -51,8 +51,69 @@ fn main() -> std::io::Result<()> {
         .chain([b"\x01\x05hello, world".to_vec(), b"\x01\x00".to_vec()]);
     write_all("chunked_decoder", chunked)?;
     write_all("host_abi", host_scripts().into_iter())?;
+    write_all("uwsgi_packet", uwsgi_packets().into_iter())?;
     println!("seeded {} heads, {} chunked bodies", heads.len(), bodies.len());
     Ok(())
+}
+
+/// uwsgi packets, behind the two control bytes of `fuzz_targets/uwsgi_packet.rs` (default
+/// limits, and one split seed): what nginx sends, a body after the packet, and a few refusals.
+fn uwsgi_packets() -> Vec<Vec<u8>> {
+    fn packet(modifier1: u8, vars: &[(&str, &str)]) -> Vec<u8> {
+        let mut block = Vec::new();
+        for (name, value) in vars {
+            block.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            block.extend_from_slice(name.as_bytes());
+            block.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            block.extend_from_slice(value.as_bytes());
+        }
+        let mut out = vec![modifier1];
+        out.extend_from_slice(&(block.len() as u16).to_le_bytes());
+        out.push(0);
+        out.extend_from_slice(&block);
+        out
+    }
+    let nginx = [
+        ("QUERY_STRING", "a=1"),
+        ("REQUEST_METHOD", "GET"),
+        ("CONTENT_TYPE", ""),
+        ("CONTENT_LENGTH", ""),
+        ("REQUEST_URI", "/app/x?a=1"),
+        ("PATH_INFO", "/app/x"),
+        ("SCRIPT_NAME", "/app"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REQUEST_SCHEME", "https"),
+        ("HTTPS", "on"),
+        ("REMOTE_ADDR", "203.0.113.9"),
+        ("REMOTE_PORT", "51234"),
+        ("SERVER_PORT", "443"),
+        ("SERVER_NAME", "example.com"),
+        ("HTTP_HOST", "example.com"),
+        ("HTTP_USER_AGENT", "curl/8"),
+    ];
+    let mut post = packet(
+        0,
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("REQUEST_URI", "/"),
+            ("CONTENT_LENGTH", "5"),
+            ("HTTP_TRANSFER_ENCODING", "chunked"),
+        ],
+    );
+    post.extend_from_slice(b"hello");
+    let seeds = [
+        packet(0, &nginx),
+        post,
+        packet(0, &[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/a b"), ("QUERY_STRING", "q")]),
+        packet(5, &nginx),
+        packet(0, &[("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/"), ("HTTP_X", "a\r\nb")]),
+        packet(0, &[("REQUEST_METHOD", "GET"), ("REQUEST_METHOD", "PUT"), ("REQUEST_URI", "/")]),
+        b"\x00\x10\x00\x00\x0e\x00REQUEST_METHOD\xff\xff".to_vec(),
+    ];
+    seeds
+        .iter()
+        .flat_map(|p| [[0u8, 0], [0, 9]].map(|c| [&c[..], p].concat()))
+        .collect()
 }
 
 /// Host-ABI scripts (the byte layout is the one `fuzz_targets/host_abi.rs` reads).

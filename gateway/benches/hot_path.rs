@@ -188,6 +188,7 @@ fn encode(c: &mut Criterion) {
                 body: BodyKind::Length(5120),
                 keep_alive: true,
                 is_head: false,
+                relayed: false,
             };
             write_head(&mut out, &head, DATE, b"nsgi-gateway");
             black_box(out.len())

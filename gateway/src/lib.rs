@@ -8,8 +8,8 @@
 //! `process/` (supervisor, worker startup, the link between them), `serve/` (sockets, event
 //! loop, connections, pool, the answer), `site/` (mounts, request environment, proxies),
 //! `settings/` (command line and config file, as plain validated values), `http/` (HTTP/1.1
-//! syntax, no I/O), `logs/`, and `os/` (the raw system calls, the only `unsafe`). Imports run
-//! one way, with no circle: `process` → `serve` → `site` → `settings` → `http`; `logs` and `os`
+//! syntax, no I/O), `uwsgi/` (the uwsgi packet framed into the same request head, no I/O), `logs/`, and `os/` (the raw system calls, the only `unsafe`). Imports run
+//! one way, with no circle: `process` → `serve` → `uwsgi` → `site` → `settings` → `http`; `logs` and `os`
 //! sit below whoever uses them.
 
 #![warn(unreachable_pub)]
@@ -21,6 +21,7 @@ pub(crate) mod process;
 pub(crate) mod serve;
 pub(crate) mod settings;
 pub(crate) mod site;
+pub(crate) mod uwsgi;
 
 // The surface that the binary (`src/main.rs`), the integration tests, the benches, the fuzz
 // targets (`fuzz/`) and the doc examples use; not an API for anyone else. Everything else is
@@ -52,6 +53,8 @@ pub use process::worker_link::WorkerLink;
 #[doc(hidden)]
 pub use serve::listen::{self, Listener};
 #[doc(hidden)]
+pub use serve::protocol::Protocol;
+#[doc(hidden)]
 pub use serve::respond::{After, Apps, Responder};
 #[doc(hidden)]
 pub use serve::server::Server;
@@ -67,3 +70,5 @@ pub use site::environ::{Endpoints, Site, build_request};
 pub use site::mount::MountTable;
 #[doc(hidden)]
 pub use site::proxy::{TrustedProxies, resolve};
+#[doc(hidden)]
+pub use uwsgi::frame_for_fuzzing as frame_uwsgi_packet;

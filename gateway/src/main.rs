@@ -54,7 +54,12 @@ fn run(cli: &Cli) -> Result<(), String> {
     // First, while the process has one thread: a worker takes its link (and clears it from the
     // environment before any app could read it).
     if let Some(link) = WorkerLink::from_env()? {
-        let listeners = listen::inherit(link.listener_fds())?;
+        let (fds, protocols): (Vec<_>, Vec<_>) = link.listener_fds().iter().copied().unzip();
+        let listeners = listen::inherit(&fds)?
+            .into_iter()
+            .zip(protocols)
+            .map(|(listener, protocol)| listener.with_protocol(protocol))
+            .collect();
         // Root is given up before any app is loaded (see privilege.rs).
         privilege::enter(&privilege::plan(cli)?)?;
         return worker::serve(cli, listeners, link);

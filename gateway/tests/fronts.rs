@@ -973,7 +973,6 @@ fn nginx_http_under_a_sub_path_sets_script_name() {
 }
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn nginx_uwsgi_over_tcp_serves_the_battery() {
     through_front("nginx-uwsgi-tcp", Protocol::Uwsgi, Transport::Tcp, &[], |front| {
         battery(front, &NGINX)
@@ -981,7 +980,6 @@ fn nginx_uwsgi_over_tcp_serves_the_battery() {
 }
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn nginx_uwsgi_over_a_unix_socket_serves_the_battery() {
     through_front("nginx-uwsgi-unix", Protocol::Uwsgi, Transport::Unix, &[], |front| {
         battery(front, &NGINX)
@@ -989,7 +987,6 @@ fn nginx_uwsgi_over_a_unix_socket_serves_the_battery() {
 }
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn nginx_uwsgi_under_a_sub_path_sets_script_name() {
     through_front("nginx-uwsgi-subpath", Protocol::Uwsgi, Transport::Tcp, &[], |front| {
         sub_path_battery(front, false)
@@ -1031,7 +1028,6 @@ const APACHE_UWSGI: Expect = Expect {
 };
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn apache_uwsgi_over_tcp_serves_the_battery() {
     through_front("apache-uwsgi-tcp", Protocol::Uwsgi, Transport::Tcp, &[], |front| {
         battery(front, &APACHE_UWSGI)
@@ -1039,7 +1035,6 @@ fn apache_uwsgi_over_tcp_serves_the_battery() {
 }
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn apache_uwsgi_over_a_unix_socket_serves_the_battery() {
     through_front("apache-uwsgi-unix", Protocol::Uwsgi, Transport::Unix, &[], |front| {
         battery(front, &APACHE_UWSGI)
@@ -1047,7 +1042,6 @@ fn apache_uwsgi_over_a_unix_socket_serves_the_battery() {
 }
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn apache_uwsgi_under_a_sub_path_sets_script_name() {
     through_front("apache-uwsgi-subpath", Protocol::Uwsgi, Transport::Tcp, &[], |front| {
         sub_path_battery(front, false)
@@ -1085,7 +1079,6 @@ fn send_and_read_to_close(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "needs the uwsgi listener"]
 fn uwsgi_packets_from_an_untrusted_address_are_refused_and_malformed_ones_never_crash() {
     let good = uwsgi_packet(&[
         ("REQUEST_METHOD", "GET"),

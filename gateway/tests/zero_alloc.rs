@@ -1,6 +1,8 @@
 //! The steady-state hot path allocates nothing: once a keep-alive connection is warm, serving
 //! more requests on it — one at a time or pipelined — makes no heap allocation on any gateway
 //! thread, with the app called inline (`--threads 0`) or on the app thread pool (`--threads 2`).
+//! On a uwsgi listener, where every request is a new connection, accepting, framing, serving
+//! and closing allocates nothing either once warm.
 //!
 //! # How allocations are counted
 //!
@@ -76,12 +78,13 @@ Upgrade-Insecure-Requests: 1\r\n\
 const UNTRACKED: u8 = 0;
 const INLINE: u8 = 1;
 const POOLED: u8 = 2;
+const UWSGI: u8 = 3;
 /// Known never to be tracked (skips the thread-name check).
 const IGNORED: u8 = u8::MAX;
 
-static COUNTS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static COUNTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// Record backtraces of allocations counted in this counter (during a measured window).
-static ARMED: [AtomicBool; 3] = [AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false)];
+static ARMED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
 static SITES: Mutex<Vec<(u8, Backtrace)>> = Mutex::new(Vec::new());
 /// Pool threads found by their name (so the test knows they are counted).
 static POOL_THREADS_SEEN: AtomicUsize = AtomicUsize::new(0);
@@ -284,6 +287,11 @@ fn content_length(head: &[u8]) -> Option<usize> {
 
 /// Starts a server for hello on a loopback port, its loop thread counting into `counter`.
 fn start_server(counter: u8, threads: usize) -> std::net::SocketAddr {
+    start_server_speaking(counter, threads, nsgi_gateway::Protocol::Http1)
+}
+
+/// [`start_server`] with a listener that speaks `protocol`.
+fn start_server_speaking(counter: u8, threads: usize, protocol: nsgi_gateway::Protocol) -> std::net::SocketAddr {
     let module = AppModule::load(nsgi_testkit::sample_library("hello")).expect("load libhello.so");
     let instance = AppInstance::init(
         &module,
@@ -310,7 +318,7 @@ fn start_server(counter: u8, threads: usize) -> std::net::SocketAddr {
         .name(format!("zero-alloc-loop-{counter}"))
         .spawn(move || {
             TRACKED.with(|t| t.set(counter));
-            let server = match Server::new(vec![Listener::Tcp(listener)], apps, options, None) {
+            let server = match Server::new(vec![Listener::Tcp(listener, protocol)], apps, options, None) {
                 Ok(server) => server,
                 Err(e) => {
                     let _ = ready.send(Err(e.to_string()));
@@ -413,4 +421,90 @@ fn inline_calls_allocate_nothing_once_warm() {
 #[test]
 fn pooled_calls_allocate_nothing_once_warm() {
     assert_steady_state_allocates_nothing(POOLED, 2);
+}
+
+/// An nginx-like uwsgi packet for `GET /articles/2024/zero-alloc?page=2`, with the headers of
+/// [`REQUEST`].
+fn uwsgi_packet() -> Vec<u8> {
+    let vars: &[(&str, &str)] = &[
+        ("QUERY_STRING", "page=2"),
+        ("REQUEST_METHOD", "GET"),
+        ("CONTENT_TYPE", ""),
+        ("CONTENT_LENGTH", ""),
+        ("REQUEST_URI", "/articles/2024/zero-alloc?page=2"),
+        ("PATH_INFO", "/articles/2024/zero-alloc"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REQUEST_SCHEME", "https"),
+        ("HTTPS", "on"),
+        ("REMOTE_ADDR", "203.0.113.9"),
+        ("REMOTE_PORT", "51234"),
+        ("SERVER_PORT", "443"),
+        ("SERVER_NAME", "example.com"),
+        ("HTTP_HOST", "example.com"),
+        (
+            "HTTP_USER_AGENT",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        (
+            "HTTP_ACCEPT",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("HTTP_ACCEPT_LANGUAGE", "en-US,en;q=0.5"),
+        ("HTTP_COOKIE", "session=6f1e2d3c4b5a69788796a5b4c3d2e1f0; theme=dark"),
+    ];
+    let mut block = Vec::new();
+    for (name, value) in vars {
+        block.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        block.extend_from_slice(name.as_bytes());
+        block.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        block.extend_from_slice(value.as_bytes());
+    }
+    let mut packet = vec![0];
+    packet.extend_from_slice(&(block.len() as u16).to_le_bytes());
+    packet.push(0);
+    packet.extend_from_slice(&block);
+    packet
+}
+
+/// One uwsgi request on a new connection: the packet, then the response until the close.
+fn uwsgi_request(addr: std::net::SocketAddr, packet: &[u8], buf: &mut Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the gateway");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    stream.write_all(packet).expect("send a packet");
+    buf.clear();
+    stream.read_to_end(buf).expect("read the response");
+    assert!(
+        buf.starts_with(b"HTTP/1.1 200 ") && buf.ends_with(b"Hello, World!"),
+        "unexpected response: {}",
+        String::from_utf8_lossy(buf)
+    );
+}
+
+#[test]
+fn uwsgi_connections_allocate_nothing_once_warm() {
+    const CONNECTIONS_WARM_UP: usize = 500;
+    const CONNECTIONS_MEASURED: usize = 2_000;
+    TRACKED.with(|t| t.set(IGNORED));
+    let addr = start_server_speaking(UWSGI, 0, nsgi_gateway::Protocol::Uwsgi);
+    let packet = uwsgi_packet();
+    let mut buf = Vec::with_capacity(4096);
+    for _ in 0..CONNECTIONS_WARM_UP {
+        uwsgi_request(addr, &packet, &mut buf);
+    }
+    assert!(count(UWSGI) > 0, "no allocation counted on the gateway's thread at all");
+    let before = count(UWSGI);
+    ARMED[UWSGI as usize].store(true, Ordering::SeqCst);
+    for _ in 0..CONNECTIONS_MEASURED {
+        uwsgi_request(addr, &packet, &mut buf);
+    }
+    ARMED[UWSGI as usize].store(false, Ordering::SeqCst);
+    let allocations = count(UWSGI) - before;
+    assert!(
+        allocations == 0,
+        "uwsgi: {allocations} allocation(s) on the gateway's thread while serving {CONNECTIONS_MEASURED} warm \
+         connections (first sites, full backtraces on stderr):{}",
+        describe_sites(UWSGI)
+    );
 }

@@ -275,12 +275,22 @@ impl Gateway {
     /// `scheme` (e.g. `"uwsgi://"`, `"unix:"`), and returns that address without the scheme; panics
     /// after the timeout. The first listener is [`Gateway::addr`]; this finds the others.
     pub fn listening_on(&self, scheme: &str) -> String {
+        self.listener_url(scheme)
+            .strip_prefix(scheme)
+            .map(str::to_owned)
+            .unwrap_or_default()
+    }
+
+    /// The whole URL of the first listener whose URL starts with `scheme` (`uwsgi://`,
+    /// `uwsgi+unix:`), as the gateway printed it: [`listening_on`](Self::listening_on) with the
+    /// scheme kept.
+    pub fn listener_url(&self, scheme: &str) -> String {
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
             let printed = self.stdout.lock().map(|s| s.clone()).unwrap_or_default();
             let found = printed.lines().find_map(|line| {
-                let rest = line.strip_prefix("Listening on ")?.strip_prefix(scheme)?;
-                rest.split_whitespace().next().map(str::to_owned)
+                let url = line.strip_prefix("Listening on ")?.split_whitespace().next()?;
+                url.starts_with(scheme).then(|| url.to_owned())
             });
             if let Some(address) = found {
                 return address;

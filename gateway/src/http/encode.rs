@@ -57,6 +57,7 @@ pub enum BodyKind {
 ///     body: BodyKind::Length(5),
 ///     keep_alive: true,
 ///     is_head: false,
+///     relayed: false,
 /// };
 /// let mut out = Vec::new();
 /// write_head(&mut out, &head, b"Sun, 06 Nov 1994 08:49:37 GMT", b"nsgi");
@@ -86,6 +87,11 @@ pub struct ResponseHead<'a, H> {
     /// `Empty` body says nothing about the `GET` body, and a `HEAD` response never needs to
     /// close the connection to end its body).
     pub is_head: bool,
+    /// The response goes back to a gateway front that relays it (the uwsgi protocol): no
+    /// `Connection` header, since the front's connection closes after every response anyway
+    /// and a front may pass such a header on to its client (Apache's `mod_proxy_uwsgi` then
+    /// closes the client's kept-alive connection).
+    pub relayed: bool,
 }
 
 /// Choose the framing of a response body (RFC 9112 §6.1-6.3, RFC 9110 §9.3.2, §15).
@@ -168,7 +174,9 @@ where
     }
 
     let keep_alive = head.keep_alive && body != BodyKind::CloseDelimited;
-    if !keep_alive {
+    if head.relayed {
+        // The front frames the connection to its client itself.
+    } else if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if head.version == Version::Http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
@@ -416,6 +424,7 @@ mod tests {
             body,
             keep_alive,
             is_head: false,
+            relayed: false,
         };
         let mut out = Vec::new();
         write_head(&mut out, &h, DATE, b"nsgi/0.1");
@@ -473,6 +482,7 @@ mod tests {
             body: BodyKind::Empty,
             keep_alive: true,
             is_head: false,
+            relayed: false,
         };
         let mut out = Vec::new();
         write_head(&mut out, &h, DATE, b"");
@@ -567,6 +577,7 @@ mod tests {
             body: BodyKind::Empty,
             keep_alive: true,
             is_head: false,
+            relayed: false,
         };
         write_head(&mut out, &h, DATE, b"s");
         assert!(out.starts_with(b"previous responseHTTP/1.1 200 OK\r\n"));
@@ -604,6 +615,7 @@ mod tests {
                 body,
                 keep_alive: true,
                 is_head: true,
+                relayed: false,
             };
             let mut out = Vec::new();
             write_head(&mut out, &h, DATE, b"s");

@@ -37,7 +37,7 @@ pub(crate) use encode::{
 };
 pub(crate) use owned_head::OwnedHead;
 pub(crate) use parse::{
-    Framing, ParseError, Parsed, RequestHead, RequestLine, complete_request_line, header_slots, is_head_request,
+    Framing, Front, ParseError, Parsed, RequestHead, RequestLine, complete_request_line, header_slots, is_head_request,
     parse_head,
 };
 pub(crate) use percent::percent_decoded;

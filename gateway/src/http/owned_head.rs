@@ -12,7 +12,8 @@
 //! Allocates nothing once its buffers are warm.
 
 use super::Version;
-use super::parse::{Framing, RequestHead, RequestLine};
+use super::parse::{Framing, Front, RequestHead, RequestLine};
+use std::net::IpAddr;
 use std::ops::Range;
 
 /// Where one part lies in [`OwnedHead::bytes`].
@@ -36,6 +37,20 @@ pub(crate) struct OwnedHead {
     expect_continue: bool,
     host: Option<Span>,
     forwarded: bool,
+    /// What a gateway front stated (uwsgi), with its texts stored like the other parts.
+    front: Option<StoredFront>,
+}
+
+/// [`Front`] with spans for its texts.
+#[derive(Debug)]
+struct StoredFront {
+    server_protocol: Span,
+    remote_addr: Option<Option<IpAddr>>,
+    remote_port: Option<u16>,
+    https: bool,
+    server_name: Option<Span>,
+    server_port: Option<u16>,
+    script_name: Span,
 }
 
 impl Default for OwnedHead {
@@ -54,6 +69,7 @@ impl Default for OwnedHead {
             expect_continue: false,
             host: None,
             forwarded: false,
+            front: None,
         }
     }
 }
@@ -73,6 +89,15 @@ impl OwnedHead {
             self.headers.push((name, value));
         }
         self.host = head.host.map(|host| push(&mut self.bytes, host));
+        self.front = head.front.as_ref().map(|front| StoredFront {
+            server_protocol: push(&mut self.bytes, front.server_protocol),
+            remote_addr: front.remote_addr,
+            remote_port: front.remote_port,
+            https: front.https,
+            server_name: front.server_name.map(|name| push(&mut self.bytes, name)),
+            server_port: front.server_port,
+            script_name: push(&mut self.bytes, front.script_name),
+        });
         self.version = head.version;
         self.head_len = head.head_len;
         self.framing = head.framing;
@@ -104,6 +129,15 @@ impl OwnedHead {
             expect_continue: self.expect_continue,
             host: self.host.as_ref().map(|span| self.part(span)),
             forwarded: self.forwarded,
+            front: self.front.as_ref().map(|front| Front {
+                server_protocol: self.part(&front.server_protocol),
+                remote_addr: front.remote_addr,
+                remote_port: front.remote_port,
+                https: front.https,
+                server_name: front.server_name.as_ref().map(|span| self.part(span)),
+                server_port: front.server_port,
+                script_name: self.part(&front.script_name),
+            }),
         }
     }
 
@@ -142,7 +176,10 @@ impl OwnedHead {
         RequestLine {
             method: self.part(&self.method),
             target: self.part(&self.target),
-            version: self.version.as_bytes(),
+            version: match &self.front {
+                Some(front) => self.part(&front.server_protocol),
+                None => self.version.as_bytes(),
+            },
         }
     }
 

@@ -68,7 +68,11 @@ pub struct RequestHead<'b, 'h> {
     pub path: &'b [u8],
     /// The query after the first `?`, without the `?`; empty if there is none.
     pub query: &'b [u8],
-    /// The request's HTTP version.
+    /// The request's HTTP version: what the response is framed for (chunked coding, persistent
+    /// connections). A request that came through a gateway front ([`RequestHead::front`], uwsgi)
+    /// always says HTTP/1.0 here, so its response is never chunked: a uwsgi front reads the
+    /// response as HTTP/1.0 (close-delimited when its length is unknown); the version the client
+    /// spoke is the front's [`Front::server_protocol`].
     pub version: Version,
     /// The header field lines, in order, as httparse split them (values trimmed of OWS).
     pub headers: &'h [httparse::Header<'b>],
@@ -90,6 +94,43 @@ pub struct RequestHead<'b, 'h> {
     /// Does the head carry a `Forwarded` or an `X-Forwarded-*` field? When it does not, there is
     /// nothing for proxy resolution to look for.
     pub(crate) forwarded: bool,
+    /// What a gateway front (a uwsgi peer) stated about the request; `None` for HTTP requests.
+    pub(crate) front: Option<Front<'b>>,
+}
+
+impl RequestHead<'_, '_> {
+    /// The protocol the client spoke, for SERVER_PROTOCOL and the access log: the front's
+    /// SERVER_PROTOCOL for a request relayed by a front, else the request's version.
+    pub(crate) fn protocol_text(&self) -> &[u8] {
+        match &self.front {
+            Some(front) => front.server_protocol,
+            None => self.version.as_bytes(),
+        }
+    }
+}
+
+/// What a gateway front that speaks uwsgi (nginx `uwsgi_pass`, Apache `mod_proxy_uwsgi`) states
+/// about a request it relays, in the CGI variables of its packet. The front is trusted (only the
+/// peers of `--uwsgi-allow-ips` are served): these replace what the connection itself shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Front<'b> {
+    /// SERVER_PROTOCOL as the client spoke it to the front (`HTTP/1.1`, `HTTP/2.0`).
+    pub(crate) server_protocol: &'b [u8],
+    /// REMOTE_ADDR: `Some(None)` when the front sent a value that is not an IP address (nginx
+    /// sends `unix:` for a client on a unix socket); `None` when it sent none (the connection's
+    /// peer, the front itself, is shown then).
+    pub(crate) remote_addr: Option<Option<std::net::IpAddr>>,
+    /// REMOTE_PORT, when the front sent a valid one.
+    pub(crate) remote_port: Option<u16>,
+    /// The client used https (HTTPS=on|1, or REQUEST_SCHEME / UWSGI_SCHEME = https).
+    pub(crate) https: bool,
+    /// SERVER_NAME, when the front sent a non-empty one.
+    pub(crate) server_name: Option<&'b [u8]>,
+    /// SERVER_PORT, when the front sent a valid one.
+    pub(crate) server_port: Option<u16>,
+    /// SCRIPT_NAME: the sub-path the front serves the app under (already removed from
+    /// [`RequestHead::path`]); prefixed to the mount's SCRIPT_NAME in the environ. Empty when none.
+    pub(crate) script_name: &'b [u8],
 }
 
 /// Why a request head was refused. Each variant names one rule; [`ParseError::status`] is the
@@ -346,6 +387,7 @@ pub fn parse_head<'b, 'h>(
         expect_continue,
         host,
         forwarded: fields.forwarded,
+        front: None,
     }))
 }
 

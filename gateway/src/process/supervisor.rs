@@ -22,7 +22,7 @@ use crate::process::reload_watch::ReloadWatch;
 use crate::process::sd_notify;
 use crate::process::worker;
 use crate::process::worker_link::{self, Inbox, Message};
-use crate::serve::listen::Listener;
+use crate::serve::listen::{Listener, Protocol};
 use crate::settings::cli::Cli;
 use libc::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
 use mio::unix::pipe::Receiver;
@@ -107,6 +107,8 @@ struct Spawner {
     arg0: OsString,
     args: Vec<OsString>,
     listener_fds: Vec<RawFd>,
+    /// The protocol of each of `listener_fds`.
+    protocols: Vec<Protocol>,
 }
 
 impl Spawner {
@@ -118,6 +120,7 @@ impl Spawner {
             arg0,
             args: argv.collect(),
             listener_fds: listeners.iter().map(AsRawFd::as_raw_fd).collect(),
+            protocols: listeners.iter().map(Listener::protocol).collect(),
         })
     }
 
@@ -131,9 +134,15 @@ impl Spawner {
         for name in SUPERVISOR_ONLY_ENV {
             command.env_remove(name);
         }
+        let listeners: Vec<(RawFd, Protocol)> = self
+            .listener_fds
+            .iter()
+            .copied()
+            .zip(self.protocols.iter().copied())
+            .collect();
         command.envs(worker_link::worker_env(
             id,
-            &self.listener_fds,
+            &listeners,
             write.as_raw_fd(),
             process::pid(),
         ));

@@ -34,6 +34,7 @@ pub(crate) fn plan(cli: &Cli, supervised: bool) -> Result<WorkerPlan, String> {
     let mounts = cli.mounts()?;
     cli.root_path()?;
     TrustedProxies::parse(&cli.forwarded_allow_ips)?;
+    TrustedProxies::parse_for("--uwsgi-allow-ips", &cli.uwsgi_allow_ips)?;
     MountTable::from_specs(&mounts, &cli.root_path()?)?;
     options.threads = cli.threads;
     options.app_timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
@@ -152,11 +153,16 @@ pub fn serve_alone(cli: &Cli, listeners: Vec<Listener>, privilege: &privilege::P
     let socket_files: Vec<Listener> = listeners
         .iter()
         .filter_map(|listener| match listener {
-            Listener::Unix { listener, path } => listener.try_clone().ok().map(|listener| Listener::Unix {
+            Listener::Unix {
+                listener,
+                path,
+                protocol,
+            } => listener.try_clone().ok().map(|listener| Listener::Unix {
                 listener,
                 path: path.clone(),
+                protocol: *protocol,
             }),
-            Listener::Tcp(_) => None,
+            Listener::Tcp(..) => None,
         })
         .collect();
     let outcome = serve_until_stopped(cli, listeners, None);
@@ -179,7 +185,9 @@ fn serve_until_stopped(cli: &Cli, listeners: Vec<Listener>, link: Option<WorkerL
     let apps = Arc::new(start_apps(cli, &plan.mounts, supervised)?);
     let urls: Vec<String> = listeners.iter().map(Listener::url).collect();
     let link = link.map(|link| Box::new(link) as Box<dyn SupervisorLink>);
-    let mut server = Server::new(listeners, apps, plan.options, link).map_err(|e| e.to_string())?;
+    let mut server = Server::new(listeners, apps, plan.options, link)
+        .map_err(|e| e.to_string())?
+        .with_uwsgi_allow(TrustedProxies::parse_for("--uwsgi-allow-ips", &cli.uwsgi_allow_ips)?);
     if supervised {
         server.ready();
     } else {
@@ -216,7 +224,7 @@ fn check_open_file_limit(max_connections: usize) {
 pub fn check_config(cli: &Cli) -> Result<Vec<String>, String> {
     let plan = plan(cli, false)?;
     for bind in cli.binds() {
-        crate::serve::listen::parse_bind(&bind)?;
+        crate::serve::listen::parse_listen(&bind)?;
     }
     cli.unix_mode()?;
     let apps = Arc::new(start_apps(cli, &plan.mounts, false)?);

@@ -2,7 +2,7 @@
 //!
 //! The supervisor re-executes the gateway binary with the same arguments and these environment
 //! variables: [`ENV_WORKER`] (the worker's id), [`ENV_LISTENER_FDS`] (the inherited listening
-//! sockets, in `--bind` order), [`ENV_CONTROL_FD`] (the write end of a pipe) and
+//! sockets, in `--bind` order, each with the protocol it speaks), [`ENV_CONTROL_FD`] (the write end of a pipe) and
 //! [`ENV_SUPERVISOR_PID`]. The worker reports over the pipe in lines of text: `ready`,
 //! `heartbeat`, `retire <reason>` ([`Message`]); each line is written with one `write(2)` of at
 //! most `PIPE_BUF` bytes, so lines from a worker never interleave or tear.
@@ -13,6 +13,7 @@
 //! garbage. Nothing here starts processes or decides policy; that is `supervisor.rs`.
 
 use crate::os::{fd, process};
+use crate::serve::listen::Protocol;
 use crate::serve::server::SupervisorLink;
 use std::ffi::OsString;
 use std::fs::File;
@@ -22,7 +23,8 @@ use std::os::fd::{AsFd, RawFd};
 /// The worker's id (1, 2, ...), its slot among the supervisor's workers. Its presence makes the
 /// process a worker.
 pub(crate) const ENV_WORKER: &str = "NSGI_WORKER";
-/// The inherited listening sockets, comma-separated descriptor numbers in `--bind` order.
+/// The inherited listening sockets, comma-separated descriptor numbers in `--bind` order; a
+/// number is followed by `:uwsgi` when that listener speaks uwsgi (`3,4:uwsgi`).
 pub(crate) const ENV_LISTENER_FDS: &str = "NSGI_LISTENER_FDS";
 /// The descriptor of the inherited write end of the control pipe.
 pub(crate) const ENV_CONTROL_FD: &str = "NSGI_CONTROL_FD";
@@ -98,11 +100,17 @@ fn clean_reason(reason: &str) -> String {
 /// and the supervisor's pid.
 pub(crate) fn worker_env(
     id: usize,
-    listener_fds: &[RawFd],
+    listener_fds: &[(RawFd, Protocol)],
     control_fd: RawFd,
     supervisor_pid: u32,
 ) -> [(&'static str, String); 4] {
-    let fds: Vec<String> = listener_fds.iter().map(RawFd::to_string).collect();
+    let fds: Vec<String> = listener_fds
+        .iter()
+        .map(|(fd, protocol)| match protocol {
+            Protocol::Http1 => fd.to_string(),
+            other => format!("{fd}:{}", other.tag()),
+        })
+        .collect();
     [
         (ENV_WORKER, id.to_string()),
         (ENV_LISTENER_FDS, fds.join(",")),
@@ -115,7 +123,7 @@ pub(crate) fn worker_env(
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LinkEnv {
     id: usize,
-    listener_fds: Vec<RawFd>,
+    listener_fds: Vec<(RawFd, Protocol)>,
     control_fd: RawFd,
     supervisor_pid: u32,
 }
@@ -149,8 +157,13 @@ fn parse_env(get: impl Fn(&str) -> Option<OsString>) -> Result<Option<LinkEnv>, 
     } else {
         fds_text
             .split(',')
-            .map(|fd| fd_number(ENV_LISTENER_FDS, fd))
-            .collect::<Result<_, _>>()?
+            .map(|item| {
+                let (fd, tag) = item.split_once(':').unwrap_or((item, ""));
+                let protocol = Protocol::from_tag(tag)
+                    .ok_or_else(|| format!("{ENV_LISTENER_FDS}={item:?}: {tag:?} is not a protocol"))?;
+                Ok((fd_number(ENV_LISTENER_FDS, fd)?, protocol))
+            })
+            .collect::<Result<_, String>>()?
     };
     let control_fd = fd_number(ENV_CONTROL_FD, &value(ENV_CONTROL_FD)?)?;
     let supervisor_text = value(ENV_SUPERVISOR_PID)?;
@@ -171,7 +184,7 @@ fn parse_env(get: impl Fn(&str) -> Option<OsString>) -> Result<Option<LinkEnv>, 
 pub struct WorkerLink {
     id: usize,
     supervisor_pid: u32,
-    listener_fds: Vec<RawFd>,
+    listener_fds: Vec<(RawFd, Protocol)>,
     /// The control pipe; `None` once the supervisor is known to be gone.
     control: Option<File>,
     /// Ready/retire lines that met a full pipe, oldest first.
@@ -236,8 +249,9 @@ impl WorkerLink {
         }))
     }
 
-    /// The listening sockets inherited from the supervisor, in `--bind` order.
-    pub fn listener_fds(&self) -> &[RawFd] {
+    /// The listening sockets inherited from the supervisor, in `--bind` order, with the protocol
+    /// each speaks.
+    pub fn listener_fds(&self) -> &[(RawFd, Protocol)] {
         &self.listener_fds
     }
 
@@ -433,13 +447,14 @@ mod tests {
     #[test]
     fn environment_round_trips_and_errors_name_the_variable() {
         assert_eq!(parse_env(env_of(&[])), Ok(None));
-        let env = worker_env(3, &[3, 4], 7, 1234);
+        let env = worker_env(3, &[(3, Protocol::Http1), (4, Protocol::Uwsgi)], 7, 1234);
+        assert_eq!(env[1].1, "3,4:uwsgi");
         let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
             parse_env(env_of(&pairs)),
             Ok(Some(LinkEnv {
                 id: 3,
-                listener_fds: vec![3, 4],
+                listener_fds: vec![(3, Protocol::Http1), (4, Protocol::Uwsgi)],
                 control_fd: 7,
                 supervisor_pid: 1234
             }))
@@ -454,6 +469,17 @@ mod tests {
         ]))
         .expect_err("bad fd");
         assert!(bad.contains(ENV_LISTENER_FDS) && bad.contains("not a number"), "{bad}");
+        let unknown = parse_env(env_of(&[
+            (ENV_WORKER, "1"),
+            (ENV_LISTENER_FDS, "3:gopher"),
+            (ENV_CONTROL_FD, "5"),
+            (ENV_SUPERVISOR_PID, "9"),
+        ]))
+        .expect_err("unknown protocol");
+        assert!(
+            unknown.contains("gopher") && unknown.contains("not a protocol"),
+            "{unknown}"
+        );
         let zero = parse_env(env_of(&[
             (ENV_WORKER, "1"),
             (ENV_LISTENER_FDS, ""),

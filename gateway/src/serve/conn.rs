@@ -15,6 +15,7 @@ use crate::http::{
 };
 use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::serve::pool::{Flow, Pool};
+use crate::serve::protocol::Protocol;
 use crate::serve::respond::{After, FileTail, Responder};
 use crate::serve::spill::BodyBuf;
 use crate::serve::stream::Stream;
@@ -87,6 +88,8 @@ enum Closing {
 pub(crate) struct Conn {
     stream: Stream,
     info: Endpoints,
+    /// What the connection speaks: HTTP/1.1, or uwsgi (one request, then close).
+    protocol: Protocol,
     /// Unique among the worker's connections (slab slots are reused; pool jobs name this).
     id: u64,
     /// The connection's slot in the event loop's slab (its token).
@@ -134,10 +137,18 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A newly accepted connection.
-    pub(crate) fn new(stream: Stream, info: Endpoints, id: u64, slab_index: usize, timeouts: &Timeouts) -> Conn {
+    pub(crate) fn new(
+        stream: Stream,
+        info: Endpoints,
+        protocol: Protocol,
+        id: u64,
+        slab_index: usize,
+        timeouts: &Timeouts,
+    ) -> Conn {
         Conn {
             stream,
             info,
+            protocol,
             id,
             slab_index,
             rbuf: Vec::new(),
@@ -538,6 +549,9 @@ impl Conn {
     }
 
     fn start_request(&mut self, rest: &[u8], shared: &mut Shared<'_>) -> Progress {
+        if self.protocol == Protocol::Uwsgi {
+            return self.start_uwsgi_request(rest, shared);
+        }
         self.head_request = crate::http::is_head_request(rest);
         let mut headers = header_slots::<HEADER_SLOTS>();
         let slots = shared.limits.max_headers.min(HEADER_SLOTS);
@@ -546,21 +560,59 @@ impl Conn {
             Ok(Parsed::Partial) => return Progress::Partial(0),
             Err(error) => return self.reject(&error, rest, shared),
         };
+        self.take_request(&head, rest, shared)
+    }
+
+    /// [`start_request`](Self::start_request) on a uwsgi connection: frames the packet (see
+    /// `crate::uwsgi`); a packet refused closes the connection with one log line.
+    fn start_uwsgi_request(&mut self, rest: &[u8], shared: &mut Shared<'_>) -> Progress {
+        let limits = shared.limits;
+        let packet_len = match crate::uwsgi::packet_len(rest, limits) {
+            Ok(Some(len)) if rest.len() >= len => len,
+            Ok(_) => return Progress::Partial(0),
+            Err(error) => return self.refuse_packet(error, shared),
+        };
+        crate::uwsgi::with_head(&rest[..packet_len], limits, |framed| match framed {
+            Ok(head) => {
+                self.head_request = head.method == "HEAD";
+                self.take_request(head, rest, shared)
+            }
+            Err(error) => self.refuse_packet(error, shared),
+        })
+    }
+
+    fn refuse_packet(&mut self, error: crate::uwsgi::packet::PacketError, shared: &mut Shared<'_>) -> Progress {
+        log::warn!("{}: bad uwsgi packet: {error}; closing the connection", self.info);
+        match error.status() {
+            Some(status) => {
+                shared
+                    .responder
+                    .refuse(shared.out, status, self.head_request, &self.info, None, self.received);
+                self.closing = Closing::AfterWrite;
+            }
+            None => self.closing = Closing::Now,
+        }
+        Progress::Failed
+    }
+
+    /// Takes the request whose head (framed from the start of `rest`) is `head`: serves it when
+    /// its body is here, else saves the head and starts receiving the body.
+    fn take_request(&mut self, head: &RequestHead<'_, '_>, rest: &[u8], shared: &mut Shared<'_>) -> Progress {
         let head_len = head.head_len;
         match head.framing {
             Framing::None => {
-                self.serve_now(&head, &[], shared);
+                self.serve_now(head, &[], shared);
                 Progress::Served(head_len)
             }
             Framing::Length(length) if (rest.len() - head_len) as u64 >= length => {
                 let end = head_len + length as usize;
-                self.serve_now(&head, &rest[head_len..end], shared);
+                self.serve_now(head, &rest[head_len..end], shared);
                 Progress::Served(end)
             }
             framing => {
                 // The body spans reads: the head is kept, parsed, until it is complete.
                 let expect_continue = head.expect_continue;
-                self.head.store(&head);
+                self.head.store(head);
                 self.body.clear();
                 match self.continue_body(&rest[head_len..], BodyDecoder::for_framing(framing), shared) {
                     Progress::Partial(consumed) => {

@@ -1,5 +1,6 @@
 //! Listening sockets: parsing `--bind`, binding TCP (IPv4/IPv6) and unix sockets, adopting the
-//! sockets systemd passes (`LISTEN_FDS`) or the supervisor passes to a worker.
+//! sockets systemd passes (`LISTEN_FDS`) or the supervisor passes to a worker, and the protocol
+//! each listener speaks ([`Protocol`]: HTTP/1.1, or uwsgi for `--bind uwsgi://...`).
 //!
 //! Owns every socket option of a listener (SO_REUSEADDR, IPV6_V6ONLY, the backlog, a unix socket's
 //! permissions) and the life of the unix socket files this process creates: a stale file is
@@ -9,7 +10,8 @@
 //! non-blocking is the event loop's business.
 
 use crate::os::fd::{self, FdKind};
-use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+pub use crate::serve::protocol::Protocol;
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use std::ffi::OsStr;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -37,26 +39,55 @@ static CREATED_SOCKET_FILES: Mutex<Vec<(PathBuf, u64, u64)>> = Mutex::new(Vec::n
 /// A bound, listening socket.
 #[derive(Debug)]
 pub enum Listener {
-    /// A TCP socket.
-    Tcp(std::net::TcpListener),
+    /// A TCP socket, and what it speaks.
+    Tcp(std::net::TcpListener, Protocol),
     /// A unix-domain stream socket at `path`.
     Unix {
         /// The socket.
         listener: std::os::unix::net::UnixListener,
         /// Its path in the file system, or `@name` for a Linux abstract socket.
         path: PathBuf,
+        /// What it speaks.
+        protocol: Protocol,
     },
 }
 
 impl Listener {
-    /// How clients reach it: `http://127.0.0.1:8000`, `http://[::1]:8000` or `unix:/run/app.sock`.
+    /// How clients reach it: `http://127.0.0.1:8000`, `http://[::1]:8000`, `unix:/run/app.sock`,
+    /// `uwsgi://127.0.0.1:8001` or `uwsgi+unix:/run/app.sock`.
     pub(crate) fn url(&self) -> String {
+        let uwsgi = self.protocol() == Protocol::Uwsgi;
         match self {
-            Listener::Tcp(listener) => match listener.local_addr() {
-                Ok(addr) => format!("http://{addr}"),
-                Err(_) => "http://?".to_owned(),
+            Listener::Tcp(listener, _) => {
+                let scheme = if uwsgi { "uwsgi" } else { "http" };
+                match listener.local_addr() {
+                    Ok(addr) => format!("{scheme}://{addr}"),
+                    Err(_) => format!("{scheme}://?"),
+                }
+            }
+            Listener::Unix { path, .. } => {
+                let scheme = if uwsgi { "uwsgi+unix" } else { "unix" };
+                format!("{scheme}:{}", path.display())
+            }
+        }
+    }
+
+    /// The protocol it speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Listener::Tcp(_, protocol) | Listener::Unix { protocol, .. } => *protocol,
+        }
+    }
+
+    /// The same socket, speaking `protocol`.
+    pub fn with_protocol(self, protocol: Protocol) -> Listener {
+        match self {
+            Listener::Tcp(listener, _) => Listener::Tcp(listener, protocol),
+            Listener::Unix { listener, path, .. } => Listener::Unix {
+                listener,
+                path,
+                protocol,
             },
-            Listener::Unix { path, .. } => format!("unix:{}", path.display()),
         }
     }
 
@@ -90,7 +121,7 @@ impl Listener {
 impl AsRawFd for Listener {
     fn as_raw_fd(&self) -> RawFd {
         match self {
-            Listener::Tcp(listener) => listener.as_raw_fd(),
+            Listener::Tcp(listener, _) => listener.as_raw_fd(),
             Listener::Unix { listener, .. } => listener.as_raw_fd(),
         }
     }
@@ -108,7 +139,32 @@ pub(crate) enum BindSpec {
     UnixAbstract(Vec<u8>),
 }
 
-/// Parses one `--bind` value: `127.0.0.1:8000`, `[::1]:8000`, `localhost:8000` (resolved),
+/// The scheme of a uwsgi TCP listener: `uwsgi://HOST:PORT`.
+const UWSGI_TCP_SCHEME: &str = "uwsgi://";
+/// The scheme of a uwsgi unix-socket listener: `uwsgi+unix:PATH`.
+const UWSGI_UNIX_SCHEME: &str = "uwsgi+unix:";
+
+/// Parses one `--bind` value with its protocol: what [`parse_bind`] takes speaks HTTP/1.1;
+/// `uwsgi://HOST:PORT` and `uwsgi+unix:PATH` (or `uwsgi+unix:@NAME`) speak uwsgi.
+pub(crate) fn parse_listen(raw: &str) -> Result<(BindSpec, Protocol), String> {
+    if let Some(rest) = raw.strip_prefix(UWSGI_UNIX_SCHEME) {
+        return parse_unix(raw, rest).map(|spec| (spec, Protocol::Uwsgi));
+    }
+    if let Some(rest) = raw.strip_prefix(UWSGI_TCP_SCHEME) {
+        if rest.starts_with("unix:") || rest.starts_with('/') {
+            return Err(format!(
+                "--bind {raw:?}: a uwsgi unix socket is written uwsgi+unix:PATH"
+            ));
+        }
+        return match parse_bind(rest) {
+            Ok(spec) => Ok((spec, Protocol::Uwsgi)),
+            Err(why) => Err(why.replacen(&format!("--bind {rest:?}"), &format!("--bind {raw:?}"), 1)),
+        };
+    }
+    parse_bind(raw).map(|spec| (spec, Protocol::Http1))
+}
+
+/// Parses one HTTP `--bind` value: `127.0.0.1:8000`, `[::1]:8000`, `localhost:8000` (resolved),
 /// `unix:/run/app.sock` or `unix:@app`. Port 0 asks the kernel for a free port.
 pub(crate) fn parse_bind(raw: &str) -> Result<BindSpec, String> {
     const EXPECTED: &str = "expected HOST:PORT (127.0.0.1:8000, [::1]:8000, localhost:8000) or unix:PATH";
@@ -119,7 +175,9 @@ pub(crate) fn parse_bind(raw: &str) -> Result<BindSpec, String> {
         return Ok(BindSpec::Tcp(addr));
     }
     if raw.contains("://") {
-        return Err(format!("--bind {raw:?}: {EXPECTED}, without a scheme"));
+        return Err(format!(
+            "--bind {raw:?}: {EXPECTED}, without a scheme (the one scheme is uwsgi://HOST:PORT, for the uwsgi protocol)"
+        ));
     }
     if raw.starts_with('/') {
         return Err(format!("--bind {raw:?}: a unix socket is written unix:{raw}"));
@@ -197,7 +255,7 @@ fn parse_unix(raw: &str, rest: &str) -> Result<BindSpec, String> {
 /// bound are closed and their socket files removed. `unix_mode` is the permission bits of the
 /// unix socket files; `backlog` the kernel's queue of connections not yet accepted.
 pub fn open(binds: &[String], unix_mode: u32, backlog: u32) -> Result<Vec<Listener>, String> {
-    if let Some(listeners) = systemd_listeners()? {
+    if let Some(listeners) = systemd_listeners(binds)? {
         if !binds.is_empty() {
             log::info!(
                 "listening on the sockets systemd passed; ignoring --bind {}",
@@ -211,18 +269,18 @@ pub fn open(binds: &[String], unix_mode: u32, backlog: u32) -> Result<Vec<Listen
     }
     let mut specs = Vec::with_capacity(binds.len());
     for raw in binds {
-        let spec = parse_bind(raw)?;
+        let (spec, protocol) = parse_listen(raw)?;
         let ephemeral = matches!(spec, BindSpec::Tcp(addr) if addr.port() == 0);
-        if !ephemeral && specs.iter().any(|(_, earlier)| *earlier == spec) {
+        if !ephemeral && specs.iter().any(|(_, earlier, _)| *earlier == spec) {
             return Err(format!("--bind {raw:?}: this address is given twice"));
         }
-        specs.push((raw, spec));
+        specs.push((raw, spec, protocol));
     }
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     let mut listeners = Vec::with_capacity(specs.len());
-    for (raw, spec) in &specs {
+    for (raw, spec, protocol) in &specs {
         match bind(raw, spec, unix_mode, backlog) {
-            Ok(listener) => listeners.push(listener),
+            Ok(listener) => listeners.push(listener.with_protocol(*protocol)),
             Err(message) => {
                 for listener in &listeners {
                     listener.remove_socket_file();
@@ -247,7 +305,7 @@ pub fn inherit(fds: &[RawFd]) -> Result<Vec<Listener>, String> {
 fn bind(raw: &str, spec: &BindSpec, unix_mode: u32, backlog: i32) -> Result<Listener, String> {
     match spec {
         BindSpec::Tcp(addr) => bind_tcp(*addr, backlog)
-            .map(Listener::Tcp)
+            .map(|listener| Listener::Tcp(listener, Protocol::Http1))
             .map_err(|e| format!("--bind {raw:?}: cannot listen on {addr}: {e}")),
         BindSpec::Unix(path) => bind_unix_file(raw, path, unix_mode, backlog),
         BindSpec::UnixAbstract(name) => {
@@ -260,6 +318,7 @@ fn bind(raw: &str, spec: &BindSpec, unix_mode: u32, backlog: i32) -> Result<List
             Ok(Listener::Unix {
                 listener,
                 path: PathBuf::from(OsStr::from_bytes(&shown)),
+                protocol: Protocol::Http1,
             })
         }
     }
@@ -277,7 +336,7 @@ fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 /// and, on IPv6, IPV6_V6ONLY (so `[::]:8000` serves IPv6 only, and `0.0.0.0:8000` can be bound
 /// beside it, whatever `net.ipv6.bindv6only` says).
 fn tcp_socket(addr: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -314,6 +373,7 @@ fn bind_unix_file(raw: &str, path: &Path, unix_mode: u32, backlog: i32) -> Resul
     Ok(Listener::Unix {
         listener,
         path: path.to_path_buf(),
+        protocol: Protocol::Http1,
     })
 }
 
@@ -417,9 +477,36 @@ pub(crate) fn systemd_fd_count(
     Ok((count > 0).then_some(count))
 }
 
+/// The protocol of a socket systemd passed: uwsgi when its name (`FileDescriptorName=`) is
+/// `uwsgi` or starts with `uwsgi-`, or when a `--bind uwsgi://...` / `uwsgi+unix:...` names its
+/// address; HTTP/1.1 otherwise.
+fn systemd_protocol(name: Option<&str>, listener: &Listener, binds: &[String]) -> Protocol {
+    if name.is_some_and(|name| name == "uwsgi" || name.starts_with("uwsgi-")) {
+        return Protocol::Uwsgi;
+    }
+    let named_by_a_uwsgi_bind = binds
+        .iter()
+        .filter_map(|raw| parse_listen(raw).ok())
+        .filter(|(_, protocol)| *protocol == Protocol::Uwsgi)
+        .any(|(spec, _)| match (spec, listener) {
+            (BindSpec::Tcp(addr), Listener::Tcp(socket, _)) => socket.local_addr().is_ok_and(|local| local == addr),
+            (BindSpec::Unix(bound), Listener::Unix { path, .. }) => bound == *path,
+            (BindSpec::UnixAbstract(name), Listener::Unix { path, .. }) => {
+                path.as_os_str().as_bytes().strip_prefix(b"@") == Some(&name[..])
+            }
+            _ => false,
+        });
+    if named_by_a_uwsgi_bind {
+        Protocol::Uwsgi
+    } else {
+        Protocol::Http1
+    }
+}
+
 /// The sockets systemd passed, when it passed some to this process. Reads and then removes
-/// `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES`, so that no child misreads them.
-fn systemd_listeners() -> Result<Option<Vec<Listener>>, String> {
+/// `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES`, so that no child misreads them. Each speaks
+/// the protocol [`systemd_protocol`] finds from its name and `binds`.
+fn systemd_listeners(binds: &[String]) -> Result<Option<Vec<Listener>>, String> {
     let read = |name: &str| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned());
     let (listen_pid, listen_fds, names) = (read("LISTEN_PID"), read("LISTEN_FDS"), read("LISTEN_FDNAMES"));
     if listen_pid.is_none() && listen_fds.is_none() && names.is_none() {
@@ -438,6 +525,8 @@ fn systemd_listeners() -> Result<Option<Vec<Listener>>, String> {
     for (index, fd) in (SYSTEMD_FIRST_FD..).take(count).enumerate() {
         let named = names.get(index).map(|name| format!(" ({name:?})")).unwrap_or_default();
         let listener = adopt(fd, &format!("LISTEN_FDS: fd {fd}{named}"))?;
+        let protocol = systemd_protocol(names.get(index).copied(), &listener, binds);
+        let listener = listener.with_protocol(protocol);
         log::info!("adopted systemd's socket fd {fd}{named}: {}", listener.url());
         listeners.push(listener);
     }
@@ -455,10 +544,11 @@ enum Adopted {
 fn adopt(fd: RawFd, label: &str) -> Result<Listener, String> {
     let owned = fd::claim_inherited(fd).map_err(|e| format!("{label} {e}"))?;
     match classify(&owned).map_err(|why| format!("{label} {why}"))? {
-        Adopted::Tcp => Ok(Listener::Tcp(TcpListener::from(owned))),
+        Adopted::Tcp => Ok(Listener::Tcp(TcpListener::from(owned), Protocol::Http1)),
         Adopted::Unix(path) => Ok(Listener::Unix {
             listener: UnixListener::from(owned),
             path,
+            protocol: Protocol::Http1,
         }),
     }
 }
@@ -492,7 +582,7 @@ fn classify(owned: &OwnedFd) -> Result<Adopted, String> {
     if domain == Domain::IPV4 || domain == Domain::IPV6 {
         match socket.protocol() {
             Ok(None) => {}
-            Ok(Some(protocol)) if protocol == Protocol::TCP || protocol == Protocol::MPTCP => {}
+            Ok(Some(protocol)) if protocol == socket2::Protocol::TCP || protocol == socket2::Protocol::MPTCP => {}
             Ok(Some(protocol)) => return Err(format!("is not a TCP socket (protocol {protocol:?})")),
             Err(e) => return Err(format!("cannot be inspected (SO_PROTOCOL): {e}")),
         }
@@ -614,6 +704,90 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn uwsgi_binds_carry_their_protocol() {
+        assert_eq!(
+            parse_listen("uwsgi://127.0.0.1:8001"),
+            Ok((
+                BindSpec::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 8001))),
+                Protocol::Uwsgi
+            ))
+        );
+        assert_eq!(
+            parse_listen("uwsgi+unix:/run/app.sock"),
+            Ok((BindSpec::Unix(PathBuf::from("/run/app.sock")), Protocol::Uwsgi))
+        );
+        assert_eq!(
+            parse_listen("uwsgi+unix:@app"),
+            Ok((BindSpec::UnixAbstract(b"app".to_vec()), Protocol::Uwsgi))
+        );
+        assert_eq!(
+            parse_listen("127.0.0.1:8000"),
+            Ok((
+                BindSpec::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 8000))),
+                Protocol::Http1
+            ))
+        );
+        for (raw, why) in [
+            ("uwsgi://unix:/run/app.sock", "uwsgi+unix:PATH"),
+            ("uwsgi:///run/app.sock", "uwsgi+unix:PATH"),
+            ("uwsgi://127.0.0.1", "no port"),
+            ("uwsgi+unix:", "empty"),
+            ("http://127.0.0.1:8000", "uwsgi://"),
+        ] {
+            let error = parse_listen(raw).expect_err(raw);
+            assert!(error.starts_with(&format!("--bind {raw:?}:")), "{raw}: {error}");
+            assert!(error.contains(why), "{raw}: {error}");
+        }
+    }
+
+    #[test]
+    fn uwsgi_listeners_say_so_in_their_url() {
+        let dir = TestDir::new("listen-uwsgi");
+        let path = dir.path("u.sock");
+        let binds = [
+            "uwsgi://127.0.0.1:0".to_owned(),
+            format!("uwsgi+unix:{}", path.display()),
+        ];
+        let listeners = open(&binds, 0o600, 16).expect("open");
+        assert!(listeners.iter().all(|l| l.protocol() == Protocol::Uwsgi));
+        assert!(
+            listeners[0].url().starts_with("uwsgi://127.0.0.1:"),
+            "{}",
+            listeners[0].url()
+        );
+        assert_eq!(listeners[1].url(), format!("uwsgi+unix:{}", path.display()));
+        listeners[1].remove_socket_file();
+    }
+
+    #[test]
+    fn a_systemd_socket_speaks_uwsgi_by_its_name_or_a_uwsgi_bind() {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = tcp.local_addr().expect("addr");
+        let tcp = Listener::Tcp(tcp, Protocol::Http1);
+        assert_eq!(systemd_protocol(None, &tcp, &[]), Protocol::Http1);
+        assert_eq!(systemd_protocol(Some("web"), &tcp, &[]), Protocol::Http1);
+        assert_eq!(systemd_protocol(Some("uwsgi"), &tcp, &[]), Protocol::Uwsgi);
+        assert_eq!(systemd_protocol(Some("uwsgi-app"), &tcp, &[]), Protocol::Uwsgi);
+        let named = [format!("uwsgi://{addr}")];
+        assert_eq!(systemd_protocol(None, &tcp, &named), Protocol::Uwsgi);
+        let http = [addr.to_string()];
+        assert_eq!(systemd_protocol(None, &tcp, &http), Protocol::Http1);
+        let dir = TestDir::new("listen-systemd-uwsgi");
+        let path = dir.path("s.sock");
+        let unix = Listener::Unix {
+            listener: UnixListener::bind(&path).expect("bind"),
+            path: path.clone(),
+            protocol: Protocol::Http1,
+        };
+        let named = [format!("uwsgi+unix:{}", path.display())];
+        assert_eq!(systemd_protocol(None, &unix, &named), Protocol::Uwsgi);
+        assert_eq!(
+            systemd_protocol(None, &unix, &[format!("unix:{}", path.display())]),
+            Protocol::Http1
+        );
+    }
+
+    #[test]
     fn refuses_garbage_naming_the_value() {
         for (raw, why) in [
             ("garbage", "no port"),
@@ -641,7 +815,7 @@ pub(crate) mod tests {
     #[test]
     fn tcp_ipv4_listener_serves_with_reuseaddr() {
         let listeners = open(&["127.0.0.1:0".to_owned()], 0o660, 16).expect("open");
-        let [Listener::Tcp(listener)] = listeners.as_slice() else {
+        let [Listener::Tcp(listener, _)] = listeners.as_slice() else {
             panic!("one TCP listener: {listeners:?}");
         };
         assert!(
@@ -663,7 +837,7 @@ pub(crate) mod tests {
                 return;
             }
         };
-        let [Listener::Tcp(listener)] = listeners.as_slice() else {
+        let [Listener::Tcp(listener, _)] = listeners.as_slice() else {
             panic!("one TCP listener: {listeners:?}");
         };
         assert!(
@@ -710,7 +884,12 @@ pub(crate) mod tests {
         for mode in [0o600, 0o666] {
             let path = dir.path(&format!("{mode:o}.sock"));
             let listeners = open(&[unix_bind(&path)], mode, 16).expect("open");
-            let [Listener::Unix { listener, path: bound }] = listeners.as_slice() else {
+            let [
+                Listener::Unix {
+                    listener, path: bound, ..
+                },
+            ] = listeners.as_slice()
+            else {
                 panic!("one unix listener: {listeners:?}");
             };
             assert_eq!(bound, &path);
@@ -799,7 +978,7 @@ pub(crate) mod tests {
         let unix = UnixListener::bind(&path).expect("bind");
 
         let adopted = inherit(&[as_inherited(tcp), as_inherited(unix)]).expect("adopt");
-        let [Listener::Tcp(tcp), Listener::Unix { path: unix_path, .. }] = adopted.as_slice() else {
+        let [Listener::Tcp(tcp, _), Listener::Unix { path: unix_path, .. }] = adopted.as_slice() else {
             panic!("TCP then unix: {adopted:?}");
         };
         assert_eq!(tcp.local_addr().expect("addr"), addr);
@@ -851,17 +1030,30 @@ pub(crate) mod tests {
 
     #[test]
     fn systemd_socket_activation() {
+        run_systemd_child("web", "systemd_activation_child");
+    }
+
+    #[test]
+    fn systemd_socket_named_uwsgi_speaks_uwsgi() {
+        run_systemd_child("uwsgi", "systemd_activation_child_uwsgi");
+    }
+
+    /// Runs the ignored test `child` of this module in a child process started the way systemd
+    /// starts a socket-activated service: fd 3 a listening socket named `name`, LISTEN_* set.
+    fn run_systemd_child(name: &str, child: &str) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let exe = std::env::current_exe().expect("the test binary");
         // The child's name follows this module wherever it lives: the path without the crate.
         let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
-        let child_test_name = format!("{module}::systemd_activation_child");
+        let child_test_name = format!("{module}::{child}");
         let mut command = std::process::Command::new("/bin/sh");
         // `exec` keeps the shell's pid, so LISTEN_PID=$$ names the test binary, as systemd would.
         command
             .arg("-c")
-            .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@""#)
+            .arg(format!(
+                r#"LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES={name} exec "$0" "$@""#
+            ))
             .arg(exe)
             .args(["--ignored", "--exact", &child_test_name])
             .args(["--test-threads=1", "--nocapture"])
@@ -895,10 +1087,11 @@ pub(crate) mod tests {
             return;
         };
         let listeners = open(&["127.0.0.1:1".to_owned()], 0o600, 16).expect("adopts fd 3");
-        let [Listener::Tcp(listener)] = listeners.as_slice() else {
+        let [Listener::Tcp(listener, protocol)] = listeners.as_slice() else {
             panic!("one TCP listener: {listeners:?}");
         };
         assert_eq!(listener.as_raw_fd(), SYSTEMD_FIRST_FD);
+        assert_eq!(*protocol, Protocol::Http1, "FileDescriptorName=web");
         let addr = listener.local_addr().expect("addr").to_string();
         assert_eq!(Some(addr.as_str()), expected.to_str(), "fd 3, not --bind 127.0.0.1:1");
         round_trip_tcp(listener);
@@ -906,6 +1099,22 @@ pub(crate) mod tests {
             fd::claim_inherited(SYSTEMD_FIRST_FD).is_err(),
             "adopted once, close-on-exec"
         );
+    }
+
+    /// The child of [`systemd_socket_named_uwsgi_speaks_uwsgi`]: fd 3 is named `uwsgi`.
+    #[test]
+    #[ignore = "run by systemd_socket_named_uwsgi_speaks_uwsgi in a child process"]
+    fn systemd_activation_child_uwsgi() {
+        if std::env::var_os(SYSTEMD_CHILD_ENV).is_none() {
+            return;
+        }
+        let listeners = open(&["127.0.0.1:1".to_owned()], 0o600, 16).expect("adopts fd 3");
+        let [listener] = listeners.as_slice() else {
+            panic!("one listener: {listeners:?}");
+        };
+        assert_eq!(listener.as_raw_fd(), SYSTEMD_FIRST_FD);
+        assert_eq!(listener.protocol(), Protocol::Uwsgi, "FileDescriptorName=uwsgi");
+        assert!(listener.url().starts_with("uwsgi://127.0.0.1:"), "{}", listener.url());
     }
 
     #[test]

@@ -300,6 +300,7 @@ impl Work {
             out,
             &ResponseHead {
                 version: head.version,
+                relayed: head.front.is_some(),
                 status: b"200 OK",
                 headers: ALLOW.iter().copied(),
                 body: BodyKind::Length(0),
@@ -407,6 +408,7 @@ impl Work {
                         out,
                         &ResponseHead {
                             version: head.version,
+                            relayed: head.front.is_some(),
                             status: response.status(),
                             headers: response.headers(),
                             body: framing,
@@ -543,6 +545,7 @@ impl Sent {
                 out,
                 &ResponseHead {
                     version: head.version,
+                    relayed: head.front.is_some(),
                     status: response.status(),
                     headers: response.headers(),
                     body: self.framing,
@@ -582,6 +585,7 @@ fn queue_file(
             out,
             &ResponseHead {
                 version: head.version,
+                relayed: head.front.is_some(),
                 status: response.status(),
                 headers: response.headers(),
                 body: *framing,
@@ -629,7 +633,7 @@ fn record_access(
         time: received,
         method: head.method.as_bytes(),
         target: head.target,
-        version: head.version.as_bytes(),
+        version: head.protocol_text(),
         status: served.status,
         body_bytes: served.body_bytes,
         referer: header("referer"),

@@ -11,12 +11,13 @@
 //! returns at once.
 
 use crate::serve::conn::{Conn, Shared};
-use crate::serve::listen::Listener;
+use crate::serve::listen::{Listener, Protocol};
 use crate::serve::pool::{Done, Pool};
 use crate::serve::respond::{Apps, Responder};
 use crate::serve::stream::Stream;
 use crate::settings::serving::ServerOptions;
 use crate::site::environ::Endpoints;
+use crate::site::proxy::TrustedProxies;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
@@ -74,9 +75,9 @@ pub enum Stopped {
 
 /// A listening socket registered with the loop.
 enum LoopListener {
-    Tcp(TcpListener, TcpAccept),
+    Tcp(TcpListener, TcpAccept, Protocol),
     /// A unix socket and its path (shared by every connection's environ).
-    Unix(UnixListener, Arc<Path>),
+    Unix(UnixListener, Arc<Path>, Protocol),
 }
 
 /// What a TCP listener lets accepting skip. Each saves a system call per connection, which is
@@ -105,15 +106,21 @@ impl TcpAccept {
 impl LoopListener {
     fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
-            LoopListener::Tcp(l, _) => l,
-            LoopListener::Unix(l, _) => l,
+            LoopListener::Tcp(l, _, _) => l,
+            LoopListener::Unix(l, _, _) => l,
+        }
+    }
+
+    fn protocol(&self) -> Protocol {
+        match self {
+            LoopListener::Tcp(_, _, protocol) | LoopListener::Unix(_, _, protocol) => *protocol,
         }
     }
 
     /// Accepts one connection: the stream and who is on the other end.
     fn accept(&self) -> io::Result<(Stream, Endpoints)> {
         match self {
-            LoopListener::Tcp(listener, known) => {
+            LoopListener::Tcp(listener, known, _) => {
                 let (stream, peer) = listener.accept()?;
                 let local = match known.local {
                     Some(local) => local,
@@ -124,7 +131,7 @@ impl LoopListener {
                 }
                 Ok((Stream::Tcp(stream), Endpoints::tcp(peer, local)))
             }
-            LoopListener::Unix(listener, path) => {
+            LoopListener::Unix(listener, path, _) => {
                 let (stream, _) = listener.accept()?;
                 Ok((Stream::Unix(stream), Endpoints::unix(Arc::clone(path))))
             }
@@ -161,6 +168,14 @@ pub struct Server {
     accepting: bool,
     /// The last accept failed for want of resources (EMFILE...): logged once until one succeeds.
     accept_failing: bool,
+    /// The peers a uwsgi listener serves (`--uwsgi-allow-ips`).
+    uwsgi_allow: TrustedProxies,
+}
+
+/// May `peer` send uwsgi packets? A unix-socket peer always may (the socket file's permissions
+/// decide who connects); a TCP peer when `allowed` lists its address.
+fn uwsgi_peer_allowed(allowed: &TrustedProxies, peer: &Endpoints) -> bool {
+    peer.peer.is_none_or(|addr| allowed.trusts(addr.ip()))
 }
 
 impl Server {
@@ -179,14 +194,18 @@ impl Server {
         let mut loop_listeners = Vec::with_capacity(listeners.len());
         for (index, listener) in listeners.into_iter().enumerate() {
             let mut listener = match listener {
-                Listener::Tcp(l) => {
+                Listener::Tcp(l, protocol) => {
                     l.set_nonblocking(true)?;
                     let known = TcpAccept::of(&l);
-                    LoopListener::Tcp(TcpListener::from_std(l), known)
+                    LoopListener::Tcp(TcpListener::from_std(l), known, protocol)
                 }
-                Listener::Unix { listener, path } => {
+                Listener::Unix {
+                    listener,
+                    path,
+                    protocol,
+                } => {
                     listener.set_nonblocking(true)?;
-                    LoopListener::Unix(UnixListener::from_std(listener), Arc::from(path.as_path()))
+                    LoopListener::Unix(UnixListener::from_std(listener), Arc::from(path.as_path()), protocol)
                 }
             };
             poll.registry()
@@ -223,7 +242,15 @@ impl Server {
             quit: false,
             accepting: true,
             accept_failing: false,
+            uwsgi_allow: TrustedProxies::loopback(),
         })
+    }
+
+    /// Serves uwsgi listeners only to the peers in `allowed` (and unix-socket peers); by default
+    /// loopback (`127.0.0.1,::1`).
+    pub fn with_uwsgi_allow(mut self, allowed: TrustedProxies) -> Server {
+        self.uwsgi_allow = allowed;
+        self
     }
 
     /// Tells the supervisor (if any) that this worker serves.
@@ -422,13 +449,19 @@ impl Server {
             let Some(listener) = self.listeners.get(listener_index) else {
                 return;
             };
+            let protocol = listener.protocol();
             match listener.accept() {
+                Ok((_, info)) if protocol == Protocol::Uwsgi && !uwsgi_peer_allowed(&self.uwsgi_allow, &info) => {
+                    // Dropping the stream closes it: nothing is read, nothing served.
+                    log::warn!("{info}: uwsgi connection refused: the peer is not in --uwsgi-allow-ips");
+                }
                 Ok((stream, info)) => {
                     accepted += 1;
                     self.next_conn_id += 1;
                     let conn = Conn::new(
                         stream,
                         info,
+                        protocol,
                         self.next_conn_id,
                         self.conns.vacant_key(),
                         &self.options.timeouts,

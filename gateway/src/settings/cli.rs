@@ -34,7 +34,10 @@ pub struct Cli {
 
     // ---- listeners ----
     /// Where to listen; repeatable: `HOST:PORT` (IPv4, or IPv6 as `[::1]:8000`; port 0 picks a
-    /// free port) or `unix:/path/to.sock`. Ignored when systemd passes sockets (LISTEN_FDS).
+    /// free port) or `unix:/path/to.sock` for HTTP/1.1; `uwsgi://HOST:PORT` or
+    /// `uwsgi+unix:/path/to.sock` for the uwsgi protocol (nginx `uwsgi_pass`, Apache
+    /// `mod_proxy_uwsgi`). Ignored when systemd passes sockets (LISTEN_FDS); a passed socket speaks
+    /// uwsgi when its FileDescriptorName is `uwsgi` or a `--bind uwsgi...` names its address.
     /// Default: 127.0.0.1:8000.
     #[arg(short, long, value_name = "ADDRESS")]
     pub(crate) bind: Vec<String>,
@@ -188,6 +191,13 @@ pub struct Cli {
     /// ignored. A unix-socket peer is trusted unless the list is empty (`""`).
     #[arg(long, value_name = "CIDRS", default_value = "127.0.0.1,::1")]
     pub(crate) forwarded_allow_ips: String,
+
+    /// Peers a uwsgi listener serves: a comma-separated list of IP addresses and CIDR networks,
+    /// or `*` for any. A connection from another address is closed unread (one log line). Every
+    /// unix-socket peer is served (the socket file's permissions decide who connects). The uwsgi
+    /// front is trusted for the client's address and scheme it sends (REMOTE_ADDR, HTTPS).
+    #[arg(long, value_name = "CIDRS", default_value = "127.0.0.1,::1")]
+    pub(crate) uwsgi_allow_ips: String,
 
     // ---- logging and checking ----
     /// Write an access log line per request in Apache's combined format to FILE (`-` for stdout).

@@ -533,10 +533,11 @@ mod tests {
                 "workers": 4,
                 "max_requests": 1000,
                 "max-requests-jitter": 50,
-                "bind": ["127.0.0.1:9000", "unix:/run/app.sock"],
+                "bind": ["127.0.0.1:9000", "unix:/run/app.sock", "uwsgi://127.0.0.1:9001"],
                 "unix-socket-mode": 600,
                 "root-path": "/shop",
                 "forwarded-allow-ips": "10.0.0.0/8",
+                "uwsgi-allow-ips": "10.0.0.1",
                 "access-log": "-",
                 "validate": true,
                 "pid": null
@@ -547,10 +548,14 @@ mod tests {
         assert_eq!(cli.workers, Some(4));
         assert_eq!(cli.max_requests, 1000);
         assert_eq!(cli.max_requests_jitter, 50);
-        assert_eq!(cli.bind, ["127.0.0.1:9000", "unix:/run/app.sock"]);
+        assert_eq!(
+            cli.bind,
+            ["127.0.0.1:9000", "unix:/run/app.sock", "uwsgi://127.0.0.1:9001"]
+        );
         assert_eq!(cli.unix_mode(), Ok(0o600));
         assert_eq!(cli.root_path, "/shop");
         assert_eq!(cli.forwarded_allow_ips, "10.0.0.0/8");
+        assert_eq!(cli.uwsgi_allow_ips, "10.0.0.1");
         assert_eq!(cli.access_log.as_deref(), Some(Path::new("-")));
         assert!(cli.validate);
         assert_eq!(cli.pid, None);

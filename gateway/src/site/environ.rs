@@ -27,6 +27,10 @@
 //!   `:SERVER_PORT` unless it is the scheme's default, instead of the `Host` the proxy sent: apps
 //!   that rebuild their URL the PEP 3333 way (HTTP_HOST first) then see what the client asked
 //!   for. (Werkzeug's ProxyFix does the same.)
+//! * A request relayed by a uwsgi front ([`RequestHead::front`]) takes REMOTE_ADDR, REMOTE_PORT,
+//!   the scheme, SERVER_NAME and SERVER_PORT from the front's variables
+//!   ([`ClientView::from_front`]), SERVER_PROTOCOL from the front's, and the front's SCRIPT_NAME
+//!   (the sub-path it serves the app under) before the mount's SCRIPT_NAME.
 
 use crate::http::{Framing, RequestHead, percent_decoded};
 use crate::site::mount::{MountTable, Route};
@@ -136,7 +140,13 @@ fn write_environ(
 ) {
     environ.clear();
     environ.push(b"REQUEST_METHOD", head.method.as_bytes());
-    environ.push(b"SCRIPT_NAME", script_name);
+    match head.front.as_ref().map(|front| front.script_name) {
+        Some(front_prefix) if !front_prefix.is_empty() => environ.push_with(b"SCRIPT_NAME", |out| {
+            out.extend_from_slice(front_prefix);
+            out.extend_from_slice(script_name);
+        }),
+        _ => environ.push(b"SCRIPT_NAME", script_name),
+    }
     environ.push_with(b"PATH_INFO", |out| {
         if !head.path.contains(&b'%') {
             // Nothing to decode (the usual case): one copy.
@@ -147,7 +157,7 @@ fn write_environ(
     });
     environ.push(b"QUERY_STRING", head.query);
     environ.push(b"REQUEST_URI", head.target);
-    environ.push(b"SERVER_PROTOCOL", head.version.as_bytes());
+    environ.push(b"SERVER_PROTOCOL", head.protocol_text());
     match (view.server_name, local) {
         (Some(name), _) => environ.push(b"SERVER_NAME", name),
         (None, Local::Tcp(addr)) => environ.push_with(b"SERVER_NAME", |out| push_ip(out, addr.ip())),
@@ -441,6 +451,71 @@ mod tests {
         assert_eq!(var(&environ, "HTTP_X_SPOOF"), None);
         assert_eq!(environ.content_length(), Some(11));
         assert_eq!(var(&environ, "SERVER_PORT"), Some("80"));
+    }
+
+    #[test]
+    fn a_uwsgi_front_states_the_client_protocol_and_sub_path() {
+        let site = site(&["", "/api"], "", "127.0.0.1");
+        let mut environ = Environ::new();
+        let conn = tcp("127.0.0.1:41000", "127.0.0.1:8001");
+        let build = |environ: &mut Environ, vars: &[(&str, &str)]| {
+            let bytes = crate::uwsgi::packet::tests::packet(vars);
+            crate::uwsgi::with_head(&bytes, &Limits::default(), |framed| {
+                let head = framed.expect("frames");
+                let route = site.mounts.route_encoded(head.path).expect("routed");
+                build_request(environ, head, 0, &conn, &site, &route);
+            });
+        };
+        build(
+            &mut environ,
+            &[
+                ("REQUEST_METHOD", "GET"),
+                ("REQUEST_URI", "/shop/api/x%20y?q=1"),
+                ("SCRIPT_NAME", "/shop"),
+                ("SERVER_PROTOCOL", "HTTP/2.0"),
+                ("REMOTE_ADDR", "::ffff:192.0.2.7"),
+                ("REMOTE_PORT", "5000"),
+                ("UWSGI_SCHEME", "https"),
+                ("SERVER_NAME", "shop.example"),
+                ("SERVER_PORT", "8443"),
+                ("HTTP_HOST", "shop.example:8443"),
+                ("HTTP_X_FORWARDED_FOR", "6.6.6.6"),
+            ],
+        );
+        assert_eq!(var(&environ, "SCRIPT_NAME"), Some("/shop/api"));
+        assert_eq!(var(&environ, "PATH_INFO"), Some("/x y"));
+        assert_eq!(var(&environ, "QUERY_STRING"), Some("q=1"));
+        assert_eq!(var(&environ, "REQUEST_URI"), Some("/shop/api/x%20y?q=1"));
+        assert_eq!(var(&environ, "SERVER_PROTOCOL"), Some("HTTP/2.0"));
+        assert_eq!(
+            var(&environ, "REMOTE_ADDR"),
+            Some("192.0.2.7"),
+            "the front's, canonical"
+        );
+        assert_eq!(var(&environ, "REMOTE_PORT"), Some("5000"));
+        assert_eq!(var(&environ, "SERVER_NAME"), Some("shop.example"));
+        assert_eq!(var(&environ, "SERVER_PORT"), Some("8443"));
+        assert_eq!(var(&environ, "HTTP_HOST"), Some("shop.example:8443"));
+        assert!(environ.is_https());
+
+        // nginx's REMOTE_ADDR for a client on a unix socket is `unix:`: no address, no port;
+        // without SERVER_NAME the Host decides, as for HTTP.
+        build(
+            &mut environ,
+            &[
+                ("REQUEST_METHOD", "GET"),
+                ("REQUEST_URI", "/"),
+                ("REMOTE_ADDR", "unix:"),
+                ("REMOTE_PORT", ""),
+                ("HTTP_HOST", "h.example"),
+            ],
+        );
+        assert_eq!(var(&environ, "REMOTE_ADDR"), Some(""));
+        assert_eq!(var(&environ, "REMOTE_PORT"), None);
+        assert_eq!(var(&environ, "SERVER_NAME"), Some("h.example"));
+        assert_eq!(var(&environ, "SERVER_PORT"), Some("80"));
+        assert_eq!(var(&environ, "SERVER_PROTOCOL"), Some("HTTP/1.0"), "none sent");
+        assert!(!environ.is_https());
     }
 
     #[test]

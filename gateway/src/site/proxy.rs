@@ -5,6 +5,10 @@
 //! turns a request head and its direct peer into a [`ClientView`]: the client's address and port,
 //! the scheme, and the host and port the client asked for.
 //!
+//! A request relayed by a uwsgi front carries the front's own statement of the client
+//! ([`ClientView::from_front`]): that front is trusted by `--uwsgi-allow-ips`, and its variables
+//! replace forwarding headers.
+//!
 //! It must never believe a header from a peer that is not trusted, never fail a request (a
 //! malformed value is ignored and the connection's own facts are kept), and never allocate: every
 //! value borrows the request head.
@@ -35,8 +39,8 @@
 //! * Addresses are reported in canonical form: an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`,
 //!   what a dual-stack listener sees for IPv4 clients) is reported as IPv4.
 
-use crate::http::RequestHead;
 use crate::http::syntax::{parse_host, parse_port};
+use crate::http::{Front, RequestHead};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The peers trusted to describe the client, parsed from `--forwarded-allow-ips`.
@@ -63,17 +67,30 @@ impl TrustedProxies {
     /// (`10.0.0.0/8`, `fd00::/8`); `*` trusts every peer, and an empty list none. The error names
     /// the flag and the entry at fault.
     pub fn parse(list: &str) -> Result<TrustedProxies, String> {
+        TrustedProxies::parse_for("--forwarded-allow-ips", list)
+    }
+
+    /// [`TrustedProxies::parse`] for another flag of the same form (`--uwsgi-allow-ips`), named
+    /// in the error.
+    pub fn parse_for(flag: &str, list: &str) -> Result<TrustedProxies, String> {
         let mut trusted = TrustedProxies::default();
         for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
             if entry == "*" {
                 trusted.any = true;
                 continue;
             }
-            trusted
-                .add(entry)
-                .map_err(|why| format!("--forwarded-allow-ips: {entry:?} {why}"))?;
+            trusted.add(entry).map_err(|why| format!("{flag}: {entry:?} {why}"))?;
         }
         Ok(trusted)
+    }
+
+    /// Loopback only: `127.0.0.1` and `::1`.
+    pub fn loopback() -> TrustedProxies {
+        TrustedProxies {
+            any: false,
+            v4: vec![(u32::from(Ipv4Addr::LOCALHOST), u32::MAX)],
+            v6: vec![(u128::from(Ipv6Addr::LOCALHOST), u128::MAX)],
+        }
     }
 
     /// Trusts no peer at all (not even unix-socket peers).
@@ -220,6 +237,30 @@ impl<'a> ClientView<'a> {
         }
     }
 
+    /// What a trusted gateway front (uwsgi) stated about the client: its REMOTE_ADDR and
+    /// REMOTE_PORT (without a REMOTE_ADDR, the peer, which is the front itself), its scheme, and
+    /// its SERVER_NAME and SERVER_PORT (without a SERVER_NAME, the request's `Host`, as for HTTP).
+    /// Forwarding headers are not read: the front's variables are the truth.
+    pub(crate) fn from_front(
+        head: &RequestHead<'a, '_>,
+        front: &Front<'a>,
+        peer: Option<SocketAddr>,
+    ) -> ClientView<'a> {
+        let mut view = ClientView::direct(head, peer);
+        if let Some(addr) = front.remote_addr {
+            view.remote_addr = addr.map(|ip| ip.to_canonical());
+            view.remote_port = addr.and(front.remote_port);
+        }
+        view.https = front.https;
+        if let Some(name) = front.server_name {
+            view.server_name = Some(name);
+            view.server_port = front.server_port;
+        } else if view.server_name.is_some() && view.server_port.is_none() {
+            view.server_port = front.server_port;
+        }
+        view
+    }
+
     /// SERVER_PORT when a host name is known: the explicit port, else the scheme's default.
     pub fn port_or_default(&self) -> u16 {
         self.server_port.unwrap_or(self.default_port())
@@ -263,6 +304,9 @@ impl<'a> ClientView<'a> {
 /// assert_eq!(view.port_or_default(), 443);
 /// ```
 pub fn resolve<'a>(head: &RequestHead<'a, '_>, peer: Option<SocketAddr>, trusted: &TrustedProxies) -> ClientView<'a> {
+    if let Some(front) = &head.front {
+        return ClientView::from_front(head, front, peer);
+    }
     let mut view = ClientView::direct(head, peer);
     // Most requests carry no forwarding field at all: then there is nothing to believe, and the
     // header scans below are skipped.
