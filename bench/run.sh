@@ -76,73 +76,13 @@ for s in $SERVERS; do
     [[ " $ALL_SERVERS nsgi-baseline " == *" $s "* ]] || { echo "run.sh: unknown server '$s' (one of: $ALL_SERVERS nsgi-baseline)" >&2; exit 2; }
 done
 has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
-
-# ---- clean-up: every server this script started is stopped, whatever happens ----------------
-WORK="" POLICY_GUARD="" RUNNING=()
-
-stop_server() { # PID: TERM to the server, then KILL whatever of its tree is left after 10 s
-    local pid=$1 tree pgid i
-    tree=$("$PY" "$LIB" tree "$pid" 2>/dev/null || echo "$pid")
-    pgid=$(awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[3] }' "/proc/$pid/stat" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        local alive=0 p
-        for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    # A process group of our own (setsid made one per server): kill what is left of it.
-    if [ "$pgid" = "$pid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; fi
-    for p in $tree; do kill -KILL "$p" 2>/dev/null || true; done
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${RUNNING[@]}"; do stop_server "$pid"; done
-    RUNNING=()
-    if [ -n "$POLICY_GUARD" ]; then
-        rm -f /usr/sbin/policy-rc.d 2>/dev/null || sudo -n rm -f /usr/sbin/policy-rc.d 2>/dev/null || true
-    fi
-    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-        if [ "$status" = 0 ]; then rm -rf "$WORK"; else echo "run.sh: logs kept in $WORK" >&2; fi
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+PROG=run.sh
+# log, die, the clean-up on exit, starting and stopping servers, installing: shared with
+# behind_nginx.sh.
+# shellcheck source=lib/servers.sh
+. "$BENCH_DIR/lib/servers.sh"
 
 # ---- installing what is missing ------------------------------------------------------------
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"
-    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
-    else die "needs root to run: $* (install it yourself, or run as root)"
-    fi
-}
-
-apt_install() {
-    command -v apt-get >/dev/null || die "cannot install $* without apt-get: install it yourself"
-    log "installing $* with apt-get"
-    # Packages such as nginx start their service on install; a policy-rc.d that says no keeps
-    # the machine free of servers this script did not start (removed again on exit).
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
-        POLICY_GUARD=1
-    fi
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; then
-        as_root apt-get update -qq >&2
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-    fi
-    if [ -n "$POLICY_GUARD" ]; then as_root rm -f /usr/sbin/policy-rc.d; POLICY_GUARD=""; fi
-}
-
-find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
-
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 if has_server nginx && [ -z "$(find_nginx)" ]; then missing+=(nginx); fi
@@ -154,22 +94,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 NGINX=$(find_nginx)
 
-if has_server granian || has_server gunicorn; then
-    if [ ! -x "$VENV/bin/python" ]; then
-        [ "$install" = 1 ] || die "no virtualenv at $VENV (run without --no-install)"
-        log "creating the virtualenv $VENV"
-        if ! python3 -m venv "$VENV" >&2; then
-            rm -rf "$VENV"
-            apt_install python3-venv
-            python3 -m venv "$VENV" >&2
-        fi
-    fi
-    if ! "$VENV/bin/python" -c 'import granian, gunicorn' 2>/dev/null; then
-        [ "$install" = 1 ] || die "granian or gunicorn missing from $VENV (run without --no-install)"
-        log "installing granian and gunicorn from PyPI into $VENV"
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check granian gunicorn >&2
-    fi
-fi
+if has_server granian || has_server gunicorn; then venv_with "$VENV" "$install" granian gunicorn; fi
 if [ -x "$VENV/bin/python" ]; then PY=$VENV/bin/python; else PY=$(command -v python3); fi
 
 # ---- building ------------------------------------------------------------------------------
@@ -245,39 +170,13 @@ http {
 }
 EOF
             CMD=("$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf") ;;
-        granian)
-            CMD=("$VENV/bin/granian" --interface wsgi --host 127.0.0.1 --port "$port"
-                --workers "$workers" --http 1 --working-dir "$BENCH_DIR/peers" --log-level warning
-                hello_wsgi:app) ;;
-        gunicorn)
-            CMD=("$VENV/bin/gunicorn" --bind "127.0.0.1:$port" --workers "$workers"
-                --worker-class "$GUNICORN_WORKER_CLASS" --threads "$GUNICORN_THREADS" --chdir "$BENCH_DIR/peers"
-                --log-level warning hello_wsgi:app) ;;
+        granian | gunicorn) wsgi_peer_command "$server" "$workers" "$port" ;;
     esac
 }
 
 start_server() { # SERVER WORKERS PORT SCENARIO LOG: starts it in a session of its own; sets SERVER_PID
     server_command "$1" "$2" "$3" "$4"
-    setsid "${CMD[@]}" >"$5" 2>&1 </dev/null &
-    SERVER_PID=$!
-    RUNNING+=("$SERVER_PID")
-}
-
-forget_server() { # PID: stop it and drop it from RUNNING
-    local pid=$1 p kept=()
-    stop_server "$pid"
-    for p in "${RUNNING[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
-    RUNNING=("${kept[@]+"${kept[@]}"}")
-}
-
-wait_port() { # PID PORT: 0 once the port accepts, 1 if the server died or 30 s passed
-    local pid=$1 port=$2 i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
+    start_in_session "$5" "${CMD[@]}"
 }
 
 # ---- scenarios -----------------------------------------------------------------------------
@@ -308,7 +207,6 @@ runs_in() { # SCENARIO SERVER: 0 when this server takes part in this scenario
 }
 
 # ---- the run -------------------------------------------------------------------------------
-version_of() { "$@" 2>&1 | head -n 1 | tr -d '\r' || true; }
 meta=(date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" duration="$DURATION" runs="$RUNS" warmup="$WARMUP"
     quick="$quick" cpus="$(nproc)" "servers=$SERVERS" "workers=$WORKERS" "scenarios=$SCENARIOS"
     "loadavg_at_start=$(cut -d' ' -f1-3 /proc/loadavg)" "gunicorn_worker_class=$GUNICORN_WORKER_CLASS" "gunicorn_threads=$GUNICORN_THREADS"

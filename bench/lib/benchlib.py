@@ -2,8 +2,10 @@
 
     benchlib.py port                       a free TCP port on 127.0.0.1
     benchlib.py tree PID                   PID and its live descendants, one line
-    benchlib.py measure --record FILE --pid PID [--tag K=V ...] -- wrk ARGS...
+    benchlib.py measure --record FILE --pid PID [--front-pid PID] [--tag K=V ...] -- wrk ARGS...
                                            one wrk run; appends a "run" record, prints a summary
+                                           (--front-pid: a proxy in front of the server, such as
+                                           nginx, whose tree's CPU is measured apart)
     benchlib.py rss --record FILE --pid PID [--tag K=V ...]
                                            appends the tree's summed VmHWM as an "rss" record
     benchlib.py fail --record FILE --reason TEXT [--tag K=V ...]
@@ -205,6 +207,7 @@ def cmd_measure(args):
     # A SIGTERM to this helper must not leave wrk running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     before_rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    front0 = tree_cpu_ticks(args.front_pid) if args.front_pid else 0
     cpu0, (busy0, soft0, steal0) = tree_cpu_ticks(args.pid), system_ticks()
     t0 = time.monotonic()
     proc = subprocess.Popen(wrk, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -216,6 +219,7 @@ def cmd_measure(args):
             proc.wait()
     wall = time.monotonic() - t0
     cpu1, (busy1, soft1, steal1) = tree_cpu_ticks(args.pid), system_ticks()
+    front1 = tree_cpu_ticks(args.front_pid) if args.front_pid else 0
     after_rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     record = {"kind": "run", **_tags(args.tag)}
@@ -224,6 +228,7 @@ def cmd_measure(args):
     wrk_cores = (
         (after_rusage.ru_utime - before_rusage.ru_utime) + (after_rusage.ru_stime - before_rusage.ru_stime)
     ) / wall
+    front_cores = (front1 - front0) / CLK_TCK / wall
     machine_cores = (busy1 - busy0) / CLK_TCK / wall
     softirq_cores = (soft1 - soft0) / CLK_TCK / wall
     record.update(
@@ -233,21 +238,28 @@ def cmd_measure(args):
             "rps_per_core": round(record["rps"] / server_cores, 1) if record["rps"] and server_cores > 0 else None,
             "wrk_cores": round(wrk_cores, 3),
             "softirq_cores": round(softirq_cores, 3),
-            "other_cores": round(max(0.0, machine_cores - server_cores - wrk_cores), 3),
+            "other_cores": round(max(0.0, machine_cores - server_cores - front_cores - wrk_cores), 3),
             "steal_cores": round((steal1 - steal0) / CLK_TCK / wall, 3),
             "wrk_exit": proc.returncode,
             "wrk_command": wrk,
             "wrk_output": output,
         }
     )
+    if args.front_pid:
+        total_cores = server_cores + front_cores
+        record["front_cores"] = round(front_cores, 3)
+        record["rps_per_total_core"] = (
+            round(record["rps"] / total_cores, 1) if record["rps"] and total_cores > 0 else None
+        )
     _append(args.record, record)
     if proc.returncode != 0 or record["rps"] is None:
         sys.stderr.write(output)
         print(f"wrk failed (exit {proc.returncode})")
         sys.exit(1)
     errors = f", {record['error_count']} errors" if record["error_count"] else ""
+    front = f"{front_cores:4.2f} front cores  " if args.front_pid else ""
     print(
-        f"{record['rps']:>10.0f} req/s  {server_cores:4.2f} server cores  "
+        f"{record['rps']:>10.0f} req/s  {front}{server_cores:4.2f} server cores  "
         f"{record['rps_per_core'] or 0:>9.0f} req/s/core  p50 {record['p50_ms']:.2f} ms  "
         f"p99 {record['p99_ms']:.2f} ms  (wrk {wrk_cores:.2f}, other load {record['other_cores']:.2f} cores{errors})"
     )
@@ -472,6 +484,7 @@ def main():
         if name == "fail":
             p.add_argument("--reason", required=True)
         if name == "measure":
+            p.add_argument("--front-pid", type=int)
             p.add_argument("wrk", nargs=argparse.REMAINDER)
         p.set_defaults(func=func)
     p = sub.add_parser("meta")
