@@ -633,12 +633,12 @@ fn queue_file(
             body_bytes: 0,
         });
     }
-    let length = usize::try_from(file.length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     if chunked {
+        let length = usize::try_from(file.length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
         write_chunk_size_line(out, length);
     }
     let Some(owned) = owned else {
-        if let Err(e) = copy_file_range_into(out, file.fd, file.offset, length) {
+        if let Err(e) = copy_file_range_into(out, file.fd, file.offset, file.length) {
             out.truncate(body_start);
             return Err(e);
         }
@@ -667,8 +667,9 @@ fn copy_file_range_into(
     out: &mut Vec<u8>,
     file: std::os::fd::BorrowedFd<'_>,
     offset: u64,
-    length: usize,
+    length: u64,
 ) -> std::io::Result<()> {
+    let length = usize::try_from(length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     let mut copied = 0;
     while copied < length {
         match crate::os::sendfile::append_at(file, out, length - copied, offset + copied as u64) {
