@@ -5,7 +5,8 @@
 //! not serve a folder; it calls the app, and only what the app answers exists. The `hello` app
 //! answers "Hello, World!" to `/python-logo.png` like to every path, and the C sample `seeds-c`
 //! answers 404. This app is the other way: it looks the path up in a directory and sends the
-//! file, through the host's zero-copy file body (the gateway sends it with `sendfile`).
+//! file, through the host's file body (the gateway sends it with `sendfile`, or, up to 16 KiB,
+//! copies it after the head so that both leave in one write).
 //!
 //! ```sh
 //! cargo build -p static-files
