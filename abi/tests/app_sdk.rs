@@ -590,6 +590,21 @@ impl App for Tester {
                 let body = req.file_body(&file)?;
                 Ok(start.respond("200 OK", &plain, body)?)
             }
+            "/file-owned" => {
+                // The app's own size, the file handed over: no second look at the file.
+                let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+                let size = file.metadata()?.len();
+                let body = req.owned_file_range_body(file, size, 1, 9)?;
+                Ok(start.respond("200 OK", &plain, body)?)
+            }
+            "/file-owned-past-end" => {
+                let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+                let size = file.metadata()?.len();
+                Err(req
+                    .owned_file_range_body(file, size, size, 1)
+                    .expect_err("past the end")
+                    .into())
+            }
             "/file-past-end" => {
                 let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
                 let len = file.metadata()?.len();
@@ -1363,6 +1378,69 @@ fn file_body_without_host_support_reads_the_range_itself() {
     let mut req = FakeRequest::default();
     let (status, _) = app.request(&mut req, &Env::get("GET", "/file-past-end"));
     assert_eq!(status, NSGI_E_APP);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "ends past the end of the file"),
+        "{}",
+        fake.log_text()
+    );
+
+    // The owned variant reads the file itself too, without a duplicate.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/file-owned"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, &manifest[1..10]);
+    assert_eq!(header(&req, "Content-Length"), Some("9"));
+    app.shutdown();
+}
+
+thread_local! {
+    /// The flags and descriptor the taking fake host's `file_body` was called with.
+    static TAKEN_FILE: Cell<Option<(u32, i32)>> = const { Cell::new(None) };
+}
+
+/// A host `file_body` that honours `NSGI_FILE_TAKE_FD`: records the call and closes a descriptor
+/// handed over (its body then sends the fixed "host bytes").
+unsafe extern "C" fn fake_file_body_taking(
+    req: *mut nsgi_request,
+    fd: i32,
+    offset: u64,
+    length: u64,
+    flags: u32,
+    body_out: *mut nsgi_body,
+) -> nsgi_status {
+    TAKEN_FILE.with(|t| t.set(Some((flags, fd))));
+    if flags & NSGI_FILE_TAKE_FD != 0 {
+        // SAFETY: with NSGI_FILE_TAKE_FD the descriptor is this host's; closed once, here.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    }
+    // SAFETY: the SDK's arguments, passed on with the flag the plain fake accepts.
+    unsafe { fake_file_body(req, fd, offset, length, 0, body_out) }
+}
+
+#[test]
+fn owned_file_range_body_hands_the_descriptor_over() {
+    let mut fake = Fake::new();
+    fake.api.file_body = Some(fake_file_body_taking);
+    let app = Instance::start(tester(), &fake);
+    TAKEN_FILE.with(|t| t.set(None));
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/file-owned"));
+    assert_eq!(status, NSGI_DONE);
+    assert_eq!(body, b"host bytes");
+    assert_eq!(header(&req, "Content-Length"), Some("9"));
+    let (flags, fd) = TAKEN_FILE.with(Cell::get).expect("file_body was called");
+    assert_eq!(
+        flags, NSGI_FILE_TAKE_FD,
+        "the descriptor is handed over, not duplicated"
+    );
+    assert!(fd >= 0);
+
+    // A range past the size the app gave is refused before the host sees the file.
+    TAKEN_FILE.with(|t| t.set(None));
+    let mut req = FakeRequest::default();
+    let (status, _) = app.request(&mut req, &Env::get("GET", "/file-owned-past-end"));
+    assert_eq!(status, NSGI_E_APP);
+    assert!(TAKEN_FILE.with(Cell::get).is_none());
     assert!(
         logged(&fake, NSGI_LOG_ERROR, "ends past the end of the file"),
         "{}",

@@ -99,3 +99,82 @@ fn a_descriptor_handed_over_with_take_fd_is_closed_when_file_body_refuses_it() {
     assert_eq!(response.status, 200);
     assert_eq!(response.text(), "closed");
 }
+
+/// Bytes the process `pid` wrote through `write(2)` and `sendfile(2)` (`wchar` of
+/// /proc/PID/io, summed over its threads). Bytes sent on a socket with `send(2)` are not
+/// counted, so a file body sent with sendfile adds its length, and one copied into the
+/// response's buffer (and sent with the head) adds nothing.
+fn bytes_written_by_syscalls(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/<pid>/io (task I/O accounting)");
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar: "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("a wchar line in /proc/<pid>/io")
+}
+
+/// The gateway's `COPIED_FILE_MAX` (gateway/src/serve/respond.rs): file bodies up to this size
+/// are copied after the head, larger ones go out with sendfile.
+const COPIED_FILE_MAX: usize = 16 * 1024;
+
+#[test]
+fn small_file_bodies_are_copied_after_the_head_and_larger_ones_go_out_with_sendfile() {
+    let (small, small_data) = patterned_file(COPIED_FILE_MAX);
+    let (large, large_data) = patterned_file(COPIED_FILE_MAX + 1);
+    for threads in ["0", "2"] {
+        let gateway = serve(&["--threads", threads]);
+        for route in ["/length", "/chunked"] {
+            let before = bytes_written_by_syscalls(gateway.pid());
+            let response = gateway.request(get(route, small.path()).as_bytes());
+            assert_eq!(response.status, 200, "{route} --threads {threads}");
+            assert_eq!(response.chunked, route == "/chunked", "{route} --threads {threads}");
+            assert!(
+                response.body == small_data,
+                "small file body differs ({route}, --threads {threads})"
+            );
+            let written = bytes_written_by_syscalls(gateway.pid()) - before;
+            assert!(
+                written < small_data.len() as u64,
+                "a {}-byte file went out with sendfile ({written} bytes written; {route}, --threads {threads})",
+                small_data.len()
+            );
+
+            let before = bytes_written_by_syscalls(gateway.pid());
+            let response = gateway.request(get(route, large.path()).as_bytes());
+            assert_eq!(response.status, 200, "{route} --threads {threads}");
+            assert!(
+                response.body == large_data,
+                "large file body differs ({route}, --threads {threads})"
+            );
+            let written = bytes_written_by_syscalls(gateway.pid()) - before;
+            assert!(
+                written >= large_data.len() as u64,
+                "a {}-byte file did not go out with sendfile ({written} bytes written; {route}, --threads {threads})",
+                large_data.len()
+            );
+        }
+
+        // Pipelined: copied bodies keep their place among the others, and the connection goes on.
+        let mut stream = gateway.connect();
+        let batch = [
+            get("/length", small.path()),
+            get("/chunked", large.path()),
+            get("/written", small.path()),
+            get("/chunked", small.path()),
+        ]
+        .concat();
+        stream.write_all(batch.as_bytes()).expect("send");
+        let mut reader = BufReader::new(stream);
+        for (expected, chunked) in [
+            (&small_data, false),
+            (&large_data, true),
+            (&small_data, true),
+            (&small_data, true),
+        ] {
+            let response = read_response(&mut reader, false);
+            assert_eq!(response.status, 200, "--threads {threads}");
+            assert_eq!(response.chunked, chunked, "--threads {threads}");
+            let body = response.body.strip_prefix(b"head:").unwrap_or(&response.body);
+            assert!(body == &expected[..], "pipelined body differs (--threads {threads})");
+        }
+    }
+}

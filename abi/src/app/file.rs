@@ -1,20 +1,23 @@
 //! File bodies: PEP 3333's `wsgi.file_wrapper`, through the host's `file_body` when it has one.
 //!
-//! This module owns [`Request::file_body`] and [`Request::file_range_body`], and the SDK's own
+//! This module owns [`Request::file_body`], [`Request::file_range_body`] and
+//! [`Request::owned_file_range_body`], and the SDK's own
 //! file source used when the host lacks `file_body`. With the host's, the body is the host's own
 //! object, returned to it unchanged, so the host can send the file without the app copying a
 //! byte (and with sendfile where it does that). Without it, the file is read in 64 KiB blocks
 //! with positioned reads. Either way the body's length is known, so
 //! [`StartResponse::respond`](super::StartResponse::respond) sets `Content-Length`. It never
-//! moves the file's shared offset and never takes ownership of the caller's descriptor.
+//! moves the file's shared offset, and takes ownership of a descriptor only when it is given the
+//! [`File`] itself.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
 use super::Error;
 use super::body::{Body, Source};
+use super::host::FileFd;
 use super::request::Request;
 use crate::sys::nsgi_request;
 
@@ -51,25 +54,75 @@ impl<'req> Request<'req> {
     /// A body sending `len` bytes of `file` from `offset` (for `Range` requests). Refused with
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) when the range ends past the file's size.
     pub fn file_range_body(&self, file: &File, offset: u64, len: u64) -> io::Result<Body> {
-        let size = file.metadata()?.len();
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("the range {offset}+{len} ends past the end of the file ({size} bytes)"),
-            ));
-        }
-        if let Some(raw) = self.raw().file_body(file.as_raw_fd(), offset, len)? {
+        check_range(offset, len, file.metadata()?.len())?;
+        if let Some(raw) = self.raw().file_body(FileFd::Borrowed(file.as_fd()), offset, len)? {
             // SAFETY: the host just made `raw` with `file_body` and hands it to us.
             return Ok(unsafe { Body::from_host(raw, Some(len)) });
         }
-        let source = FileBlocks {
-            file: file.try_clone()?,
-            offset,
-            remaining: len,
-            buf: Vec::new(),
-        };
-        Ok(Body::new(source).with_len(len))
+        Ok(file_blocks(file.try_clone()?, offset, len))
     }
+
+    /// Like [`file_range_body`](Self::file_range_body), for a caller that has just read the
+    /// file's size (`file_size`, from the metadata of this open file) and needs the file no
+    /// more: the size is not read again, and the descriptor is handed to the host
+    /// (`NSGI_FILE_TAKE_FD`) instead of duplicated, so the host neither duplicates nor closes a
+    /// second one. A static-file server saves three system calls per file this way.
+    ///
+    /// ```no_run
+    /// use std::fs::File;
+    ///
+    /// use nsgi::app::{Error, Request, Response, StartResponse};
+    ///
+    /// fn logo(req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+    ///     let file = File::open("static/logo.png")?;
+    ///     let size = file.metadata()?.len(); // the app reads it anyway (ETag, Range)
+    ///     let body = req.owned_file_range_body(file, size, 0, size)?;
+    ///     Ok(start.respond("200 OK", &[("Content-Type", "image/png")], body)?)
+    /// }
+    /// # let _ = logo;
+    /// ```
+    ///
+    /// A `file_size` larger than the file ends the body short, and the host aborts the response
+    /// (its `Content-Length` promised more). A host that has `file_body` but refuses it with
+    /// `NSGI_E_UNSUPPORTED` has already closed the descriptor (docs/abi.md §10): then this fails
+    /// with [`Unsupported`](io::ErrorKind::Unsupported), where `file_range_body` falls back to
+    /// reading the file itself.
+    pub fn owned_file_range_body(&self, file: File, file_size: u64, offset: u64, len: u64) -> io::Result<Body> {
+        check_range(offset, len, file_size)?;
+        if !self.raw().has_file_body() {
+            return Ok(file_blocks(file, offset, len));
+        }
+        match self.raw().file_body(FileFd::Owned(OwnedFd::from(file)), offset, len)? {
+            // SAFETY: the host just made `raw` with `file_body` and hands it to us.
+            Some(raw) => Ok(unsafe { Body::from_host(raw, Some(len)) }),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the host refused file_body (NSGI_E_UNSUPPORTED) and closed the descriptor",
+            )),
+        }
+    }
+}
+
+/// Refuses a range that ends past `size` with [`InvalidInput`](io::ErrorKind::InvalidInput).
+fn check_range(offset: u64, len: u64, size: u64) -> io::Result<()> {
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the range {offset}+{len} ends past the end of the file ({size} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The SDK's own body over `file`, for hosts without `file_body`.
+fn file_blocks(file: File, offset: u64, len: u64) -> Body {
+    let source = FileBlocks {
+        file,
+        offset,
+        remaining: len,
+        buf: Vec::new(),
+    };
+    Body::new(source).with_len(len)
 }
 
 /// The SDK's file body: positioned reads of a duplicated descriptor.

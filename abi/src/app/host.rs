@@ -10,6 +10,7 @@ use std::ffi::c_void;
 use std::fmt;
 use std::io;
 use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -307,9 +308,16 @@ impl<'req> RawRequest<'req> {
         unsafe { write(self.ptr.as_ptr(), nsgi_bytes::from_slice(data)) }
     }
 
+    /// True when the host offers `file_body` (its function is not NULL).
+    pub(crate) fn has_file_body(self) -> bool {
+        self.table().file_body.is_some()
+    }
+
     /// `file_body`: a host-made body sending `length` bytes of `fd` from `offset`. `Ok(None)`
-    /// when the host does not offer it (NULL, or `NSGI_E_UNSUPPORTED`); the host duplicates `fd`.
-    pub(crate) fn file_body(self, fd: i32, offset: u64, length: u64) -> Result<Option<nsgi_body>, HostError> {
+    /// when the host does not offer it (NULL, or `NSGI_E_UNSUPPORTED`). The host duplicates a
+    /// borrowed `fd`; an [`OwnedFd`] is handed over (`NSGI_FILE_TAKE_FD`) and is the host's
+    /// whatever the answer, closed by it on a refusal.
+    pub(crate) fn file_body(self, fd: FileFd<'_>, offset: u64, length: u64) -> Result<Option<nsgi_body>, HostError> {
         let Some(file_body) = self.table().file_body else {
             return Ok(None);
         };
@@ -317,10 +325,14 @@ impl<'req> RawRequest<'req> {
             vtable: ptr::null(),
             state: ptr::null_mut(),
         };
-        // SAFETY: `[request]` function called during the request on its thread; `fd` is open for
-        // the whole call (the caller borrows it) and the host duplicates it (no TAKE_FD flag);
-        // `body` is a writable out-pointer.
-        let status = unsafe { file_body(self.ptr.as_ptr(), fd, offset, length, 0, &mut body) };
+        let (raw_fd, flags) = match fd {
+            FileFd::Borrowed(fd) => (fd.as_raw_fd(), 0),
+            FileFd::Owned(fd) => (fd.into_raw_fd(), sys::NSGI_FILE_TAKE_FD),
+        };
+        // SAFETY: `[request]` function called during the request on its thread; a borrowed fd is
+        // open for the whole call and the host duplicates it (no TAKE_FD flag), an owned one is
+        // handed over with TAKE_FD and not touched again here; `body` is a writable out-pointer.
+        let status = unsafe { file_body(self.ptr.as_ptr(), raw_fd, offset, length, flags, &mut body) };
         match status {
             sys::NSGI_E_UNSUPPORTED => Ok(None),
             code if code < 0 => Err(HostError::from_code("file_body", code)),
@@ -333,6 +345,12 @@ impl<'req> RawRequest<'req> {
     fn table(self) -> &'req Table {
         &self.host.shared.table
     }
+}
+
+/// The descriptor passed to `file_body`: borrowed (the host duplicates it) or handed over.
+pub(crate) enum FileFd<'fd> {
+    Borrowed(BorrowedFd<'fd>),
+    Owned(OwnedFd),
 }
 
 /// `Ok` for success codes (zero and positive), else the error as an `io::Error`.

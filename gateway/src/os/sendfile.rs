@@ -1,7 +1,8 @@
 //! Zero-copy sending of a file range to a socket (`sendfile(2)`): the kernel moves the bytes
-//! from the page cache to the socket, none pass through the gateway's memory.
+//! from the page cache to the socket, none pass through the gateway's memory. Also the positioned
+//! read (`pread(2)`) of a borrowed descriptor, for the small file bodies that are copied instead.
 //!
-//! Owns only the raw call. Never decides framing or what to do when it cannot serve: callers
+//! Owns only the raw calls. Never decides framing or what to do when it cannot serve: callers
 //! fall back to plain reads and writes on [`io::ErrorKind::Unsupported`] or `EINVAL`-like errors
 //! (see [`cannot_serve`]).
 
@@ -41,6 +42,29 @@ pub(crate) fn send_file(
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// Appends up to `count` bytes of `file` at `offset` to `out` (`pread(2)` straight into its
+/// spare capacity, so the bytes are not zeroed first); returns how many were read, `Ok(0)` at the
+/// end of the file. The file's own offset is left alone, so a descriptor shared with the app is
+/// not disturbed.
+pub(crate) fn append_at(file: BorrowedFd<'_>, out: &mut Vec<u8>, count: usize, offset: u64) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let position = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    out.reserve(count);
+    let spare = out.spare_capacity_mut();
+    // SAFETY: the descriptor is open for as long as its borrow lasts, which covers the call;
+    // `spare` is writable memory of at least `count` bytes (reserved above), owned by `out` and
+    // not aliased during the call.
+    let read = unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), count, position) };
+    if read < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let read = read.unsigned_abs().min(count);
+    // SAFETY: the kernel initialised the first `read` bytes of the spare capacity (`read` is at
+    // most `count`, which fits in it).
+    unsafe { out.set_len(out.len() + read) };
+    Ok(read)
+}
+
 /// True for the errors that mean "sendfile cannot serve this pair of descriptors" (not a
 /// failed client): the caller then sends the range with reads and writes instead.
 pub(crate) fn cannot_serve(error: &io::Error) -> bool {
@@ -72,5 +96,27 @@ mod tests {
         let mut received = Vec::new();
         reader.read_to_end(&mut received).expect("read");
         assert_eq!(received, b"3456");
+    }
+
+    #[test]
+    fn append_at_appends_from_the_offset_and_leaves_the_file_offset_alone() {
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(b"0123456789").expect("write");
+        let mut out = b"head:".to_vec();
+        assert_eq!(append_at(file.as_fd(), &mut out, 4, 2).expect("pread"), 4);
+        assert_eq!(out, b"head:2345");
+        assert_eq!(
+            append_at(file.as_fd(), &mut out, 4, 8).expect("pread"),
+            2,
+            "short at the end"
+        );
+        assert_eq!(append_at(file.as_fd(), &mut out, 4, 10).expect("pread at the end"), 0);
+        assert_eq!(out, b"head:234589");
+        use std::io::Seek;
+        assert_eq!(
+            file.stream_position().expect("offset"),
+            10,
+            "the write's offset, untouched"
+        );
     }
 }

@@ -9,8 +9,8 @@
 //! touches a socket.
 
 use crate::http::{
-    BodyKind, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
-    write_error_response, write_head, write_last_chunk,
+    BodyKind, CHUNK_END, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk,
+    write_chunk_size_line, write_error_response, write_head, write_last_chunk,
 };
 use crate::logs::access_log::{AccessEntry, AccessLog};
 use crate::logs::errors_log::ErrorsLog;
@@ -27,8 +27,9 @@ use std::time::SystemTime;
 /// once they are sent, `false` when the client is gone (the app is then stopped).
 pub(crate) type Sink<'s> = &'s mut dyn FnMut(&mut Vec<u8>) -> bool;
 
-/// The end of a response whose body is a file (`file_body`): the connection sends it after the
-/// response's bytes, with sendfile, so the file never passes through the gateway's memory.
+/// The end of a response whose body is a file (`file_body`) larger than [`COPIED_FILE_MAX`]: the
+/// connection sends it after the response's bytes, with sendfile, so the file never passes
+/// through the gateway's memory.
 #[derive(Debug)]
 pub(crate) struct FileTail {
     /// A duplicate of the body's descriptor (the body itself is closed when the app call ends).
@@ -380,11 +381,16 @@ impl Work {
                     }
                     let date = self.date.now();
                     match queue_file(file, head, keep_alive, date, out, &mut framing, &mut status) {
-                        Ok(tail) => self.file = tail,
+                        Ok(QueuedFile {
+                            tail,
+                            body_bytes: queued,
+                        }) => {
+                            self.file = tail;
+                            body_bytes += queued;
+                        }
                         Err(e) => break Err(format!("cannot send the file body: {e}")),
                     }
                     head_written = true;
-                    body_bytes += self.file.as_ref().map_or(0, |tail| tail.remaining);
                     continue;
                 }
                 Err(failure) => break Err(failure.to_string()),
@@ -564,9 +570,26 @@ impl Sent {
     }
 }
 
+/// File bodies of at most this many bytes are copied into the response buffer, after the head,
+/// with one positioned read, so that head and body leave in one write. For a small file that
+/// saves more than the copy costs: a second send (and a second TCP segment) per response, and the
+/// duplicate of the descriptor that [`FileTail`] would keep, with its close. 16 KiB holds the
+/// usual small assets (icons, stylesheets, small scripts) and keeps the buffer small; anything
+/// larger goes out with sendfile, never through the gateway's memory.
+pub(crate) const COPIED_FILE_MAX: u64 = 16 * 1024;
+
+/// How a file body was queued by [`queue_file`].
+struct QueuedFile {
+    /// The file for the connection to send after the response's bytes (sendfile); `None` when
+    /// the body was copied into the response's bytes, or the framing sends no body.
+    tail: Option<FileTail>,
+    /// The body bytes queued, copied or to send.
+    body_bytes: u64,
+}
+
 /// Writes the head of a response whose (rest of the) body is a file, when it was not written
-/// yet, and the chunk size line for the file; returns a duplicate of the file for the connection
-/// to send (none when the framing sends no body).
+/// yet, and the chunk size line for the file; then either copies a small file into `out` (see
+/// [`COPIED_FILE_MAX`]) or returns a duplicate of the file for the connection to send.
 #[inline(never)] // off the hot path (only file bodies): keeps `call_app` small
 fn queue_file(
     file: FileStep<'_>,
@@ -576,8 +599,15 @@ fn queue_file(
     out: &mut Vec<u8>,
     framing: &mut BodyKind,
     status: &mut u16,
-) -> std::io::Result<Option<FileTail>> {
-    let owned = file.fd.try_clone_to_owned()?;
+) -> std::io::Result<QueuedFile> {
+    let copy = file.length <= COPIED_FILE_MAX;
+    // Duplicated before anything is written, so that a failure leaves `out` as it was.
+    let owned = if copy {
+        None
+    } else {
+        Some(file.fd.try_clone_to_owned()?)
+    };
+    let body_start = out.len();
     if let Some(response) = file.head {
         *status = response.status_code();
         *framing = framing_for(head.version, false, *status, response.content_length(), false);
@@ -597,20 +627,68 @@ fn queue_file(
         );
     }
     let chunked = *framing == BodyKind::Chunked;
-    if chunked {
-        let length = usize::try_from(file.length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-        write_chunk_size_line(out, length);
-    }
     let sends_body = matches!(
         *framing,
         BodyKind::Chunked | BodyKind::Length(_) | BodyKind::CloseDelimited
     );
-    Ok(sends_body.then(|| FileTail {
-        file: std::fs::File::from(owned),
-        offset: file.offset,
-        remaining: file.length,
-        chunked,
-    }))
+    if !sends_body {
+        return Ok(QueuedFile {
+            tail: None,
+            body_bytes: 0,
+        });
+    }
+    if chunked {
+        let length = usize::try_from(file.length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        write_chunk_size_line(out, length);
+    }
+    let Some(owned) = owned else {
+        if let Err(e) = copy_file_range_into(out, file.fd, file.offset, file.length) {
+            out.truncate(body_start);
+            return Err(e);
+        }
+        if chunked {
+            out.extend_from_slice(CHUNK_END); // the last chunk follows at the body's end
+        }
+        return Ok(QueuedFile {
+            tail: None,
+            body_bytes: file.length,
+        });
+    };
+    Ok(QueuedFile {
+        tail: Some(FileTail {
+            file: std::fs::File::from(owned),
+            offset: file.offset,
+            remaining: file.length,
+            chunked,
+        }),
+        body_bytes: file.length,
+    })
+}
+
+/// Appends `length` bytes of `file` from `offset` to `out` with positioned reads; fails when the
+/// file ends before them.
+fn copy_file_range_into(
+    out: &mut Vec<u8>,
+    file: std::os::fd::BorrowedFd<'_>,
+    offset: u64,
+    length: u64,
+) -> std::io::Result<()> {
+    let length = usize::try_from(length).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut copied = 0;
+    while copied < length {
+        match crate::os::sendfile::append_at(file, out, length - copied, offset + copied as u64) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file ended early",
+                ));
+            }
+            Ok(read) => copied += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Writes one access-log line for a served request.

@@ -13,20 +13,48 @@ const MONTH_NAMES: [&str; 12] = [
 ];
 const SECONDS_PER_DAY: u64 = 86_400;
 
-/// Writes `secs` after the epoch as an IMF-fixdate (29 bytes) to `out`.
+/// Writes `secs` after the epoch as an IMF-fixdate (29 bytes) to `out`. The text is put together
+/// by hand in one buffer (not with `write!`), as the app formats a date for every file it serves.
 pub fn write(secs: u64, out: &mut impl fmt::Write) -> fmt::Result {
     let days = secs / SECONDS_PER_DAY;
     let rest = secs % SECONDS_PER_DAY;
     let (year, month, day) = civil_from_days(days);
-    write!(
-        out,
-        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
-        DAY_NAMES[(days % 7) as usize],
-        MONTH_NAMES[(month - 1) as usize],
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    // "Sun, 06 Nov 1994 08:49:37 GMT"; a year past 9999 takes more digits.
+    let mut text = [0u8; 48];
+    let mut len = 0;
+    let mut push = |bytes: &[u8]| {
+        text[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    push(DAY_NAMES[(days % 7) as usize].as_bytes());
+    push(b", ");
+    push(&two_digits(day));
+    push(b" ");
+    push(MONTH_NAMES[(month - 1) as usize].as_bytes());
+    push(b" ");
+    let mut year_digits = [0u8; 20];
+    let mut start = year_digits.len();
+    let mut rest_of_year = year;
+    while start > year_digits.len() - 4 || rest_of_year > 0 {
+        start -= 1;
+        year_digits[start] = b'0' + (rest_of_year % 10) as u8;
+        rest_of_year /= 10;
+    }
+    push(&year_digits[start..]);
+    push(b" ");
+    push(&two_digits(rest / 3600));
+    push(b":");
+    push(&two_digits(rest / 60 % 60));
+    push(b":");
+    push(&two_digits(rest % 60));
+    push(b" GMT");
+    // Only ASCII was pushed.
+    out.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+}
+
+/// `n` (below 100) as two ASCII digits.
+fn two_digits(n: u64) -> [u8; 2] {
+    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
 }
 
 /// The seconds after the epoch of an IMF-fixdate, or `None` when `text` is not one.
@@ -100,6 +128,8 @@ mod tests {
         assert_eq!(format(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(format(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(format(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(format(253_402_300_799), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(format(253_402_300_800), "Sat, 01 Jan 10000 00:00:00 GMT");
         assert_eq!(parse("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
     }
 
