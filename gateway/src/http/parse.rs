@@ -14,6 +14,7 @@
 //! It must never read a body, never allocate, and never look at the request any further than
 //! the end of its head.
 
+use nsgi::host::validate::{LengthError, parse_decimal_length};
 use std::fmt;
 use std::mem::MaybeUninit;
 
@@ -807,15 +808,11 @@ fn content_length_list(value: &[u8]) -> Result<u64, ParseError> {
     result.ok_or(ParseError::InvalidContentLength)
 }
 
-/// `1*DIGIT` as a `u64`: no sign, no whitespace, no radix prefix, no separators.
+/// One element as a `u64`, by the SDK's one Content-Length digits rule.
 fn decimal_u64(digits: &[u8]) -> Result<u64, ParseError> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(ParseError::InvalidContentLength);
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or(ParseError::ContentLengthOverflow)
+    parse_decimal_length(digits).map_err(|error| match error {
+        LengthError::NotDecimal => ParseError::InvalidContentLength,
+        LengthError::Overflow => ParseError::ContentLengthOverflow,
     })
 }
 
