@@ -32,6 +32,7 @@
 mod callbacks;
 mod environ;
 mod exchange;
+pub mod exit;
 mod file_body;
 mod handle;
 mod instance;
