@@ -29,6 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod app_body;
 mod callbacks;
 mod environ;
 mod exchange;
