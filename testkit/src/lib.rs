@@ -1,8 +1,12 @@
 //! Test support for NSGI's end-to-end tests: build the sample app libraries, start a real
 //! `nsgi-gateway` process on an ephemeral loopback port, and speak raw HTTP/1.1 to it.
 //!
+//! [`fake_host`] is the fake host table for tests that drive an app through the raw ABI.
+//!
 //! Everything here fails loudly (panics with a message naming the problem): it is only used from
 //! tests. Nothing here talks to any address but 127.0.0.1.
+
+pub mod fake_host;
 
 use nsgi::host::validate::{parse_decimal_length, status_has_no_body};
 use std::collections::HashMap;
