@@ -8,9 +8,10 @@
 //! It never touches the network. The request's state is `request_state.rs`; the rules an app can
 //! break are `violation.rs`; the app's body object and its close-once rule are `app_body.rs`.
 //!
-//! Where the response stands is one [`Progress`] value and how the body ended one [`BodyEnd`],
-//! not a set of flags, so that combinations that cannot happen (a file handed out after the end,
-//! a failure with the body still open) cannot be written either.
+//! Where the response stands is one [`Progress`] value, how far the body was read one
+//! [`BodyEnd`], and whether its `close` is owed one `app_body::CloseDue`, not a set of flags, so
+//! that states that cannot happen (a file handed out after the end, ended and failed at once, a
+//! head handed out twice, a close called twice or owed without a function) cannot be written.
 
 use super::app_body::AppBody;
 use super::environ::Environ;
