@@ -8,10 +8,10 @@
 //! It never touches the network. The request's state is `request_state.rs`; the rules an app can
 //! break are `violation.rs`; the app's body object and its close-once rule are `app_body.rs`.
 //!
-//! Where the response stands is one [`Progress`] value, how far the body was read one
-//! [`BodyEnd`], and whether its `close` is owed one `app_body::CloseDue`, not a set of flags, so
-//! that states that cannot happen (a file handed out after the end, ended and failed at once, a
-//! head handed out twice, a close called twice or owed without a function) cannot be written.
+//! Where the response stands is one [`Progress`] value and whether the body's `close` is owed
+//! one `app_body::CloseDue`, not a set of flags, so that states that cannot happen (a file
+//! handed out after the end or before the head was decided, an end without the head, a close
+//! called twice or owed without a function) cannot be written.
 
 use super::app_body::AppBody;
 use super::environ::Environ;
@@ -105,8 +105,9 @@ pub struct FileStep<'s> {
     pub length: u64,
 }
 
-/// Where the response stands, as the caller has seen it.
-#[derive(Debug)]
+/// Where the response stands, as the caller has seen it. A plain `Copy` value: moving between
+/// states is one store (this is on every request's path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Progress {
     /// Nothing handed out yet: the head goes with the next step.
     BeforeHead,
@@ -117,48 +118,6 @@ enum Progress {
     FileHanded,
     /// The response is complete and the body closed: only [`Step::End`] remains.
     Ended,
-    /// The response failed and the body is closed: every later step returns this failure.
-    Failed(ResponseFailure),
-}
-
-/// How far the app's body was read, for the observer's account of the request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BodyEnd {
-    /// `next` has not returned `NSGI_DONE` (yet), and the host did not stop early.
-    Running,
-    /// `next` returned `NSGI_DONE` (or a file body was handed out whole).
-    Done,
-    /// The host stopped pulling at the declared Content-Length; `then_done` when the body had
-    /// ended too (a draining exchange reads on to the end).
-    StoppedAtLength {
-        /// `next` returned `NSGI_DONE` as well.
-        then_done: bool,
-    },
-}
-
-impl BodyEnd {
-    /// `next` returned `NSGI_DONE`.
-    fn done(self) -> BodyEnd {
-        match self {
-            BodyEnd::StoppedAtLength { .. } => BodyEnd::StoppedAtLength { then_done: true },
-            _ => BodyEnd::Done,
-        }
-    }
-
-    /// The host stopped at the declared Content-Length.
-    fn stopped(self) -> BodyEnd {
-        BodyEnd::StoppedAtLength {
-            then_done: matches!(self, BodyEnd::Done | BodyEnd::StoppedAtLength { then_done: true }),
-        }
-    }
-
-    fn is_done(self) -> bool {
-        matches!(self, BodyEnd::Done | BodyEnd::StoppedAtLength { then_done: true })
-    }
-
-    fn stopped_at_length(self) -> bool {
-        matches!(self, BodyEnd::StoppedAtLength { .. })
-    }
 }
 
 /// One request being answered by an app. Dropping it closes the body (a client that went away).
@@ -167,7 +126,15 @@ pub struct Exchange<'a> {
     slot: &'a mut RequestSlot,
     body: AppBody,
     progress: Progress,
-    body_end: BodyEnd,
+    /// The response failed (the body is closed): every later step returns this. `progress` then
+    /// stays where the response stood when it failed.
+    failure: Option<ResponseFailure>,
+    /// `next` returned `NSGI_DONE` (or a file body was handed out whole). With
+    /// `stopped_at_length` it makes four states, and all four happen (a draining exchange stops
+    /// at the length and reads on to the end), so they are two facts, not one enum.
+    body_done: bool,
+    /// The host stopped pulling at the declared Content-Length.
+    stopped_at_length: bool,
     /// Bytes handed out so far.
     sent: u64,
     /// The last step lent out the slot's `pending` bytes: clear them on the next step.
@@ -238,7 +205,9 @@ impl<'a> Exchange<'a> {
             slot,
             body,
             progress: if head_out { Progress::Body } else { Progress::BeforeHead },
-            body_end: BodyEnd::Running,
+            failure: None,
+            body_done: false,
+            stopped_at_length: false,
             sent: flushed,
             pending_lent: false,
             drain_past_length: false,
@@ -292,18 +261,16 @@ impl<'a> Exchange<'a> {
 
     /// True once a [`Step::Head`] was handed out.
     pub fn head_emitted(&self) -> bool {
-        match &self.progress {
-            Progress::BeforeHead => false,
-            Progress::Body | Progress::FileHanded | Progress::Ended => true,
-            Progress::Failed(failure) => failure.head_emitted,
-        }
+        !matches!(self.progress, Progress::BeforeHead)
     }
 
     /// Pulls the response forward: the head with the first data, then data, then [`Step::End`].
     /// After an `Err`, every later call returns the same `Err`; the body is already closed.
     pub fn next_step(&mut self) -> Result<Step<'_>, ResponseFailure> {
-        match &self.progress {
-            Progress::Failed(failure) => return Err(failure.clone()),
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        match self.progress {
             Progress::FileHanded => {
                 // The server sent the file itself: the body is over.
                 self.release_pending();
@@ -387,8 +354,11 @@ impl<'a> Exchange<'a> {
         let head_emitted = match self.progress {
             Progress::BeforeHead => false,
             Progress::Body => true,
-            Progress::FileHanded | Progress::Ended | Progress::Failed(_) => return Ok(None),
+            Progress::FileHanded | Progress::Ended => return Ok(None),
         };
+        if self.failure.is_some() {
+            return Ok(None);
+        }
         if !self.body.is_open() {
             return Ok(None);
         }
@@ -415,7 +385,7 @@ impl<'a> Exchange<'a> {
                 self.slot.state.violate(Violation::BodyTooLong { declared });
                 length = room;
                 truncated = true;
-                self.body_end = self.body_end.stopped();
+                self.stopped_at_length = true;
             } else if length < room {
                 return Err(self.fail(Violation::BodyTooShort {
                     declared,
@@ -426,9 +396,7 @@ impl<'a> Exchange<'a> {
         if length == 0 {
             return Ok(None);
         }
-        if !truncated {
-            self.body_end = BodyEnd::Done;
-        }
+        self.body_done = !truncated;
         self.sent += length;
         self.progress = Progress::FileHanded;
         if let Some(observer) = self.slot.state.observer() {
@@ -488,7 +456,7 @@ impl<'a> Exchange<'a> {
         if data.is_empty() {
             // A declared length of 0 with a non-empty chunk: the body is over.
             self.drain_excess()?;
-            self.body_end = self.body_end.stopped();
+            self.stopped_at_length = true;
             self.close_body();
             self.progress = Progress::Ended;
             return Ok(Step::Head {
@@ -509,7 +477,7 @@ impl<'a> Exchange<'a> {
     /// when asked to).
     fn stop_at_length(&mut self) -> Result<Step<'_>, ResponseFailure> {
         self.drain_excess()?;
-        self.body_end = self.body_end.stopped();
+        self.stopped_at_length = true;
         self.close_body();
         self.progress = Progress::Ended;
         Ok(Step::End)
@@ -619,7 +587,7 @@ impl<'a> Exchange<'a> {
                 Pulled::Chunk(chunk.ptr, chunk.len)
             }
             NSGI_DONE => {
-                self.body_end = self.body_end.done();
+                self.body_done = true;
                 Pulled::Done
             }
             code if code < 0 => {
@@ -654,7 +622,7 @@ impl<'a> Exchange<'a> {
             violation,
             head_emitted: self.head_emitted(),
         };
-        self.progress = Progress::Failed(failure.clone());
+        self.failure = Some(failure.clone());
         failure
     }
 
@@ -699,18 +667,14 @@ impl Drop for Exchange<'_> {
     fn drop(&mut self) {
         self.close_body();
         if let Some(observer) = self.slot.state.observer.take() {
-            let failure = match &self.progress {
-                Progress::Failed(failure) => Some(failure),
-                _ => None,
-            };
             let end = RequestEnd {
                 close_owed: self.body.close_was_owed(),
                 close_calls: self.body.close_calls(),
-                body_done: self.body_end.is_done(),
-                stopped_at_content_length: self.body_end.stopped_at_length(),
+                body_done: self.body_done,
+                stopped_at_content_length: self.stopped_at_length,
                 head_emitted: self.head_emitted(),
                 bytes_emitted: self.sent,
-                failure,
+                failure: self.failure.as_ref(),
             };
             observer.request_ended(self.slot.state.id, &end);
         }
