@@ -18,7 +18,7 @@ use super::environ::Environ;
 use super::handle::{Serving, fresh_token};
 use super::instance::AppInstance;
 use super::observe::{NextResult, RequestEnd, RequestId};
-use super::request_state::{Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
+use super::request_state::{HeadState, Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
 use super::violation::{ResponseFailure, Violation};
 use crate::sys::{NSGI_DONE, NSGI_OK, nsgi_bytes};
 use std::io::{BufRead, Write};
@@ -218,7 +218,7 @@ impl<'a> Exchange<'a> {
             observer.call_returned(state.id, status, body_problem);
         }
         if status != NSGI_OK {
-            state.violate(if state.aborted {
+            state.violate(if state.head_state.is_aborted() {
                 Violation::AbortedAfterHeadersSent
             } else {
                 Violation::CallFailed(status)
@@ -237,7 +237,7 @@ impl<'a> Exchange<'a> {
 
     /// The response head, once the app has started it.
     pub fn head(&self) -> Option<ResponseHead<'_>> {
-        self.slot.state.head_stored.then(|| self.slot.state.head())
+        self.slot.state.head_state.is_stored().then(|| self.slot.state.head())
     }
 
     /// This request's id within its app instance (the id observers see).
@@ -367,8 +367,8 @@ impl<'a> Exchange<'a> {
         if self.head_request
             || self.drain_past_length
             || !state.pending.is_empty()
-            || !state.head_stored
-            || state.aborted
+            || !state.head_state.is_stored()
+            || state.head_state.is_aborted()
             || state.first_fatal().is_some()
             || self.is_bodiless_status()
         {
@@ -402,7 +402,7 @@ impl<'a> Exchange<'a> {
         if let Some(observer) = self.slot.state.observer() {
             observer.file_sent(self.slot.state.id, length);
         }
-        self.slot.state.headers_sent = true;
+        self.slot.state.head_state = HeadState::Sent;
         let head = (!head_emitted).then(|| self.slot.state.head());
         let Some(fd) = super::file_body::descriptor(self.body.raw()) else {
             return Ok(None); // unreachable: unread_range saw the same file body
@@ -427,13 +427,13 @@ impl<'a> Exchange<'a> {
 
     fn emit<'s>(&'s mut self, data: &'s [u8]) -> Result<Step<'s>, ResponseFailure> {
         let state = &mut self.slot.state;
-        if !state.head_stored {
+        if !state.head_state.is_stored() {
             return Err(self.fail(Violation::NoStartResponse));
         }
-        if state.aborted {
+        if state.head_state.is_aborted() {
             return Err(self.fail(Violation::ContinuedAfterHeadersSent));
         }
-        state.headers_sent = true;
+        state.head_state = HeadState::Sent;
         let mut data = data;
         if let Some(declared) = state.content_length {
             let room = declared.saturating_sub(self.sent);
@@ -522,7 +522,7 @@ impl<'a> Exchange<'a> {
             return Err(failure);
         }
         let state = &self.slot.state;
-        if !state.head_stored {
+        if !state.head_state.is_stored() {
             return Err(self.fail(Violation::NoStartResponse));
         }
         if let Some(declared) = state.content_length
@@ -591,7 +591,7 @@ impl<'a> Exchange<'a> {
                 Pulled::Done
             }
             code if code < 0 => {
-                let violation = if self.slot.state.aborted && self.slot.state.headers_sent {
+                let violation = if self.slot.state.head_state.is_aborted() {
                     Violation::AbortedAfterHeadersSent
                 } else {
                     Violation::NextFailed(code)
