@@ -10,8 +10,10 @@
 //!
 //! Where the response stands is one [`Progress`] value and whether the body's `close` is owed
 //! one `app_body::CloseDue`, not a set of flags, so that states that cannot happen (a file
-//! handed out after the end or before the head was decided, an end without the head, a close
-//! called twice or owed without a function) cannot be written.
+//! handed out after the end, an end without the head, a close called twice or owed without a
+//! function) cannot be written. The failure is kept beside `Progress`, which then says where the
+//! response stood when it failed; `body_done` and `stopped_at_length` stay two facts, as all four
+//! of their combinations happen.
 
 use super::app_body::AppBody;
 use super::environ::Environ;
