@@ -2,9 +2,9 @@
 //!
 //! Test apps are turned into descriptors with `nsgi::app_descriptor!` and driven exactly as a
 //! host drives a loaded library: `init`, `call`, `next` until `NSGI_DONE`, `close`, `shutdown`.
-//! The host is a hand-written fake `nsgi_host_api` whose `extern "C"` functions record what the
-//! app did into per-test objects (`host_data` and the opaque request pointer point at them), so
-//! tests running in parallel never share state. Thread-locals record what the apps observe; every
+//! The host is the shared fake `nsgi_host_api` (`nsgi_testkit::fake_host`) whose `extern "C"`
+//! functions record what the app did into per-test objects (`host_data` and the opaque request
+//! pointer point at them), so tests running in parallel never share state. Thread-locals record what the apps observe; every
 //! call runs on the test's own thread.
 
 use std::cell::{Cell, RefCell};
@@ -14,186 +14,13 @@ use std::ptr;
 
 use nsgi::app::{App, Body, Error, Host, InitArgs, Level, Request, Response, StartResponse};
 use nsgi::sys::*;
+use nsgi_testkit::fake_host::{FakeRequest, FakeTable as Fake, bytes};
 
 // ---------------------------------------------------------------------------------------------
-// The fake host.
-
-/// `host_data`: what the host's thread-safe functions record.
-#[derive(Default)]
-struct FakeHost {
-    logs: RefCell<Vec<(i32, bool, String)>>,
-}
-
-/// What `nsgi_request *` points to in these tests.
-#[derive(Default)]
-struct FakeRequest {
-    input: Vec<u8>,
-    input_pos: usize,
-    /// Most bytes one `input_read` returns (0 = no limit): exercises short reads.
-    max_read: usize,
-    input_calls: usize,
-    start_calls: usize,
-    status: Option<String>,
-    headers: Vec<(String, String)>,
-    exc_info: Vec<(String, String)>,
-    headers_sent: bool,
-    written: Vec<u8>,
-    errors: Vec<u8>,
-    flushes: usize,
-}
-
-/// Copies an `nsgi_bytes` the app passed in.
-fn bytes(b: nsgi_bytes) -> Vec<u8> {
-    if b.ptr.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: the SDK passes valid (ptr, len) pairs for the duration of the call.
-    unsafe { std::slice::from_raw_parts(b.ptr, b.len) }.to_vec()
-}
+// The fake host: the shared one (`nsgi_testkit::fake_host`).
 
 fn text(b: nsgi_bytes) -> String {
     String::from_utf8(bytes(b)).expect("UTF-8 from the app")
-}
-
-/// # Safety
-/// `req` must point to a live `FakeRequest` not otherwise borrowed.
-unsafe fn fake<'a>(req: *mut nsgi_request) -> &'a mut FakeRequest {
-    // SAFETY: per the contract.
-    unsafe { &mut *req.cast::<FakeRequest>() }
-}
-
-unsafe extern "C" fn fake_log(host_data: *mut c_void, req: *mut nsgi_request, level: i32, msg: nsgi_bytes) {
-    // SAFETY: `host_data` is the test's `FakeHost`.
-    let host = unsafe { &*host_data.cast::<FakeHost>() };
-    host.logs.borrow_mut().push((level, !req.is_null(), text(msg)));
-}
-
-unsafe extern "C" fn fake_input_read(req: *mut nsgi_request, buf: *mut u8, cap: usize) -> i64 {
-    // SAFETY: `req` is a `FakeRequest`; `buf` has `cap` writable bytes.
-    let r = unsafe { fake(req) };
-    r.input_calls += 1;
-    let mut n = (r.input.len() - r.input_pos).min(cap);
-    if r.max_read > 0 {
-        n = n.min(r.max_read);
-    }
-    // SAFETY: `n <= cap`.
-    unsafe { ptr::copy_nonoverlapping(r.input[r.input_pos..].as_ptr(), buf, n) };
-    r.input_pos += n;
-    n as i64
-}
-
-unsafe extern "C" fn fake_errors_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
-    // SAFETY: `req` is a `FakeRequest`.
-    unsafe { fake(req) }.errors.extend(bytes(data));
-    NSGI_OK
-}
-
-unsafe extern "C" fn fake_errors_flush(req: *mut nsgi_request) -> nsgi_status {
-    // SAFETY: `req` is a `FakeRequest`.
-    unsafe { fake(req) }.flushes += 1;
-    NSGI_OK
-}
-
-unsafe extern "C" fn fake_start_response(
-    req: *mut nsgi_request,
-    status: nsgi_bytes,
-    headers: *const nsgi_header,
-    n_headers: usize,
-    exc_info: *const nsgi_exc_info,
-) -> nsgi_status {
-    // SAFETY: `req` is a `FakeRequest`.
-    let r = unsafe { fake(req) };
-    r.start_calls += 1;
-    let status = text(status);
-    let s = status.as_bytes();
-    if s.len() < 4 || !s[..3].iter().all(u8::is_ascii_digit) || s[3] != b' ' {
-        return NSGI_E_INVAL;
-    }
-    let headers: Vec<(String, String)> = (0..n_headers)
-        .map(|i| {
-            // SAFETY: the SDK passes `n_headers` valid headers.
-            let h = unsafe { *headers.add(i) };
-            (text(h.name), text(h.value))
-        })
-        .collect();
-    if headers.iter().any(|(n, v)| n.contains(' ') || v.contains('\n')) {
-        return NSGI_E_INVAL;
-    }
-    if exc_info.is_null() {
-        if r.status.is_some() {
-            return NSGI_E_STATE;
-        }
-    } else {
-        // SAFETY: non-NULL exc_info is valid during the call.
-        let exc = unsafe { *exc_info };
-        assert_eq!(exc.struct_size, NSGI_EXC_INFO_V1_0_SIZE);
-        r.exc_info.push((text(exc.type_name), text(exc.message)));
-        if r.headers_sent {
-            return NSGI_E_HEADERS_SENT;
-        }
-    }
-    r.status = Some(status);
-    r.headers = headers;
-    NSGI_OK
-}
-
-unsafe extern "C" fn fake_write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_status {
-    // SAFETY: `req` is a `FakeRequest`.
-    let r = unsafe { fake(req) };
-    if r.status.is_none() {
-        return NSGI_E_STATE;
-    }
-    let data = bytes(data);
-    r.headers_sent |= !data.is_empty();
-    r.written.extend(data);
-    NSGI_OK
-}
-
-/// A fake host table; boxed so the pointer given to `init` stays put. The `FakeHost` is held
-/// as the raw pointer `host_data` carries (so nothing else retags it), and freed on drop.
-struct Fake {
-    host: *mut FakeHost,
-    api: Box<nsgi_host_api>,
-}
-
-impl Fake {
-    fn new() -> Fake {
-        let host: *mut FakeHost = Box::into_raw(Box::default());
-        let api = Box::new(nsgi_host_api {
-            struct_size: NSGI_HOST_API_V1_0_SIZE,
-            abi_major: 1,
-            abi_minor: 3,
-            host_data: host.cast(),
-            log: Some(fake_log),
-            environ_get: None,
-            input_read: Some(fake_input_read),
-            input_readline: None,
-            errors_write: Some(fake_errors_write),
-            errors_flush: Some(fake_errors_flush),
-            start_response: Some(fake_start_response),
-            write: Some(fake_write),
-            file_body: None,
-            get_extension: None,
-        });
-        Fake { host, api }
-    }
-
-    fn logs(&self) -> Vec<(i32, bool, String)> {
-        // SAFETY: `host` is the live box made in `new`, freed only on drop.
-        unsafe { &*self.host }.logs.borrow().clone()
-    }
-
-    fn log_text(&self) -> String {
-        self.logs().iter().map(|(_, _, m)| format!("{m}\n")).collect()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        // SAFETY: made by `Box::into_raw` in `new`; the tests drop a `Fake` only after the app
-        // instance that was given its table has shut down.
-        drop(unsafe { Box::from_raw(self.host) });
-    }
 }
 
 /// Owned init arguments.
@@ -307,7 +134,7 @@ fn init(desc: &'static nsgi_app_descriptor, fake: &Fake, args: &Args) -> (nsgi_s
     let mut app = ptr::null_mut();
     let init = desc.init.expect("init");
     // SAFETY: the fake host table and the arguments are valid for the call.
-    let status = unsafe { init(&*fake.api, &raw, &mut app) };
+    let status = unsafe { init(fake.api(), &raw, &mut app) };
     (status, app)
 }
 
@@ -1256,8 +1083,8 @@ fn bad_pointers_are_refused_not_dereferenced() {
     // SAFETY: NULL pointers must be refused without being dereferenced.
     unsafe {
         assert_eq!(d.init.expect("init")(ptr::null(), &args, &mut app), NSGI_E_INVAL);
-        assert_eq!(d.init.expect("init")(&*fake.api, &args, ptr::null_mut()), NSGI_E_INVAL);
-        assert_eq!(d.init.expect("init")(&*fake.api, ptr::null(), &mut app), NSGI_E_INVAL);
+        assert_eq!(d.init.expect("init")(fake.api(), &args, ptr::null_mut()), NSGI_E_INVAL);
+        assert_eq!(d.init.expect("init")(fake.api(), ptr::null(), &mut app), NSGI_E_INVAL);
     }
     let instance = Instance::start(d, &fake);
     let owned_env = Env::get("GET", "/hello");
@@ -1287,7 +1114,7 @@ fn bad_pointers_are_refused_not_dereferenced() {
 fn a_host_without_optional_functions_is_not_a_crash() {
     // An older, smaller host table that ends before `input_read`, and a NULL log.
     let fake = Fake::new();
-    let mut small = *fake.api;
+    let mut small = *fake.api();
     small.struct_size = std::mem::offset_of!(nsgi_host_api, input_read) as u32;
     small.log = None;
     let small = Box::new(small);
@@ -1420,7 +1247,7 @@ unsafe extern "C" fn fake_file_body_taking(
 #[test]
 fn owned_file_range_body_hands_the_descriptor_over() {
     let mut fake = Fake::new();
-    fake.api.file_body = Some(fake_file_body_taking);
+    fake.api_mut().file_body = Some(fake_file_body_taking);
     let app = Instance::start(tester(), &fake);
     TAKEN_FILE.with(|t| t.set(None));
     let mut req = FakeRequest::default();
@@ -1612,7 +1439,7 @@ unsafe extern "C" fn fake_file_body(
 #[test]
 fn file_body_hands_the_hosts_own_body_back_unchanged() {
     let mut fake = Fake::new();
-    fake.api.file_body = Some(fake_file_body);
+    fake.api_mut().file_body = Some(fake_file_body);
     let app = Instance::start(tester(), &fake);
     HOST_FILE_CLOSES.with(|c| c.set(0));
     CLOSED.with(|c| c.set(0));

@@ -12,6 +12,7 @@
 use crate::check::{self, N9, N10, Severity};
 use crate::finding::{Finding, RequestLabel};
 use crate::runner::{AppInfo, ProgressEvent, RunError, RunOptions, RunOutcome, Runner};
+use nsgi::host::exit::describe_exit;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -207,25 +208,13 @@ fn parse_label(value: &Value) -> Option<RequestLabel> {
     })
 }
 
-/// Describes how a process ended, naming the usual signals.
-fn describe_exit(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("ended the process with exit status {code}"),
-        (None, Some(signal)) => {
-            let name = match signal {
-                4 => " (SIGILL)",
-                6 => " (SIGABRT: an abort, e.g. a panic in an app built with panic = \"abort\")",
-                7 => " (SIGBUS)",
-                8 => " (SIGFPE)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV: an invalid memory access)",
-                13 => " (SIGPIPE)",
-                _ => "",
-            };
-            format!("crashed the process with signal {signal}{name}")
-        }
-        (None, None) => "ended the process abnormally".to_owned(),
+/// How the checker's worker ended, for a finding or a reason: "killed by signal SIGABRT: an
+/// abort, ...".
+fn describe_end(status: ExitStatus) -> String {
+    let end = describe_exit(status);
+    match end.hint {
+        Some(hint) => format!("{}: {hint}", end.text),
+        None => end.text,
     }
 }
 
@@ -298,8 +287,8 @@ pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Res
         let reason = match hung {
             Some(_) => format!("loading the library took longer than {} s", timeout.as_secs()),
             None => format!(
-                "the checker's worker {} while loading the library",
-                describe_exit(status)
+                "the checker's worker ended ({}) while loading the library",
+                describe_end(status)
             ),
         };
         return Ok(Supervised::Unusable {
@@ -321,7 +310,7 @@ pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Res
         });
     } else if heard.requests.is_none() || !status.success() {
         let (request, doing) = heard.doing();
-        let message = format!("the app {} {doing}", describe_exit(status));
+        let message = format!("the app ended the process ({}) {doing}", describe_end(status));
         heard.findings.push(Finding {
             check: N10,
             severity: Severity::Error,

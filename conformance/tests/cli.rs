@@ -287,7 +287,7 @@ fn an_app_that_crashes_is_reported_with_what_it_found_before() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout
-            .contains("N10  error   the app crashed the process with signal 6 (SIGABRT")
+            .contains("N10  error   the app ended the process (killed by signal SIGABRT")
             && run
                 .stdout
                 .contains("while answering a request  [GET /static/hello.txt (basic)]"),

@@ -62,6 +62,7 @@ fn in_reads(input: &[u8], seed: u8, limits: &Limits) -> Outcome {
         let progress = match decoder.decode(piece, &mut out, limits) {
             Ok(progress) => progress,
             Err(e) => {
+                assert!(DecodeError::ALL.contains(&e) && (400..=599).contains(&e.status()), "{e:?}");
                 // A failed decoder keeps failing the same way.
                 assert_eq!(decoder.decode(b"x", &mut out, limits), Err(e));
                 return Err(e);

@@ -2,12 +2,16 @@
 //! `nsgi-gateway` process on an ephemeral loopback port, and speak raw HTTP/1.1 to it.
 //!
 //! [`webdriver`] drives a headless Chromium for the browser tests.
+//! [`fake_host`] is the fake host table for tests that drive an app through the raw ABI.
 //!
 //! Everything here fails loudly (panics with a message naming the problem): it is only used from
 //! tests. Nothing here talks to any address but 127.0.0.1.
 
 pub mod webdriver;
 
+pub mod fake_host;
+
+use nsgi::host::validate::{parse_decimal_length, status_has_no_body};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -452,7 +456,7 @@ pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> 
     };
     let chunked = find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let mut body = Vec::new();
-    let bodiless = head_request || status == 204 || status == 304 || (100..200).contains(&status);
+    let bodiless = head_request || status_has_no_body(status);
     if !bodiless {
         if chunked {
             loop {
@@ -479,8 +483,9 @@ pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> 
                 assert_eq!(&crlf, b"\r\n", "chunk data not followed by CRLF");
             }
         } else if let Some(length) = find("content-length") {
-            let length: usize = length.parse().expect("numeric Content-Length");
-            body.resize(length, 0);
+            let length =
+                parse_decimal_length(length.as_bytes()).unwrap_or_else(|e| panic!("Content-Length {length:?}: {e:?}"));
+            body.resize(usize::try_from(length).expect("Content-Length fits in memory"), 0);
             reader.read_exact(&mut body).expect("body of Content-Length bytes");
         } else {
             reader.read_to_end(&mut body).expect("close-delimited body");

@@ -6,7 +6,7 @@
 
 use super::handle::{Refused, live_request};
 use super::observe::{ErrorsWrite, InputRead, StartResponseCall, WriteCall};
-use super::request_state::{HeaderSpan, HostShared, Phase, RequestState};
+use super::request_state::{HeadState, HeaderSpan, HostShared, Phase, RequestState};
 use super::swar;
 use super::validate::{check_head_size, check_header, check_status, parse_content_length};
 use super::violation::Violation;
@@ -285,8 +285,11 @@ unsafe extern "C" fn start_response(
             Ok(state) => state,
             Err(Refused(status)) => return status,
         };
-        let (phase, head_stored_before, headers_sent_before) =
-            (state.call_phase(), state.head_stored, state.headers_sent);
+        let (phase, head_stored_before, headers_sent_before) = (
+            state.call_phase(),
+            state.head_state.is_stored(),
+            state.head_state.is_sent(),
+        );
         // SAFETY: contract of the ABI: the arguments are valid for the duration of the call.
         let result = unsafe { store_response(state, status, headers, n_headers, exc_info) };
         if let Some(observer) = state.observer() {
@@ -317,6 +320,36 @@ unsafe extern "C" fn start_response(
     })
 }
 
+/// Writes the exception an app passed with a start_response that came after the headers were
+/// sent to its error stream. Out of line: this is the rare path.
+///
+/// # Safety
+/// `exc_info` must point to an `nsgi_exc_info` valid for the duration of the call.
+#[cold]
+#[inline(never)]
+unsafe fn report_exc_info_after_sent(state: &mut RequestState, exc_info: *const nsgi_exc_info) {
+    let Some(errors) = state.errors else {
+        return;
+    };
+    // SAFETY: per the contract; read only within the v1.0 layout, which every exc_info has.
+    let info = unsafe { &*exc_info };
+    // SAFETY: the exchange keeps the error stream alive while the request is live.
+    let errors = unsafe { &mut *errors };
+    let _ = if info.struct_size >= NSGI_EXC_INFO_V1_0_SIZE {
+        // SAFETY: the v1.0 exc_info fields the app passed, valid during this call.
+        let (type_name, message) = unsafe { (bytes_of(&info.type_name), bytes_of(&info.message)) };
+        writeln!(
+            errors,
+            "start_response with exc_info after headers were sent: {}: {} (code {})",
+            String::from_utf8_lossy(type_name),
+            String::from_utf8_lossy(message),
+            info.code
+        )
+    } else {
+        writeln!(errors, "start_response with exc_info after headers were sent")
+    };
+}
+
 /// `start_response` proper: checks the call and stores a copy of the head.
 ///
 /// # Safety
@@ -341,36 +374,15 @@ unsafe fn store_response(
             return NSGI_E_STATE;
         }
         if exc_info.is_null() {
-            if state.head_stored {
+            if state.head_state.is_stored() {
                 state.violate(Violation::StartResponseTwice);
                 return NSGI_E_STATE;
             }
-        } else {
-            // SAFETY: non-NULL exc_info provided by the app for the duration of this call; read
-            // only within the v1.0 layout, which every exc_info has.
-            let info = unsafe { &*exc_info };
-            if state.headers_sent {
-                state.aborted = true;
-                if let Some(errors) = state.errors {
-                    let size_ok = info.struct_size >= NSGI_EXC_INFO_V1_0_SIZE;
-                    // SAFETY: the exchange keeps the error stream alive while the request is live.
-                    let errors = unsafe { &mut *errors };
-                    let _ = if size_ok {
-                        // SAFETY: the v1.0 exc_info fields the app passed, valid during this call.
-                        let (type_name, message) = unsafe { (bytes_of(&info.type_name), bytes_of(&info.message)) };
-                        writeln!(
-                            errors,
-                            "start_response with exc_info after headers were sent: {}: {} (code {})",
-                            String::from_utf8_lossy(type_name),
-                            String::from_utf8_lossy(message),
-                            info.code
-                        )
-                    } else {
-                        writeln!(errors, "start_response with exc_info after headers were sent")
-                    };
-                }
-                return NSGI_E_HEADERS_SENT;
-            }
+        } else if state.head_state.is_sent() {
+            state.head_state = HeadState::AbortedAfterSent;
+            // SAFETY: non-NULL exc_info provided by the app for the duration of this call.
+            unsafe { report_exc_info_after_sent(state, exc_info) };
+            return NSGI_E_HEADERS_SENT;
         }
         // SAFETY: the status bytes the app passed, valid for the duration of this call.
         let status = unsafe { bytes_of(&status) };
@@ -433,7 +445,9 @@ unsafe fn store_response(
             });
         }
         state.content_length = content_length;
-        state.head_stored = true;
+        // Stored again over an earlier head on the exc_info path (never over sent headers: that
+        // call was refused above).
+        state.head_state = HeadState::Stored;
         state.refusal_pending = false;
         NSGI_OK
     }
@@ -477,7 +491,7 @@ unsafe extern "C" fn write(req: *mut nsgi_request, data: nsgi_bytes) -> nsgi_sta
             Ok(state) => state,
             Err(Refused(status)) => return status,
         };
-        let (phase, head_stored) = (state.call_phase(), state.head_stored);
+        let (phase, head_stored) = (state.call_phase(), state.head_state.is_stored());
         let result = write_data(state, data);
         if let Some(observer) = state.observer() {
             let call = WriteCall {
@@ -503,11 +517,11 @@ fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
         if state.phase != Phase::InCall {
             return NSGI_E_STATE;
         }
-        if !state.head_stored {
+        if !state.head_state.is_stored() {
             state.violate(Violation::WriteBeforeStart);
             return NSGI_E_STATE;
         }
-        if state.aborted {
+        if state.head_state.is_aborted() {
             state.violate(Violation::ContinuedAfterHeadersSent);
             return NSGI_E_STATE;
         }
@@ -520,7 +534,7 @@ fn write_data(state: &mut RequestState, data: nsgi_bytes) -> nsgi_status {
         // SAFETY: the data the app passed, valid for the duration of this call (abi.md §6).
         let data = unsafe { bytes_of(&data) };
         if !data.is_empty() {
-            state.headers_sent = true;
+            state.head_state = HeadState::Sent;
             state.pending.extend_from_slice(data);
             // Sent at once where the host streams (PEP 3333: written data is sent, or on its way,
             // while the app goes on); held for the response otherwise.

@@ -6,15 +6,23 @@
 //! run time (a C app can break any of them), turns every breach into a [`Violation`], and calls
 //! the body's `close` exactly once on every path — including when it is dropped early.
 //! It never touches the network. The request's state is `request_state.rs`; the rules an app can
-//! break are `violation.rs`.
+//! break are `violation.rs`; the app's body object and its close-once rule are `app_body.rs`.
+//!
+//! Where the response stands is one [`Progress`] value and whether the body's `close` is owed
+//! one `app_body::CloseDue`, not a set of flags, so that states that cannot happen (a file
+//! handed out after the end, an end without the head, a close called twice or owed without a
+//! function) cannot be written. The failure is kept beside `Progress`, which then says where the
+//! response stood when it failed; `body_done` and `stopped_at_length` stay two facts, as all four
+//! of their combinations happen.
 
+use super::app_body::AppBody;
 use super::environ::Environ;
 use super::handle::{Serving, fresh_token};
 use super::instance::AppInstance;
 use super::observe::{NextResult, RequestEnd, RequestId};
-use super::request_state::{Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
+use super::request_state::{HeadState, Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
 use super::violation::{ResponseFailure, Violation};
-use crate::sys::{NSGI_BODY_VTABLE_V1_0_SIZE, NSGI_DONE, NSGI_OK, nsgi_body, nsgi_bytes};
+use crate::sys::{NSGI_DONE, NSGI_OK, nsgi_bytes};
 use std::io::{BufRead, Write};
 use std::os::fd::BorrowedFd;
 
@@ -99,42 +107,45 @@ pub struct FileStep<'s> {
     pub length: u64,
 }
 
+/// Where the response stands, as the caller has seen it. A plain `Copy` value: moving between
+/// states is one store (this is on every request's path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// Data may follow.
-    Open,
-    /// The body is closed; only `End` (or the stored failure) remains.
-    Finished,
+enum Progress {
+    /// Nothing handed out yet: the head goes with the next step.
+    BeforeHead,
+    /// The head went out (by a step, or with the bytes written during `call`); data follows.
+    Body,
+    /// The rest of the body is a file range the caller sends itself ([`Exchange::take_file`]):
+    /// the next step closes the body and ends.
+    FileHanded,
+    /// The response is complete and the body closed: only [`Step::End`] remains.
+    Ended,
 }
 
 /// One request being answered by an app. Dropping it closes the body (a client that went away).
 pub struct Exchange<'a> {
     instance: &'a AppInstance,
     slot: &'a mut RequestSlot,
-    body: nsgi_body,
-    closed: bool,
-    stage: Stage,
-    head_emitted: bool,
-    /// Bytes handed out so far.
-    sent: u64,
-    /// `pending` was handed out and must be cleared on the next step.
-    pending_out: bool,
+    body: AppBody,
+    progress: Progress,
+    /// The response failed (the body is closed): every later step returns this. `progress` then
+    /// stays where the response stood when it failed.
     failure: Option<ResponseFailure>,
-    /// `call` succeeded with a body whose `close` is owed.
-    close_owed: bool,
-    /// Times the body's `close` was called (1 at most; observers check it).
-    close_calls: u32,
-    /// `next` returned `NSGI_DONE`.
+    /// `next` returned `NSGI_DONE` (or a file body was handed out whole). With
+    /// `stopped_at_length` it makes four states, and all four happen (a draining exchange stops
+    /// at the length and reads on to the end), so they are two facts, not one enum.
     body_done: bool,
     /// The host stopped pulling at the declared Content-Length.
     stopped_at_length: bool,
+    /// Bytes handed out so far.
+    sent: u64,
+    /// The last step lent out the slot's `pending` bytes: clear them on the next step.
+    pending_lent: bool,
     /// Keep calling `next` past the declared Content-Length (discarding the excess).
     drain_past_length: bool,
     /// The request is a HEAD: its response may declare the Content-Length of the GET body and
     /// produce any number of bytes (none go out).
     head_request: bool,
-    /// A file body's range was handed out ([`Exchange::take_file`]): the next step ends.
-    file_handed: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -169,10 +180,7 @@ impl<'a> Exchange<'a> {
             observer.call_started(state.id, environ);
         }
         state.phase = Phase::InCall;
-        let mut body = nsgi_body {
-            vtable: core::ptr::null(),
-            state: core::ptr::null_mut(),
-        };
+        let mut raw_body = AppBody::out_param();
         if let Some(written) = written {
             // SAFETY (lifetime erasure): the pointer is removed right after the call below, while
             // the borrow of `written` is still live; only write() during that call uses it.
@@ -183,83 +191,45 @@ impl<'a> Exchange<'a> {
                 >(written as *mut _)
             });
         }
-        let status = instance.invoke_call(Serving::new(&mut slot.state), raw_environ, &mut body);
+        let status = instance.invoke_call(Serving::new(&mut slot.state), raw_environ, &mut raw_body);
         slot.state.written_sink = None;
         slot.state.phase = Phase::Between;
         let (flushed, head_out) = (slot.state.written_flushed, slot.state.written_head_out);
 
-        let mut exchange = Exchange {
+        let (body, body_problem) = if status == NSGI_OK {
+            AppBody::after_call(raw_body)
+        } else {
+            // The app released its own state; a body it may have left behind is not ours to close.
+            (AppBody::after_failed_call(), None)
+        };
+        let exchange = Exchange {
             instance,
             slot,
             body,
-            closed: true,
-            stage: Stage::Open,
-            head_emitted: head_out,
-            sent: flushed,
-            pending_out: false,
+            progress: if head_out { Progress::Body } else { Progress::BeforeHead },
             failure: None,
-            close_owed: false,
-            close_calls: 0,
             body_done: false,
             stopped_at_length: false,
+            sent: flushed,
+            pending_lent: false,
             drain_past_length: false,
             head_request,
-            file_handed: false,
         };
-        let body_problem = if status == NSGI_OK {
-            exchange.body_problem()
-        } else {
-            None
-        };
-        if let Some(observer) = exchange.slot.state.observer() {
-            observer.call_returned(exchange.slot.state.id, status, body_problem);
+        let state = &mut exchange.slot.state;
+        if let Some(observer) = state.observer() {
+            observer.call_returned(state.id, status, body_problem);
         }
         if status != NSGI_OK {
-            // The app released its own state; a body it may have left behind is not ours to close.
-            exchange.body.vtable = core::ptr::null();
-            exchange.slot.state.violate(if exchange.slot.state.aborted {
+            state.violate(if state.head_state.is_aborted() {
                 Violation::AbortedAfterHeadersSent
             } else {
                 Violation::CallFailed(status)
             });
         } else if let Some(problem) = body_problem {
-            exchange.slot.state.violate(Violation::InvalidBody(problem));
-            // Close what can be closed.
-            exchange.closed = exchange.close_fn().is_none();
-            exchange.close_owed = !exchange.closed;
-        } else {
-            exchange.closed = false;
-            exchange.close_owed = true;
+            // The body is closed, when it can be, as the failure is sealed on the next step.
+            state.violate(Violation::InvalidBody(problem));
         }
         exchange
-    }
-
-    fn body_problem(&self) -> Option<&'static str> {
-        if self.body.vtable.is_null() {
-            return Some("NULL vtable");
-        }
-        // SAFETY: non-NULL vtable pointer handed over by the app with a successful call; it must
-        // stay valid until close (usually it is a static).
-        let vtable = unsafe { &*self.body.vtable };
-        if vtable.struct_size < NSGI_BODY_VTABLE_V1_0_SIZE {
-            return Some("vtable struct_size smaller than v1.0");
-        }
-        if vtable.close.is_none() {
-            return Some("NULL close");
-        }
-        if vtable.next.is_none() {
-            return Some("NULL next");
-        }
-        None
-    }
-
-    fn close_fn(&self) -> Option<crate::sys::nsgi_body_close_fn> {
-        if self.body.vtable.is_null() {
-            return None;
-        }
-        // SAFETY: see body_problem; the size check passed or close is read within the v1.0 layout
-        // that every vtable has.
-        unsafe { (*self.body.vtable).close }
     }
 
     /// The request as the app sees it, for one call into the app (take it just before the call).
@@ -269,7 +239,7 @@ impl<'a> Exchange<'a> {
 
     /// The response head, once the app has started it.
     pub fn head(&self) -> Option<ResponseHead<'_>> {
-        self.slot.state.head_stored.then(|| self.slot.state.head())
+        self.slot.state.head_state.is_stored().then(|| self.slot.state.head())
     }
 
     /// This request's id within its app instance (the id observers see).
@@ -293,7 +263,7 @@ impl<'a> Exchange<'a> {
 
     /// True once a [`Step::Head`] was handed out.
     pub fn head_emitted(&self) -> bool {
-        self.head_emitted
+        !matches!(self.progress, Progress::BeforeHead)
     }
 
     /// Pulls the response forward: the head with the first data, then data, then [`Step::End`].
@@ -302,32 +272,33 @@ impl<'a> Exchange<'a> {
         if let Some(failure) = &self.failure {
             return Err(failure.clone());
         }
-        if self.pending_out {
-            self.slot.state.pending.clear();
-            self.pending_out = false;
-        }
-        if self.file_handed {
-            // The server sent the file itself: the body is over.
-            self.file_handed = false;
-            self.close_body();
-            self.stage = Stage::Finished;
-        }
-        if self.stage == Stage::Finished {
-            return Ok(Step::End);
+        match self.progress {
+            Progress::FileHanded => {
+                // The server sent the file itself: the body is over.
+                self.release_pending();
+                self.close_body();
+                self.progress = Progress::Ended;
+                return Ok(Step::End);
+            }
+            Progress::Ended => {
+                self.release_pending();
+                return Ok(Step::End);
+            }
+            Progress::BeforeHead | Progress::Body => self.release_pending(),
         }
         if let Some(failure) = self.check_fatal() {
             return Err(failure);
         }
         // Stop pulling once the declared length has gone out.
         if let Some(declared) = self.slot.state.content_length
-            && self.head_emitted
+            && matches!(self.progress, Progress::Body)
             && self.sent >= declared
         {
             return self.stop_at_length();
         }
         loop {
             if !self.slot.state.pending.is_empty() {
-                self.pending_out = true;
+                self.pending_lent = true;
                 return self.emit_pending();
             }
             match self.pull_chunk() {
@@ -359,6 +330,14 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    /// The `pending` bytes the last step lent out are sent: drop them.
+    fn release_pending(&mut self) {
+        if self.pending_lent {
+            self.slot.state.pending.clear();
+            self.pending_lent = false;
+        }
+    }
+
     /// When the rest of the response is a host file body (`file_body`), hands out its range
     /// (with the head, if not handed out yet) for the caller to send itself, e.g. with
     /// sendfile; the next [`next_step`](Self::next_step) then closes the body and returns
@@ -367,40 +346,47 @@ impl<'a> Exchange<'a> {
     /// file shorter than the declared Content-Length fails here, before anything is sent.
     #[inline]
     pub fn take_file(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
-        if !super::file_body::is_file_body(&self.body) {
+        if !super::file_body::is_file_body(self.body.raw()) {
             return Ok(None); // the usual case, decided by one comparison
         }
         self.take_file_range()
     }
 
     fn take_file_range(&mut self) -> Result<Option<FileStep<'_>>, ResponseFailure> {
-        if self.stage == Stage::Finished || self.closed || self.file_handed || self.failure.is_some() {
+        let head_emitted = match self.progress {
+            Progress::BeforeHead => false,
+            Progress::Body => true,
+            Progress::FileHanded | Progress::Ended => return Ok(None),
+        };
+        if self.failure.is_some() {
             return Ok(None);
         }
-        if self.pending_out {
-            self.slot.state.pending.clear();
-            self.pending_out = false;
+        if !self.body.is_open() {
+            return Ok(None);
         }
+        self.release_pending();
         let state = &self.slot.state;
         if self.head_request
             || self.drain_past_length
             || !state.pending.is_empty()
-            || !state.head_stored
-            || state.aborted
+            || !state.head_state.is_stored()
+            || state.head_state.is_aborted()
             || state.first_fatal().is_some()
             || self.is_bodiless_status()
         {
             return Ok(None);
         }
-        let Some((offset, available)) = super::file_body::unread_range(&self.body) else {
+        let Some((offset, available)) = super::file_body::unread_range(self.body.raw()) else {
             return Ok(None);
         };
         let mut length = available;
+        let mut truncated = false;
         if let Some(declared) = self.slot.state.content_length {
             let room = declared.saturating_sub(self.sent);
             if length > room {
                 self.slot.state.violate(Violation::BodyTooLong { declared });
                 length = room;
+                truncated = true;
                 self.stopped_at_length = true;
             } else if length < room {
                 return Err(self.fail(Violation::BodyTooShort {
@@ -412,16 +398,15 @@ impl<'a> Exchange<'a> {
         if length == 0 {
             return Ok(None);
         }
-        self.body_done = !self.stopped_at_length;
+        self.body_done = !truncated;
         self.sent += length;
-        self.file_handed = true;
+        self.progress = Progress::FileHanded;
         if let Some(observer) = self.slot.state.observer() {
             observer.file_sent(self.slot.state.id, length);
         }
-        self.slot.state.headers_sent = true;
-        let head = (!self.head_emitted).then(|| self.slot.state.head());
-        self.head_emitted = true;
-        let Some(fd) = super::file_body::descriptor(&self.body) else {
+        self.slot.state.head_state = HeadState::Sent;
+        let head = (!head_emitted).then(|| self.slot.state.head());
+        let Some(fd) = super::file_body::descriptor(self.body.raw()) else {
             return Ok(None); // unreachable: unread_range saw the same file body
         };
         Ok(Some(FileStep {
@@ -435,22 +420,22 @@ impl<'a> Exchange<'a> {
     fn emit_pending(&mut self) -> Result<Step<'_>, ResponseFailure> {
         // Split borrows: take the pending bytes out through a raw view of the slot's buffer.
         let pending: *const [u8] = self.slot.state.pending.as_slice();
-        // SAFETY: `pending` is not touched again until the next call to next_step (pending_out is
-        // set, and the app is not called before then), so the slice stays valid for the returned
-        // borrow of `self`.
+        // SAFETY: `pending` is not touched again until the next call to next_step (pending_lent
+        // is set, and the app is not called before then), so the slice stays valid for the
+        // returned borrow of `self`.
         let data = unsafe { &*pending };
         self.emit(data)
     }
 
     fn emit<'s>(&'s mut self, data: &'s [u8]) -> Result<Step<'s>, ResponseFailure> {
         let state = &mut self.slot.state;
-        if !state.head_stored {
+        if !state.head_state.is_stored() {
             return Err(self.fail(Violation::NoStartResponse));
         }
-        if state.aborted {
+        if state.head_state.is_aborted() {
             return Err(self.fail(Violation::ContinuedAfterHeadersSent));
         }
-        state.headers_sent = true;
+        state.head_state = HeadState::Sent;
         let mut data = data;
         if let Some(declared) = state.content_length {
             let room = declared.saturating_sub(self.sent);
@@ -463,7 +448,7 @@ impl<'a> Exchange<'a> {
             }
         }
         self.sent += data.len() as u64;
-        if self.head_emitted {
+        if matches!(self.progress, Progress::Body) {
             if data.is_empty() {
                 // Everything past the declared length was dropped.
                 return self.stop_at_length();
@@ -475,15 +460,14 @@ impl<'a> Exchange<'a> {
             self.drain_excess()?;
             self.stopped_at_length = true;
             self.close_body();
-            self.stage = Stage::Finished;
-            self.head_emitted = true;
+            self.progress = Progress::Ended;
             return Ok(Step::Head {
                 head: self.slot.state.head(),
                 data: &[],
                 end: true,
             });
         }
-        self.head_emitted = true;
+        self.progress = Progress::Body;
         Ok(Step::Head {
             head: self.slot.state.head(),
             data,
@@ -497,7 +481,7 @@ impl<'a> Exchange<'a> {
         self.drain_excess()?;
         self.stopped_at_length = true;
         self.close_body();
-        self.stage = Stage::Finished;
+        self.progress = Progress::Ended;
         Ok(Step::End)
     }
 
@@ -536,12 +520,11 @@ impl<'a> Exchange<'a> {
 
     fn finish(&mut self) -> Result<Step<'_>, ResponseFailure> {
         self.close_body();
-        self.stage = Stage::Finished;
         if let Some(failure) = self.check_fatal() {
             return Err(failure);
         }
         let state = &self.slot.state;
-        if !state.head_stored {
+        if !state.head_state.is_stored() {
             return Err(self.fail(Violation::NoStartResponse));
         }
         if let Some(declared) = state.content_length
@@ -554,10 +537,11 @@ impl<'a> Exchange<'a> {
                 sent: self.sent,
             }));
         }
-        if self.head_emitted {
+        let head_emitted = matches!(self.progress, Progress::Body);
+        self.progress = Progress::Ended;
+        if head_emitted {
             return Ok(Step::End);
         }
-        self.head_emitted = true;
         Ok(Step::Head {
             head: self.slot.state.head(),
             data: &[],
@@ -571,15 +555,14 @@ impl<'a> Exchange<'a> {
     }
 
     fn pull_chunk(&mut self) -> Pulled {
-        if self.closed {
+        if !self.body.is_open() {
             return Pulled::Done;
         }
-        // SAFETY: the body passed body_problem(), so the vtable is valid with a non-NULL next.
-        let next = unsafe { (*self.body.vtable).next };
-        let Some(next) = next else { return Pulled::Failed };
+        let Some((next, state_ptr)) = self.body.next() else {
+            return Pulled::Failed;
+        };
         let mut chunk = nsgi_bytes::EMPTY;
         self.slot.state.phase = Phase::InNext;
-        let state_ptr = self.body.state;
         if let Some(observer) = self.slot.state.observer() {
             observer.next_started(self.slot.state.id);
         }
@@ -610,7 +593,7 @@ impl<'a> Exchange<'a> {
                 Pulled::Done
             }
             code if code < 0 => {
-                let violation = if self.slot.state.aborted && self.slot.state.headers_sent {
+                let violation = if self.slot.state.head_state.is_aborted() {
                     Violation::AbortedAfterHeadersSent
                 } else {
                     Violation::NextFailed(code)
@@ -637,31 +620,25 @@ impl<'a> Exchange<'a> {
 
     fn seal_failure(&mut self, violation: Violation) -> ResponseFailure {
         self.close_body();
-        self.stage = Stage::Finished;
         let failure = ResponseFailure {
             violation,
-            head_emitted: self.head_emitted,
+            head_emitted: self.head_emitted(),
         };
         self.failure = Some(failure.clone());
         failure
     }
 
     fn close_body(&mut self) {
-        if !self.closed {
-            self.closed = true;
-            if let Some(close) = self.close_fn() {
-                self.close_calls += 1;
-                if let Some(observer) = self.slot.state.observer() {
-                    observer.close_called(self.slot.state.id, self.close_calls);
-                }
-                self.slot.state.phase = Phase::InClose;
-                let state_ptr = self.body.state;
-                let serving = self.serving();
-                self.instance.enter(serving, || {
-                    // SAFETY: the app's own close, called exactly once with its own state.
-                    unsafe { close(state_ptr, serving.handle()) }
-                });
+        if let Some((close, state_ptr)) = self.body.take_close() {
+            if let Some(observer) = self.slot.state.observer() {
+                observer.close_called(self.slot.state.id, self.body.close_calls());
             }
+            self.slot.state.phase = Phase::InClose;
+            let serving = self.serving();
+            self.instance.enter(serving, || {
+                // SAFETY: the app's own close, called exactly once with its own state.
+                unsafe { close(state_ptr, serving.handle()) }
+            });
         }
         let state = &mut self.slot.state;
         state.phase = Phase::Idle;
@@ -693,11 +670,11 @@ impl Drop for Exchange<'_> {
         self.close_body();
         if let Some(observer) = self.slot.state.observer.take() {
             let end = RequestEnd {
-                close_owed: self.close_owed,
-                close_calls: self.close_calls,
+                close_owed: self.body.close_was_owed(),
+                close_calls: self.body.close_calls(),
                 body_done: self.body_done,
                 stopped_at_content_length: self.stopped_at_length,
-                head_emitted: self.head_emitted,
+                head_emitted: self.head_emitted(),
                 bytes_emitted: self.sent,
                 failure: self.failure.as_ref(),
             };

@@ -29,9 +29,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod app_body;
 mod callbacks;
 mod environ;
 mod exchange;
+pub mod exit;
 mod file_body;
 mod handle;
 mod instance;

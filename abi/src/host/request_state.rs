@@ -48,6 +48,38 @@ pub(crate) enum Phase {
     InClose,
 }
 
+/// Where the response head stands, as the app sees it. One value instead of three flags
+/// (stored, sent, aborted): headers are sent only after a head is stored, and the response is
+/// aborted only after they are sent, so the other combinations cannot be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeadState {
+    /// No start_response has succeeded yet.
+    NotStarted,
+    /// A start_response succeeded (a later one with exc_info may still replace the head).
+    Stored,
+    /// A non-empty write() or chunk went out: the headers are committed.
+    Sent,
+    /// start_response with exc_info came after the headers were sent: the response is broken.
+    AbortedAfterSent,
+}
+
+impl HeadState {
+    /// A start_response succeeded.
+    pub(crate) fn is_stored(self) -> bool {
+        self != HeadState::NotStarted
+    }
+
+    /// The headers are committed (sent, or sent and then aborted).
+    pub(crate) fn is_sent(self) -> bool {
+        matches!(self, HeadState::Sent | HeadState::AbortedAfterSent)
+    }
+
+    /// start_response with exc_info came after the headers were sent.
+    pub(crate) fn is_aborted(self) -> bool {
+        self == HeadState::AbortedAfterSent
+    }
+}
+
 /// A stored response header: ranges into [`RequestState::header_data`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeaderSpan {
@@ -64,12 +96,8 @@ pub(crate) struct RequestState {
     pub(crate) header_data: Vec<u8>,
     pub(crate) headers: Vec<HeaderSpan>,
     pub(crate) content_length: Option<u64>,
-    /// A start_response succeeded.
-    pub(crate) head_stored: bool,
-    /// The app's view: a non-empty write() or chunk went out, so headers are committed.
-    pub(crate) headers_sent: bool,
-    /// start_response with exc_info came after the headers were sent.
-    pub(crate) aborted: bool,
+    /// Stored, sent, aborted: where the head stands.
+    pub(crate) head_state: HeadState,
     /// The last start_response was refused (its violation stays fatal until a later call succeeds).
     pub(crate) refusal_pending: bool,
     /// Bytes from write() not yet handed out.
@@ -207,9 +235,7 @@ impl RequestSlot {
                 header_data: Vec::with_capacity(512),
                 headers: Vec::with_capacity(16),
                 content_length: None,
-                head_stored: false,
-                headers_sent: false,
-                aborted: false,
+                head_state: HeadState::NotStarted,
                 refusal_pending: false,
                 pending: Vec::new(),
                 written_sink: None,
@@ -237,9 +263,7 @@ impl RequestSlot {
         s.header_data.clear();
         s.headers.clear();
         s.content_length = None;
-        s.head_stored = false;
-        s.headers_sent = false;
-        s.aborted = false;
+        s.head_state = HeadState::NotStarted;
         s.refusal_pending = false;
         s.pending.clear();
         s.written_sink = None;

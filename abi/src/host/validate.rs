@@ -312,14 +312,47 @@ pub fn check_head_size<'h>(
     Ok(())
 }
 
-/// Parses a Content-Length value: ASCII digits only, no sign, no spaces, no overflow.
+/// Why a `Content-Length` number was refused by [`parse_decimal_length`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LengthError {
+    /// Not `1*DIGIT`: empty, a sign, whitespace, a radix prefix, a separator, any other byte.
+    NotDecimal,
+    /// Digits only, but the number does not fit in 64 bits.
+    Overflow,
+}
+
+/// One `Content-Length` number (RFC 9110 §8.6): `1*DIGIT` as a `u64`, no sign, no whitespace,
+/// no radix prefix, no separators. The one digits rule for every Content-Length: the gateway's
+/// request parser, the host's check of a response head, and the conformance checker use it.
+///
+/// ```
+/// use nsgi::host::validate::{LengthError, parse_decimal_length};
+/// assert_eq!(parse_decimal_length(b"42"), Ok(42));
+/// assert_eq!(parse_decimal_length(b"+42"), Err(LengthError::NotDecimal));
+/// assert_eq!(parse_decimal_length(b"18446744073709551616"), Err(LengthError::Overflow));
+/// ```
+pub fn parse_decimal_length(digits: &[u8]) -> Result<u64, LengthError> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(LengthError::NotDecimal);
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or(LengthError::Overflow)
+    })
+}
+
+/// Most digits of a response's `Content-Length` that [`parse_content_length`] accepts: every
+/// accepted length is below 10^19, so `u64::MAX` (`NSGI_NO_LENGTH`) is never one.
+pub const MAX_RESPONSE_LENGTH_DIGITS: usize = 19;
+
+/// A `Content-Length` value an app gives in its response head: one number by
+/// [`parse_decimal_length`], of at most [`MAX_RESPONSE_LENGTH_DIGITS`] digits.
 pub fn parse_content_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+    if value.len() > MAX_RESPONSE_LENGTH_DIGITS {
         return None;
     }
-    value
-        .iter()
-        .try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    parse_decimal_length(value).ok()
 }
 
 #[cfg(test)]
@@ -375,6 +408,39 @@ mod tests {
         assert_eq!(parse_content_length(b"+1"), None);
         assert_eq!(parse_content_length(b" 1"), None);
         assert_eq!(parse_content_length(b""), None);
+        assert_eq!(parse_content_length(b"00000000000000000013"), None);
+    }
+
+    #[test]
+    fn decimal_lengths() {
+        assert_eq!(parse_decimal_length(b"0"), Ok(0));
+        assert_eq!(parse_decimal_length(b"007"), Ok(7));
+        assert_eq!(parse_decimal_length(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            parse_decimal_length(b"18446744073709551616"),
+            Err(LengthError::Overflow)
+        );
+        assert_eq!(
+            parse_decimal_length(b"99999999999999999999"),
+            Err(LengthError::Overflow)
+        );
+        for refused in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"0x1",
+            b"1,1",
+            b"1_0",
+            b"\xd9\xa1",
+        ] {
+            assert_eq!(
+                parse_decimal_length(refused),
+                Err(LengthError::NotDecimal),
+                "{refused:?}"
+            );
+        }
     }
 
     /// The tchar predicate as it was written before the table.

@@ -11,8 +11,6 @@
 //! keep chunk extensions or trailer fields (both are validated, then dropped, so a trailer can
 //! never smuggle a `Content-Length` or `Host` into the request), and never touch a socket.
 
-use std::fmt;
-
 use super::syntax::{is_field_value_byte, is_ows, is_qdtext, is_quoted_pair_byte, is_tchar};
 use super::{Framing, Limits};
 
@@ -25,65 +23,32 @@ pub struct DecodeProgress {
     pub done: bool,
 }
 
-/// Why a request body was refused. [`DecodeError::status`] is the response status (if no
-/// response has started yet); in every case the connection must be closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecodeError {
-    /// 400: a chunk-size that is not `1*HEXDIG` (empty, `0x`, sign, whitespace, junk).
-    InvalidChunkSize,
-    /// 400: a chunk-size of more than 16 hex digits (it would overflow 64 bits).
-    ChunkSizeOverflow,
-    /// 400: a chunk extension that is not `BWS ";" BWS token [ BWS "=" BWS (token /
-    /// quoted-string) ]`.
-    InvalidChunkExtension,
-    /// 400: chunk extensions longer in total than [`Limits::max_chunk_ext`].
-    ChunkExtensionTooLong,
-    /// 400: a chunk-size line or trailer line not terminated by CRLF (bare LF or bare CR).
-    InvalidLineEnding,
-    /// 400: chunk data not followed by exactly CRLF (more data than the size said, or junk).
-    MissingCrlfAfterData,
-    /// 400: a trailer line that is not `token ":" OWS field-value OWS` (obs-fold, whitespace
-    /// before the colon, control bytes, no colon).
-    InvalidTrailer,
-    /// 431: a trailer section larger than [`Limits::max_trailer_bytes`].
-    TrailerTooLarge,
-    /// 413: more content than [`Limits::max_body`].
-    TooLarge,
-}
-
-impl DecodeError {
-    /// The status code to answer with before closing the connection.
-    pub(crate) const fn status(&self) -> u16 {
-        match self {
-            DecodeError::TooLarge => 413,
-            DecodeError::TrailerTooLarge => 431,
-            _ => 400,
-        }
-    }
-
-    /// A short description of the rule that was broken, for logs.
-    pub(crate) const fn reason(&self) -> &'static str {
-        match self {
-            DecodeError::InvalidChunkSize => "invalid chunk size",
-            DecodeError::ChunkSizeOverflow => "chunk size has more than 16 hex digits",
-            DecodeError::InvalidChunkExtension => "invalid chunk extension",
-            DecodeError::ChunkExtensionTooLong => "chunk extensions too long",
-            DecodeError::InvalidLineEnding => "chunked line not terminated by CRLF",
-            DecodeError::MissingCrlfAfterData => "chunk data not followed by CRLF",
-            DecodeError::InvalidTrailer => "invalid trailer field",
-            DecodeError::TrailerTooLarge => "trailer section too large",
-            DecodeError::TooLarge => "request content exceeds the body limit",
-        }
+error_table! {
+    /// Why a request body was refused. [`DecodeError::status`] is the response status (if no
+    /// response has started yet); in every case the connection must be closed.
+    pub enum DecodeError {
+        /// A chunk-size that is not `1*HEXDIG` (empty, `0x`, sign, whitespace, junk).
+        InvalidChunkSize => 400, "invalid chunk size",
+        /// A chunk-size of more than 16 hex digits (it would overflow 64 bits).
+        ChunkSizeOverflow => 400, "chunk size has more than 16 hex digits",
+        /// A chunk extension that is not `BWS ";" BWS token [ BWS "=" BWS (token /
+        /// quoted-string) ]`.
+        InvalidChunkExtension => 400, "invalid chunk extension",
+        /// Chunk extensions longer in total than [`Limits::max_chunk_ext`].
+        ChunkExtensionTooLong => 400, "chunk extensions too long",
+        /// A chunk-size line or trailer line not terminated by CRLF (bare LF or bare CR).
+        InvalidLineEnding => 400, "chunked line not terminated by CRLF",
+        /// Chunk data not followed by exactly CRLF (more data than the size said, or junk).
+        MissingCrlfAfterData => 400, "chunk data not followed by CRLF",
+        /// A trailer line that is not `token ":" OWS field-value OWS` (obs-fold, whitespace
+        /// before the colon, control bytes, no colon).
+        InvalidTrailer => 400, "invalid trailer field",
+        /// A trailer section larger than [`Limits::max_trailer_bytes`].
+        TrailerTooLarge => 431, "trailer section too large",
+        /// More content than [`Limits::max_body`].
+        TooLarge => 413, "request content exceeds the body limit",
     }
 }
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.reason(), self.status())
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// The most hex digits a chunk-size may have: 16 digits fill a `u64`.
 const MAX_CHUNK_SIZE_DIGITS: u8 = 16;
@@ -987,18 +952,10 @@ mod tests {
 
     #[test]
     fn every_error_has_a_status_and_reason() {
-        use DecodeError::*;
-        for e in [
-            InvalidChunkSize,
-            ChunkSizeOverflow,
-            InvalidChunkExtension,
-            ChunkExtensionTooLong,
-            InvalidLineEnding,
-            MissingCrlfAfterData,
-            InvalidTrailer,
-            TrailerTooLarge,
-            TooLarge,
-        ] {
+        assert_eq!(DecodeError::ALL.len(), 9);
+        let reasons: std::collections::HashSet<_> = DecodeError::ALL.iter().map(DecodeError::reason).collect();
+        assert_eq!(reasons.len(), DecodeError::ALL.len(), "two variants share a reason");
+        for &e in DecodeError::ALL {
             assert!([400, 413, 431].contains(&e.status()));
             assert!(e.to_string().starts_with(e.reason()));
         }

@@ -21,6 +21,56 @@
 //! Every error this layer reports means "answer with `status()` and close the connection": a
 //! parser that has seen a malformed message no longer knows where the next message starts.
 
+/// Declares an error enum of this layer from one table: each variant with its doc comment, the
+/// response status and the short reason for logs. The variants, `status()`, `reason()`,
+/// `Display` and `ALL` (every variant, for the tests and the fuzz targets) come from that one
+/// table, so a variant's name is written once and the lists cannot disagree.
+macro_rules! error_table {
+    (
+        $(#[$enum_attr:meta])*
+        pub enum $name:ident {
+            $( $(#[$attr:meta])* $variant:ident => $status:literal, $reason:literal, )*
+        }
+    ) => {
+        $(#[$enum_attr])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $(
+                $(#[$attr])*
+                #[doc = concat!("\n\nAnswered with ", stringify!($status), "; logged as \"", $reason, "\".")]
+                $variant,
+            )*
+        }
+
+        impl $name {
+            /// Every variant, in the order of the table.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The status code to answer with before closing the connection.
+            pub const fn status(&self) -> u16 {
+                match self {
+                    $($name::$variant => $status,)*
+                }
+            }
+
+            /// A short description of the rule that was broken, for logs.
+            pub const fn reason(&self) -> &'static str {
+                match self {
+                    $($name::$variant => $reason,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{} ({})", self.reason(), self.status())
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
 pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;

@@ -14,7 +14,7 @@
 //! It must never read a body, never allocate, and never look at the request any further than
 //! the end of its head.
 
-use std::fmt;
+use nsgi::host::validate::{LengthError, parse_decimal_length};
 use std::mem::MaybeUninit;
 
 use super::syntax::{self, is_ows, is_tchar, list_elements};
@@ -133,109 +133,76 @@ pub(crate) struct Front<'b> {
     pub(crate) script_name: &'b [u8],
 }
 
-/// Why a request head was refused. Each variant names one rule; [`ParseError::status`] is the
-/// response status and [`ParseError::reason`] a short text for logs. After any of these the
-/// connection must be closed once the error response is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParseError {
-    /// 400: the method is not a `token`.
-    InvalidMethod,
-    /// 400: the method is longer than [`MAX_METHOD_BYTES`] (not 414: that is for the target).
-    MethodTooLong,
-    /// 400: the request-target has a byte outside `VCHAR`, a `#`, or is not origin-form,
-    /// absolute-form (`http`/`https`) or `*`.
-    InvalidTarget,
-    /// 400: `*` as the target of a method other than `OPTIONS`.
-    AsteriskFormNotOptions,
-    /// 400: the request line is malformed in a way not covered by a more precise variant,
-    /// e.g. it ends after the target without an HTTP-version (an HTTP/0.9 simple-request).
-    InvalidRequestLine,
-    /// 400: the HTTP-version is not `HTTP/` DIGIT `.` DIGIT.
-    InvalidVersion,
-    /// 400: a header name is not a `token` (space or tab before the colon, empty name,
-    /// control or non-ASCII byte, line without a colon, obs-fold continuation line).
-    InvalidHeaderName,
-    /// 400: a header value holds a control byte (NUL, bare CR, DEL, ...).
-    InvalidHeaderValue,
-    /// 400: a line in the head is not terminated by CRLF (bare LF, bare CR).
-    InvalidLineEnding,
-    /// 400: HTTP/1.1 request without `Host`.
-    MissingHost,
-    /// 400: more than one `Host` field line.
-    MultipleHost,
-    /// 400: `Host` (or the authority of an absolute-form target) is not `uri-host [":" port]`.
-    InvalidHost,
-    /// 400: `Host` disagrees with the authority of an absolute-form target.
-    HostMismatch,
-    /// 400: a `Content-Length` value is not `1*DIGIT` (sign, hex, space, empty, ...).
-    InvalidContentLength,
-    /// 400: a `Content-Length` value does not fit in 64 bits.
-    ContentLengthOverflow,
-    /// 400: several `Content-Length` values that are not all the same.
-    ConflictingContentLength,
-    /// 400: a `Transfer-Encoding` element is not `token *( OWS ";" ... )` (empty element,
-    /// stray bytes, or parameters on `chunked`).
-    InvalidTransferEncoding,
-    /// 400: `Transfer-Encoding` present but `chunked` is not the final coding.
-    ChunkedNotFinal,
-    /// 400: `chunked` listed more than once (RFC 9112 §6.1: a sender MUST NOT apply it twice).
-    RepeatedChunked,
-    /// 400: both `Transfer-Encoding` and `Content-Length` (refused, not resolved).
-    ContentLengthWithTransferEncoding,
-    /// 400: `Transfer-Encoding` in an HTTP/1.0 request.
-    TransferEncodingInHttp10,
-    /// 413: `Content-Length` exceeds [`Limits::max_body`].
-    ContentTooLarge,
-    /// 414: the request line exceeds [`Limits::max_request_line`].
-    RequestLineTooLong,
-    /// 417: an `Expect` value other than `100-continue`.
-    UnsupportedExpectation,
-    /// 431: the head exceeds [`Limits::max_header_bytes`].
-    HeadersTooLarge,
-    /// 431: more header lines than [`Limits::max_headers`] (or than the slots passed in).
-    TooManyHeaders,
-    /// 501: a coding this server does not implement before a final `chunked` (`gzip, chunked`).
-    UnsupportedTransferCoding,
-    /// 505: a well-formed version other than HTTP/1.0 and HTTP/1.1 (`HTTP/0.9`, `HTTP/2.0`, ...).
-    /// A request line without any version is malformed instead ([`ParseError::InvalidRequestLine`]).
-    UnsupportedVersion,
+error_table! {
+    /// Why a request head was refused. Each variant names one rule; [`ParseError::status`] is the
+    /// response status and [`ParseError::reason`] a short text for logs. After any of these the
+    /// connection must be closed once the error response is written.
+    pub enum ParseError {
+        /// The method is not a `token`.
+        InvalidMethod => 400, "method is not a token",
+        /// The method is longer than [`MAX_METHOD_BYTES`] (not 414: that is for the target).
+        MethodTooLong => 400, "method too long",
+        /// The request-target has a byte outside `VCHAR`, a `#`, or is not origin-form,
+        /// absolute-form (`http`/`https`) or `*`.
+        InvalidTarget => 400, "invalid request-target",
+        /// `*` as the target of a method other than `OPTIONS`.
+        AsteriskFormNotOptions => 400, "asterisk-form target on a method other than OPTIONS",
+        /// The request line is malformed in a way not covered by a more precise variant,
+        /// e.g. it ends after the target without an HTTP-version (an HTTP/0.9 simple-request).
+        InvalidRequestLine => 400, "malformed request line",
+        /// The HTTP-version is not `HTTP/` DIGIT `.` DIGIT.
+        InvalidVersion => 400, "malformed HTTP version",
+        /// A header name is not a `token` (space or tab before the colon, empty name,
+        /// control or non-ASCII byte, line without a colon, obs-fold continuation line).
+        InvalidHeaderName => 400, "invalid header name (or whitespace before colon, obs-fold)",
+        /// A header value holds a control byte (NUL, bare CR, DEL, ...).
+        InvalidHeaderValue => 400, "control character in header value",
+        /// A line in the head is not terminated by CRLF (bare LF, bare CR).
+        InvalidLineEnding => 400, "line not terminated by CRLF",
+        /// HTTP/1.1 request without `Host`.
+        MissingHost => 400, "HTTP/1.1 request without Host",
+        /// More than one `Host` field line.
+        MultipleHost => 400, "more than one Host header",
+        /// `Host` (or the authority of an absolute-form target) is not `uri-host [":" port]`.
+        InvalidHost => 400, "invalid Host",
+        /// `Host` disagrees with the authority of an absolute-form target.
+        HostMismatch => 400, "Host differs from the absolute-form target's authority",
+        /// A `Content-Length` value is not `1*DIGIT` (sign, hex, space, empty, ...).
+        InvalidContentLength => 400, "Content-Length is not a decimal number",
+        /// A `Content-Length` value does not fit in 64 bits.
+        ContentLengthOverflow => 400, "Content-Length does not fit in 64 bits",
+        /// Several `Content-Length` values that are not all the same.
+        ConflictingContentLength => 400, "conflicting Content-Length values",
+        /// A `Transfer-Encoding` element is not `token *( OWS ";" ... )` (empty element,
+        /// stray bytes, or parameters on `chunked`).
+        InvalidTransferEncoding => 400, "malformed Transfer-Encoding",
+        /// `Transfer-Encoding` present but `chunked` is not the final coding.
+        ChunkedNotFinal => 400, "chunked is not the final transfer coding",
+        /// `chunked` listed more than once (RFC 9112 §6.1: a sender MUST NOT apply it twice).
+        RepeatedChunked => 400, "chunked applied more than once",
+        /// Both `Transfer-Encoding` and `Content-Length` (refused, not resolved).
+        ContentLengthWithTransferEncoding => 400, "both Content-Length and Transfer-Encoding",
+        /// `Transfer-Encoding` in an HTTP/1.0 request.
+        TransferEncodingInHttp10 => 400, "Transfer-Encoding in an HTTP/1.0 request",
+        /// `Content-Length` exceeds [`Limits::max_body`].
+        ContentTooLarge => 413, "Content-Length exceeds the body limit",
+        /// The request line exceeds [`Limits::max_request_line`].
+        RequestLineTooLong => 414, "request line too long",
+        /// An `Expect` value other than `100-continue`.
+        UnsupportedExpectation => 417, "unsupported expectation",
+        /// The head exceeds [`Limits::max_header_bytes`].
+        HeadersTooLarge => 431, "request head too large",
+        /// More header lines than [`Limits::max_headers`] (or than the slots passed in).
+        TooManyHeaders => 431, "too many header fields",
+        /// A coding this server does not implement before a final `chunked` (`gzip, chunked`).
+        UnsupportedTransferCoding => 501, "unsupported transfer coding",
+        /// A well-formed version other than HTTP/1.0 and HTTP/1.1 (`HTTP/0.9`, `HTTP/2.0`, ...).
+        /// A request line without any version is malformed instead ([`ParseError::InvalidRequestLine`]).
+        UnsupportedVersion => 505, "unsupported HTTP version",
+    }
 }
 
 impl ParseError {
-    /// The status code to answer with before closing the connection.
-    pub const fn status(&self) -> u16 {
-        use ParseError::*;
-        match self {
-            InvalidMethod
-            | MethodTooLong
-            | InvalidTarget
-            | AsteriskFormNotOptions
-            | InvalidRequestLine
-            | InvalidVersion
-            | InvalidHeaderName
-            | InvalidHeaderValue
-            | InvalidLineEnding
-            | MissingHost
-            | MultipleHost
-            | InvalidHost
-            | HostMismatch
-            | InvalidContentLength
-            | ContentLengthOverflow
-            | ConflictingContentLength
-            | InvalidTransferEncoding
-            | ChunkedNotFinal
-            | RepeatedChunked
-            | ContentLengthWithTransferEncoding
-            | TransferEncodingInHttp10 => 400,
-            ContentTooLarge => 413,
-            RequestLineTooLong => 414,
-            UnsupportedExpectation => 417,
-            HeadersTooLarge | TooManyHeaders => 431,
-            UnsupportedTransferCoding => 501,
-            UnsupportedVersion => 505,
-        }
-    }
-
     /// True when the request line itself was refused (so no method or target can be reported
     /// for the request); false when the line was read and a later rule was broken.
     pub(crate) const fn is_about_request_line(&self) -> bool {
@@ -251,50 +218,7 @@ impl ParseError {
                 | RequestLineTooLong
         )
     }
-
-    /// A short description of the rule that was broken, for logs.
-    pub(crate) const fn reason(&self) -> &'static str {
-        use ParseError::*;
-        match self {
-            InvalidMethod => "method is not a token",
-            MethodTooLong => "method too long",
-            InvalidTarget => "invalid request-target",
-            AsteriskFormNotOptions => "asterisk-form target on a method other than OPTIONS",
-            InvalidRequestLine => "malformed request line",
-            InvalidVersion => "malformed HTTP version",
-            InvalidHeaderName => "invalid header name (or whitespace before colon, obs-fold)",
-            InvalidHeaderValue => "control character in header value",
-            InvalidLineEnding => "line not terminated by CRLF",
-            MissingHost => "HTTP/1.1 request without Host",
-            MultipleHost => "more than one Host header",
-            InvalidHost => "invalid Host",
-            HostMismatch => "Host differs from the absolute-form target's authority",
-            InvalidContentLength => "Content-Length is not a decimal number",
-            ContentLengthOverflow => "Content-Length does not fit in 64 bits",
-            ConflictingContentLength => "conflicting Content-Length values",
-            InvalidTransferEncoding => "malformed Transfer-Encoding",
-            ChunkedNotFinal => "chunked is not the final transfer coding",
-            RepeatedChunked => "chunked applied more than once",
-            ContentLengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",
-            TransferEncodingInHttp10 => "Transfer-Encoding in an HTTP/1.0 request",
-            ContentTooLarge => "Content-Length exceeds the body limit",
-            RequestLineTooLong => "request line too long",
-            UnsupportedExpectation => "unsupported expectation",
-            HeadersTooLarge => "request head too large",
-            TooManyHeaders => "too many header fields",
-            UnsupportedTransferCoding => "unsupported transfer coding",
-            UnsupportedVersion => "unsupported HTTP version",
-        }
-    }
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.reason(), self.status())
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// Parse a request head from the start of `buf`.
 ///
@@ -849,15 +773,11 @@ fn content_length_list(value: &[u8]) -> Result<u64, ParseError> {
     result.ok_or(ParseError::InvalidContentLength)
 }
 
-/// `1*DIGIT` as a `u64`: no sign, no whitespace, no radix prefix, no separators.
+/// One element as a `u64`, by the SDK's one Content-Length digits rule.
 fn decimal_u64(digits: &[u8]) -> Result<u64, ParseError> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(ParseError::InvalidContentLength);
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or(ParseError::ContentLengthOverflow)
+    parse_decimal_length(digits).map_err(|error| match error {
+        LengthError::NotDecimal => ParseError::InvalidContentLength,
+        LengthError::Overflow => ParseError::ContentLengthOverflow,
     })
 }
 
@@ -1945,37 +1865,12 @@ mod tests {
     #[test]
     fn every_error_has_a_status_and_reason() {
         use ParseError::*;
-        let all = [
-            InvalidMethod,
-            MethodTooLong,
-            InvalidTarget,
-            AsteriskFormNotOptions,
-            InvalidRequestLine,
-            InvalidVersion,
-            InvalidHeaderName,
-            InvalidHeaderValue,
-            InvalidLineEnding,
-            MissingHost,
-            MultipleHost,
-            InvalidHost,
-            HostMismatch,
-            InvalidContentLength,
-            ContentLengthOverflow,
-            ConflictingContentLength,
-            InvalidTransferEncoding,
-            ChunkedNotFinal,
-            RepeatedChunked,
-            ContentLengthWithTransferEncoding,
-            TransferEncodingInHttp10,
-            ContentTooLarge,
-            RequestLineTooLong,
-            UnsupportedExpectation,
-            HeadersTooLarge,
-            TooManyHeaders,
-            UnsupportedTransferCoding,
-            UnsupportedVersion,
-        ];
-        for e in all {
+        let all = ParseError::ALL;
+        assert_eq!(all.len(), 28);
+        assert_eq!((all[0], all[all.len() - 1]), (InvalidMethod, UnsupportedVersion));
+        let reasons: std::collections::HashSet<_> = all.iter().map(ParseError::reason).collect();
+        assert_eq!(reasons.len(), all.len(), "two variants share a reason");
+        for &e in all {
             assert!([400, 413, 414, 417, 431, 501, 505].contains(&e.status()), "{e:?}");
             assert!(!e.reason().is_empty());
             assert!(e.to_string().contains(e.reason()));

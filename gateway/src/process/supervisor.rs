@@ -27,13 +27,14 @@ use crate::settings::cli::Cli;
 use libc::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
+use nsgi::host::exit::{Exit, describe_exit, signal_name};
 use signal_hook_mio::v1_0::Signals;
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The longest the loop sleeps without looking at its workers.
@@ -691,7 +692,7 @@ impl Supervisor {
     fn stop(&mut self, index: usize, signal: libc::c_int, deadline: Instant) {
         let worker = &mut self.workers[index];
         if let Err(e) = process::kill(worker.pid, signal) {
-            log::warn!("cannot send {} to {}: {e}", process::signal_name(signal), worker.name());
+            log::warn!("cannot send {} to {}: {e}", signal_name(signal), worker.name());
         }
         let deadline = match worker.fate {
             Fate::Stopping { deadline: earlier } => earlier.min(deadline),
@@ -811,6 +812,7 @@ impl Supervisor {
                 Err(e) => Exit {
                     clean: false,
                     text: format!("could not be waited for ({e})"),
+                    hint: None,
                 },
             };
             // Messages written just before the exit (a last "ready") still count.
@@ -1015,7 +1017,7 @@ impl Supervisor {
         if !targets.is_empty() {
             log::info!(
                 "sending {} to {} worker(s); killing those still running after {}",
-                process::signal_name(signal),
+                signal_name(signal),
                 targets.len(),
                 seconds(deadline.saturating_duration_since(now))
             );
@@ -1047,29 +1049,6 @@ fn start_watch(cli: &Cli) -> Result<ReloadWatch, String> {
     Ok(watch)
 }
 
-/// How a worker ended, for the log.
-struct Exit {
-    /// Exit status 0.
-    clean: bool,
-    /// "exited with status 1", "killed by signal SIGSEGV (core dumped)", ...
-    text: String,
-}
-
-fn describe_exit(status: ExitStatus) -> Exit {
-    let text = if let Some(signal) = status.signal() {
-        let core = if status.core_dumped() { " (core dumped)" } else { "" };
-        format!("killed by signal {}{core}", process::signal_name(signal))
-    } else if let Some(code) = status.code() {
-        format!("exited with status {code}")
-    } else {
-        format!("ended ({status})")
-    };
-    Exit {
-        clean: status.success(),
-        text,
-    }
-}
-
 /// `0.1s`, `2s`: a duration for the log.
 fn seconds(duration: Duration) -> String {
     let millis = duration.as_millis();
@@ -1083,18 +1062,6 @@ fn seconds(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exits_are_described_for_operators() {
-        let exited = describe_exit(ExitStatus::from_raw(3 << 8));
-        assert_eq!((exited.clean, exited.text.as_str()), (false, "exited with status 3"));
-        let clean = describe_exit(ExitStatus::from_raw(0));
-        assert_eq!((clean.clean, clean.text.as_str()), (true, "exited with status 0"));
-        let segv = describe_exit(ExitStatus::from_raw(libc::SIGSEGV));
-        assert_eq!(segv.text, "killed by signal SIGSEGV");
-        let core = describe_exit(ExitStatus::from_raw(libc::SIGABRT | 0x80));
-        assert_eq!(core.text, "killed by signal SIGABRT (core dumped)");
-    }
 
     #[test]
     fn durations_read_naturally() {

@@ -237,7 +237,11 @@ impl WorkerLink {
         }
         for signal in [libc::SIGHUP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGUSR1] {
             if let Err(e) = process::ignore_signal(signal) {
-                log::warn!("worker {}: cannot ignore {}: {e}", env.id, process::signal_name(signal));
+                log::warn!(
+                    "worker {}: cannot ignore {}: {e}",
+                    env.id,
+                    nsgi::host::exit::signal_name(signal)
+                );
             }
         }
         Ok(Some(WorkerLink {

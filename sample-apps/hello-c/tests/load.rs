@@ -1,11 +1,12 @@
 //! Smoke test of the C sample: loads the real `libhello_c.so` with `libloading`, checks the
-//! descriptor handshake, then drives init/call/next/close/shutdown through a minimal fake host
-//! table. The full behaviour over HTTP is tested with the gateway elsewhere.
+//! descriptor handshake, then drives init/call/next/close/shutdown through the shared fake host
+//! table (`nsgi_testkit::fake_host`). The full behaviour over HTTP is tested with the gateway elsewhere.
 
 use std::ffi::c_void;
 use std::ptr;
 
 use nsgi::sys::*;
+use nsgi_testkit::fake_host::{FakeRequest, FakeTable, Header};
 
 /// Loads the library once and returns its descriptor. The library is leaked on purpose: NSGI
 /// libraries are never unloaded.
@@ -46,68 +47,7 @@ fn descriptor_handshake() {
     assert!(d.init.is_some() && d.call.is_some() && d.shutdown.is_some());
 }
 
-// ---- A minimal fake host -------------------------------------------------------------------
-
-/// A header as the fake host copied it: (name, value).
-type Header = (Vec<u8>, Vec<u8>);
-
-/// One `start_response` call as the fake host recorded it: (status, headers, exc_info given).
-type StartResponseCall = (Vec<u8>, Vec<Header>, bool);
-
-/// What the fake host saw. `host_data` points at one of these; so does `req` (cast).
-#[derive(Default)]
-struct Seen {
-    logs: Vec<(i32, String)>,
-    start_response: Vec<StartResponseCall>,
-    /// What `start_response` returns.
-    start_response_result: nsgi_status,
-}
-
-unsafe extern "C" fn log(host_data: *mut c_void, _req: *mut nsgi_request, level: i32, msg: nsgi_bytes) {
-    // SAFETY: the tests pass a live `Seen` as host_data.
-    let seen = unsafe { &mut *host_data.cast::<Seen>() };
-    seen.logs
-        .push((level, String::from_utf8_lossy(&bytes(msg)).into_owned()));
-}
-
-unsafe extern "C" fn start_response(
-    req: *mut nsgi_request,
-    status: nsgi_bytes,
-    headers: *const nsgi_header,
-    n_headers: usize,
-    exc_info: *const nsgi_exc_info,
-) -> nsgi_status {
-    // SAFETY: the tests pass a live `Seen` as the request pointer.
-    let seen = unsafe { &mut *req.cast::<Seen>() };
-    let headers = if n_headers == 0 {
-        &[][..]
-    } else {
-        // SAFETY: the ABI promises `n_headers` headers at `headers` during the call.
-        unsafe { std::slice::from_raw_parts(headers, n_headers) }
-    };
-    let headers = headers.iter().map(|h| (bytes(h.name), bytes(h.value))).collect();
-    seen.start_response.push((bytes(status), headers, !exc_info.is_null()));
-    seen.start_response_result
-}
-
-fn host_table(seen: &mut Seen) -> nsgi_host_api {
-    nsgi_host_api {
-        struct_size: NSGI_HOST_API_V1_0_SIZE,
-        abi_major: NSGI_ABI_MAJOR,
-        abi_minor: NSGI_ABI_MINOR,
-        host_data: ptr::from_mut(seen).cast(),
-        log: Some(log),
-        environ_get: None,
-        input_read: None,
-        input_readline: None,
-        errors_write: None,
-        errors_flush: None,
-        start_response: Some(start_response),
-        write: None,
-        file_body: None,
-        get_extension: None,
-    }
-}
+// ---- The host: the shared fake (`nsgi_testkit::fake_host`) ---------------------------------
 
 fn init_args() -> nsgi_init_args {
     nsgi_init_args {
@@ -144,41 +84,40 @@ fn environ() -> nsgi_environ {
 
 #[test]
 fn serves_hello_world() {
-    let mut host_seen = Seen::default();
-    let host = host_table(&mut host_seen);
-    let (rc, app) = init(&host);
-    assert_eq!(rc, NSGI_OK, "init: {:?}", host_seen.logs);
+    let host = FakeTable::new();
+    let (rc, app) = init(host.api());
+    assert_eq!(rc, NSGI_OK, "init: {:?}", host.logs());
     assert!(!app.is_null());
 
     let d = descriptor();
     let call = d.call.expect("call");
     for _ in 0..3 {
-        let mut req = Seen::default();
+        let mut req = FakeRequest::default();
         let env = environ();
         let mut body = nsgi_body {
             vtable: ptr::null(),
             state: ptr::null_mut(),
         };
         // SAFETY: live app, request token, environ and out-pointer.
-        let rc = unsafe { call(app, ptr::from_mut(&mut req).cast(), &env, &mut body) };
+        let rc = unsafe { call(app, req.handle(), &env, &mut body) };
         assert_eq!(rc, NSGI_OK);
 
-        assert_eq!(req.start_response.len(), 1);
-        let (status, headers, exc) = &req.start_response[0];
-        assert_eq!(status, b"200 OK");
-        assert!(!exc);
+        let starts: Vec<_> = req.start_responses().collect();
+        assert_eq!(starts.len(), 1);
+        let (status, headers, exc, result) = starts[0];
+        assert_eq!((status, exc, result), (&b"200 OK"[..], false, NSGI_OK));
         let want: Vec<Header> = vec![
             (b"Content-Type".to_vec(), b"text/plain; charset=utf-8".to_vec()),
             (b"Content-Length".to_vec(), b"13".to_vec()),
         ];
-        assert_eq!(headers, &want);
+        assert_eq!(headers, &want[..]);
 
         assert!(!body.vtable.is_null());
         // SAFETY: a successful call returned a valid static vtable.
         let vt = unsafe { &*body.vtable };
         assert_eq!(vt.struct_size, NSGI_BODY_VTABLE_V1_0_SIZE);
         let (next, close) = (vt.next.expect("next"), vt.close.expect("close"));
-        let req_ptr: *mut nsgi_request = ptr::from_mut(&mut req).cast();
+        let req_ptr: *mut nsgi_request = req.handle();
         let mut out = Vec::new();
         loop {
             let mut chunk = nsgi_bytes::EMPTY;
@@ -197,20 +136,19 @@ fn serves_hello_world() {
 
     // SAFETY: no request is in flight; the app is not used afterwards.
     unsafe { d.shutdown.expect("shutdown")(app) };
-    assert!(host_seen.logs.is_empty(), "unexpected log lines: {:?}", host_seen.logs);
+    assert!(host.logs().is_empty(), "unexpected log lines: {:?}", host.logs());
 }
 
 #[test]
 fn start_response_failure_is_reported() {
-    let mut host_seen = Seen::default();
-    let host = host_table(&mut host_seen);
-    let (rc, app) = init(&host);
+    let host = FakeTable::new();
+    let (rc, app) = init(host.api());
     assert_eq!(rc, NSGI_OK);
 
     let d = descriptor();
-    let mut req = Seen {
-        start_response_result: NSGI_E_INVAL,
-        ..Seen::default()
+    let mut req = FakeRequest {
+        start_response_answer: Some(NSGI_E_INVAL),
+        ..FakeRequest::default()
     };
     let env = environ();
     let mut body = nsgi_body {
@@ -218,11 +156,12 @@ fn start_response_failure_is_reported() {
         state: ptr::null_mut(),
     };
     // SAFETY: as in serves_hello_world.
-    let rc = unsafe { d.call.expect("call")(app, ptr::from_mut(&mut req).cast(), &env, &mut body) };
+    let rc = unsafe { d.call.expect("call")(app, req.handle(), &env, &mut body) };
     assert_eq!(rc, NSGI_E_INVAL);
     assert!(body.vtable.is_null(), "a failed call must leave body_out->vtable NULL");
-    assert_eq!(host_seen.logs.len(), 1, "{:?}", host_seen.logs);
-    assert_eq!(host_seen.logs[0].0, NSGI_LOG_ERROR);
+    let logs = host.logs();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].0, NSGI_LOG_ERROR);
 
     // SAFETY: no request is in flight.
     unsafe { d.shutdown.expect("shutdown")(app) };
@@ -230,25 +169,24 @@ fn start_response_failure_is_reported() {
 
 #[test]
 fn init_refuses_another_major() {
-    let mut seen = Seen::default();
-    let mut host = host_table(&mut seen);
-    host.abi_major = 2;
-    let (rc, app) = init(&host);
+    let mut host = FakeTable::new();
+    host.api_mut().abi_major = 2;
+    let (rc, app) = init(host.api());
     assert_eq!(rc, NSGI_E_UNSUPPORTED);
     assert!(app.is_null());
-    assert_eq!(seen.logs.len(), 1, "init should log why it failed");
-    assert_eq!(seen.logs[0].0, NSGI_LOG_ERROR);
-    assert!(seen.logs[0].1.contains("major"), "{:?}", seen.logs);
+    let logs = host.logs();
+    assert_eq!(logs.len(), 1, "init should log why it failed");
+    assert_eq!(logs[0].0, NSGI_LOG_ERROR);
+    assert!(logs[0].2.contains("major"), "{logs:?}");
 }
 
 #[test]
 fn init_refuses_a_table_without_start_response() {
-    let mut seen = Seen::default();
-    let mut host = host_table(&mut seen);
+    let mut host = FakeTable::new();
     // A (hypothetical) host whose table ends before start_response.
-    host.struct_size = core::mem::offset_of!(nsgi_host_api, start_response) as u32;
-    let (rc, app) = init(&host);
+    host.api_mut().struct_size = core::mem::offset_of!(nsgi_host_api, start_response) as u32;
+    let (rc, app) = init(host.api());
     assert_eq!(rc, NSGI_E_UNSUPPORTED);
     assert!(app.is_null());
-    assert_eq!(seen.logs.len(), 1, "init should log why it failed");
+    assert_eq!(host.logs().len(), 1, "init should log why it failed");
 }
