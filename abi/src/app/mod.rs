@@ -40,6 +40,7 @@
 //! | `wsgi.errors` | [`Request::errors`] → [`Errors`] (`Write`) |
 //! | `start_response(status, headers)` | [`StartResponse::start`] (consumes the token) |
 //! | `start_response(..., exc_info)` | [`Started::replace_after_error`] |
+//! | a generator calling `start_response` in its first `next()` | [`StartResponse::lazily`] → [`LaterStart::start`] |
 //! | the `write()` callable | [`Started::write`] and `impl std::io::Write for Started` |
 //! | the returned iterable and its `close()` | [`Body`], [`Body::on_close`] |
 //! | `wsgi.multithread` / `multiprocess` / `run_once` | [`Request::multithread`], ... |
@@ -75,6 +76,7 @@ mod form;
 mod host;
 mod init;
 mod io;
+mod lazy;
 mod multipart;
 mod panic;
 pub(crate) mod raw;
@@ -90,6 +92,7 @@ pub use form::{DEFAULT_FORM_LIMIT, Form, FormError, Pair, percent_decode};
 pub use host::{Host, Level};
 pub use init::InitArgs;
 pub use io::{Errors, Input};
+pub use lazy::{LaterResponse, LaterStart, LaterStarted};
 pub use multipart::{Multipart, MultipartError, MultipartLimits, Part};
 pub use request::Request;
 pub use respond::Redirect;
