@@ -45,10 +45,12 @@
 //! | the returned iterable and its `close()` | [`Body`], [`Body::on_close`] |
 //! | `wsgi.multithread` / `multiprocess` / `run_once` | [`Request::multithread`], ... |
 //!
-//! Starting the response consumes the [`StartResponse`] token, and the only way to build the
-//! [`Response`] that [`App::call`] returns is from the [`Started`] value that starting gives you.
-//! So "forgot to call start_response" and "called start_response twice" are compile errors in a
-//! Rust app; the host still checks both at run time for apps written in C.
+//! Starting the response consumes the [`StartResponse`] token, and the only ways to build the
+//! [`Response`] that [`App::call`] returns are from the [`Started`] value that starting gives you,
+//! or with [`StartResponse::lazily`], whose closure must in turn start through [`LaterStart`] to
+//! return its [`LaterResponse`]. So "forgot to call start_response" and "called start_response
+//! twice" are compile errors in a Rust app; the host still checks both at run time for apps
+//! written in C.
 //!
 //! # Panics and errors
 //!
