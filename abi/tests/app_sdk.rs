@@ -14,7 +14,7 @@ use std::ptr;
 
 use nsgi::app::{App, Body, Error, Host, InitArgs, Level, Request, Response, StartResponse};
 use nsgi::sys::*;
-use nsgi_testkit::fake_host::{FakeRequest, FakeTable as Fake, bytes};
+use nsgi_testkit::fake_host::{FakeRequest, FakeTable as Fake, Phase, bytes};
 
 // ---------------------------------------------------------------------------------------------
 // The fake host: the shared one (`nsgi_testkit::fake_host`).
@@ -187,19 +187,21 @@ fn drain(body: nsgi_body, req: &mut FakeRequest) -> (nsgi_status, Vec<u8>) {
     assert_eq!(vtable.struct_size, NSGI_BODY_VTABLE_V1_0_SIZE);
     let next = vtable.next.expect("next");
     let close = vtable.close.expect("close");
-    let req: *mut nsgi_request = (req as *mut FakeRequest).cast();
     let mut out = Vec::new();
     let status = loop {
         let mut chunk = nsgi_bytes::EMPTY;
+        let before = req.phase;
+        req.phase = Phase::Next;
         // SAFETY: the body is live and not closed.
-        let status = unsafe { next(body.state, req, &mut chunk) };
+        let status = unsafe { next(body.state, req.handle(), &mut chunk) };
+        req.phase = before;
         if status != NSGI_OK {
             break status;
         }
         out.extend(bytes(chunk));
     };
     // SAFETY: closed exactly once.
-    unsafe { close(body.state, req) };
+    unsafe { close(body.state, req.handle()) };
     (status, out)
 }
 
@@ -398,6 +400,10 @@ impl App for Tester {
                 drop(Body::from("unused").on_close(count_close));
                 Ok(start.start("204 No Content", &[])?.finish())
             }
+            "/body-fails" => Ok(start.lazily(|later| {
+                let chunks = vec![Ok("half "), Err(io::Error::other("the disk went away"))];
+                Ok(later.start("200 OK", &[])?.body(Body::from_results(chunks)))
+            })),
             "/respond" => Ok(start.respond("200 OK", &plain, format!("{} bytes", 7))?),
             "/respond-chunks" => Ok(start.respond("200 OK", &plain, Body::from_chunks(["a", "b"]))?),
             "/respond-twice-length" => {
@@ -1467,5 +1473,175 @@ fn file_body_hands_the_hosts_own_body_back_unchanged() {
     assert_eq!((status, bytes.as_slice()), (NSGI_DONE, &b"host bytes"[..]));
     assert_eq!(HOST_FILE_CLOSES.with(Cell::get), 2);
     assert_eq!(CLOSED.with(Cell::get), 1);
+    app.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting the response lazily, from inside the body's first `next()` (docs/abi.md §7.3).
+
+/// An app whose routes start their response from the body's first `next()`, and one route that
+/// fails in `call` for comparison.
+struct Lazily;
+
+impl App for Lazily {
+    const NAME: &'static str = "lazily";
+
+    fn init(_args: &InitArgs<'_>) -> Result<Self, Error> {
+        Ok(Lazily)
+    }
+
+    fn call(&self, req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+        let path = req.path_info().to_owned();
+        match path.as_str() {
+            "/fail-in-call" => Err("the report store is down".into()),
+            "/fail-later" => Ok(start.lazily(|_later| Err("the report store is down".into()))),
+            "/refused" => Ok(start.lazily(|later| Ok(later.start("200 OK", &[("Bad Name", "x")])?.finish()))),
+            "/panic-later" => Ok(start.lazily(|_later| panic!("the lazy closure exploded"))),
+            "/body-fails" => Ok(start.lazily(|later| {
+                let chunks = vec![Ok("half "), Err(io::Error::other("the disk went away"))];
+                Ok(later.start("200 OK", &[])?.body(Body::from_results(chunks)))
+            })),
+            "/respond" => {
+                Ok(start.lazily(|later| Ok(later.respond("200 OK", &[("Content-Type", "text/plain")], "sized\n")?)))
+            }
+            "/closed" => Ok(start.lazily(|later| {
+                let started = later.start("200 OK", &[])?;
+                Ok(started.body(Body::from_chunks(["one"]).on_close(count_close)))
+            })),
+            _ => Ok(start.lazily(move |later| {
+                let started = later.start("201 Created", &[("Content-Type", "text/plain"), ("X-Path", &path)])?;
+                Ok(started.body(Body::from_chunks(["made ", "", "later"])))
+            })),
+        }
+    }
+}
+
+#[test]
+fn lazily_calls_start_response_from_inside_the_first_next() {
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/report"));
+    assert_eq!(status, NSGI_OK);
+    // `call` returned without starting the response.
+    assert_eq!((req.start_calls, req.status.as_deref()), (0, None));
+    let (status, chunks) = drain(body, &mut req);
+    assert_eq!((status, chunks.as_slice()), (NSGI_DONE, &b"made later"[..]));
+    // The host saw start_response once, from inside next, with the status and headers.
+    assert_eq!(req.start_phases, [Phase::Next]);
+    assert_eq!(req.status.as_deref(), Some("201 Created"));
+    assert_eq!(
+        req.headers,
+        [
+            ("Content-Type".to_owned(), "text/plain".to_owned()),
+            ("X-Path".to_owned(), "/report".to_owned())
+        ]
+    );
+    assert_eq!(fake.log_text(), "");
+    app.shutdown();
+}
+
+#[test]
+fn an_error_in_the_lazy_closure_ends_like_an_error_in_call() {
+    // The same status from the app (the host answers 500 for both), and the same log line.
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/fail-in-call")).0, NSGI_E_APP);
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/fail-later")).0, NSGI_E_APP);
+    assert_eq!(req.start_calls, 0);
+    let failures: Vec<(i32, bool, String)> = fake
+        .logs()
+        .into_iter()
+        .filter(|(_, _, m)| m.contains("store"))
+        .collect();
+    let line = (
+        NSGI_LOG_ERROR,
+        true,
+        "request failed: the report store is down".to_owned(),
+    );
+    assert_eq!(failures, [line.clone(), line]);
+    app.shutdown();
+}
+
+#[test]
+fn a_lazy_start_the_host_refuses_names_the_problem() {
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/refused")).0, NSGI_E_APP);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "header name \"Bad Name\" is not an HTTP token"),
+        "{}",
+        fake.log_text()
+    );
+    app.shutdown();
+}
+
+#[test]
+fn a_panic_in_the_lazy_closure_poisons_the_body_only() {
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    assert_eq!(app.request(&mut req, &Env::get("GET", "/panic-later")).0, NSGI_E_PANIC);
+    assert!(
+        logged(&fake, NSGI_LOG_ERROR, "the lazy closure exploded"),
+        "{}",
+        fake.log_text()
+    );
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/again"));
+    assert_eq!((status, body.as_slice()), (NSGI_DONE, &b"made later"[..]));
+    assert_eq!(req.status.as_deref(), Some("201 Created"));
+    app.shutdown();
+}
+
+#[test]
+fn the_lazily_produced_body_is_closed_once_and_an_unstarted_one_needs_no_close_hook() {
+    CLOSED.with(|c| c.set(0));
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/closed"));
+    assert_eq!((status, body.as_slice()), (NSGI_DONE, &b"one"[..]));
+    assert_eq!(CLOSED.with(Cell::get), 1);
+    // Closed before the first next: the closure never runs, nothing is started.
+    let mut req = FakeRequest::default();
+    let (status, body) = app.call(&mut req, &Env::get("GET", "/closed"));
+    assert_eq!(status, NSGI_OK);
+    // SAFETY: a live body from a successful call, closed exactly once.
+    unsafe { (*body.vtable).close.expect("close")(body.state, (&mut req as *mut FakeRequest).cast()) };
+    assert_eq!((req.start_calls, CLOSED.with(Cell::get)), (0, 1));
+    app.shutdown();
+}
+
+#[test]
+fn a_lazy_respond_sets_content_length_like_respond() {
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/respond"));
+    assert_eq!((status, body.as_slice()), (NSGI_DONE, &b"sized\n"[..]));
+    assert_eq!(req.start_phases, [Phase::Next]);
+    assert_eq!(header(&req, "Content-Length"), Some("6"));
+    assert_eq!(header(&req, "Content-Type"), Some("text/plain"));
+    app.shutdown();
+}
+
+#[test]
+fn a_failure_of_the_lazily_produced_body_is_reported_once() {
+    let fake = Fake::new();
+    let app = Instance::start(nsgi::app_descriptor!(Lazily), &fake);
+    let mut req = FakeRequest::default();
+    let (status, body) = app.request(&mut req, &Env::get("GET", "/body-fails"));
+    assert_eq!((status, body.as_slice()), (NSGI_E_APP, &b"half "[..]));
+    let failures: Vec<String> = fake
+        .logs()
+        .into_iter()
+        .filter(|(_, _, m)| m.contains("disk"))
+        .map(|(_, _, m)| m)
+        .collect();
+    assert_eq!(failures, ["the response body failed: the disk went away"]);
     app.shutdown();
 }

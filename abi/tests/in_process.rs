@@ -9,12 +9,12 @@
 
 use core::ffi::c_void;
 use nsgi::app::{App, Body, Error, InitArgs, Request, Response, StartResponse};
-use nsgi::host::observe::{Observer, RequestEnd, RequestId, StartResponseCall};
-use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, Step, Violation};
+use nsgi::host::observe::{NextResult, Observer, RequestEnd, RequestId, StartResponseCall};
+use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, ResponseFailure, Step, Violation};
 use nsgi::sys::{
     NSGI_ABI_MAJOR, NSGI_ABI_MINOR, NSGI_APP_DESCRIPTOR_V1_0_SIZE, NSGI_APP_MAGIC, NSGI_BODY_VTABLE_V1_0_SIZE,
-    NSGI_DONE, NSGI_E_INVAL, NSGI_E_STATE, NSGI_OK, nsgi_app_descriptor, nsgi_body, nsgi_body_vtable, nsgi_bytes,
-    nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
+    NSGI_DONE, NSGI_E_APP, NSGI_E_INVAL, NSGI_E_STATE, NSGI_OK, nsgi_app_descriptor, nsgi_body, nsgi_body_vtable,
+    nsgi_bytes, nsgi_environ, nsgi_header, nsgi_host_api, nsgi_init_args, nsgi_request, nsgi_status,
 };
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -409,4 +409,148 @@ fn two_live_exchanges_on_one_thread_each_answer_their_own_request() {
         (first_err, second_err),
         (b"echo saw /first".to_vec(), b"echo saw /second".to_vec())
     );
+}
+
+// ---- Starting the response lazily, from inside the first `next()` (docs/abi.md §7.3) ----
+
+/// Starts its response from the body's first `next()`; `/fail-in-call` fails in `call` and
+/// `/fail-later` in that closure, for comparison.
+struct Lazily;
+
+impl App for Lazily {
+    const NAME: &'static str = "lazily";
+
+    fn init(_args: &InitArgs<'_>) -> Result<Self, Error> {
+        Ok(Lazily)
+    }
+
+    fn call(&self, req: &mut Request<'_>, start: StartResponse<'_>) -> Result<Response, Error> {
+        let path = req.path_info().to_owned();
+        match path.as_str() {
+            "/fail-in-call" => Err("the report store is down".into()),
+            "/fail-later" => Ok(start.lazily(|_later| Err("the report store is down".into()))),
+            _ => Ok(start.lazily(move |later| {
+                let started = later.start("201 Created", &[("Content-Type", "text/plain"), ("X-Path", &path)])?;
+                Ok(started.body(Body::from_chunks(["made ", "", "later"])))
+            })),
+        }
+    }
+}
+
+/// The order of the interactions that tell when start_response came, and the violations.
+#[derive(Default)]
+struct Phases {
+    events: Mutex<Vec<String>>,
+    violations: Mutex<Vec<Violation>>,
+}
+
+impl Phases {
+    fn take(&self) -> (Vec<String>, Vec<Violation>) {
+        (
+            std::mem::take(&mut *self.events.lock().expect("events")),
+            std::mem::take(&mut *self.violations.lock().expect("violations")),
+        )
+    }
+}
+
+impl Observer for Phases {
+    fn call_returned(&self, _req: RequestId, status: nsgi_status, _body_problem: Option<&'static str>) {
+        self.events
+            .lock()
+            .expect("events")
+            .push(format!("call returned {status}"));
+    }
+
+    fn start_response(&self, _req: RequestId, call: &StartResponseCall<'_>) {
+        self.events
+            .lock()
+            .expect("events")
+            .push(format!("start_response in {:?} -> {}", call.phase, call.result));
+    }
+
+    fn next_returned(&self, _req: RequestId, result: &NextResult) {
+        self.events
+            .lock()
+            .expect("events")
+            .push(format!("next returned {}", result.status));
+    }
+
+    fn violation(&self, _req: RequestId, violation: &Violation) {
+        self.violations.lock().expect("violations").push(violation.clone());
+    }
+}
+
+/// One GET: the status, the headers and the body, or how the response failed.
+fn get(app: &AppInstance, path: &str) -> Result<(String, Vec<String>, Vec<u8>), ResponseFailure> {
+    let mut slot = RequestSlot::new();
+    let mut environ = Environ::new();
+    environ.push(b"REQUEST_METHOD", b"GET");
+    environ.push(b"PATH_INFO", path.as_bytes());
+    environ.push(b"QUERY_STRING", b"");
+    let mut input: &[u8] = b"";
+    let mut errors = Vec::new();
+    let mut exchange = app.call(&mut slot, &mut environ, &mut input, &mut errors);
+    let (mut status, mut headers, mut body) = (String::new(), Vec::new(), Vec::new());
+    // Bounded: the bodies here have a handful of chunks.
+    for _ in 0..16 {
+        match exchange.next_step()? {
+            Step::Head { head, data, end } => {
+                status = head.status_str().into_owned();
+                headers = head
+                    .headers()
+                    .map(|(n, v)| format!("{}: {}", String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+                    .collect();
+                body.extend_from_slice(data);
+                if end {
+                    return Ok((status, headers, body));
+                }
+            }
+            Step::Data(data) => body.extend_from_slice(data),
+            Step::End => return Ok((status, headers, body)),
+        }
+    }
+    panic!("{path}: the response did not end");
+}
+
+#[test]
+fn a_lazy_start_response_comes_inside_the_first_next() {
+    let module = AppModule::from_static(nsgi::app_descriptor!(Lazily), "lazily").expect("descriptor");
+    let phases = Arc::new(Phases::default());
+    let app = AppInstance::init_observed(&module, &InitOptions::default(), phases.clone()).expect("init");
+    let (status, headers, body) = get(&app, "/report").expect("a response");
+    assert_eq!(status, "201 Created");
+    assert_eq!(headers, ["Content-Type: text/plain", "X-Path: /report"]);
+    assert_eq!(body, b"made later");
+    let (events, violations) = phases.take();
+    assert_eq!(
+        events,
+        [
+            format!("call returned {NSGI_OK}"),
+            format!("start_response in Next -> {NSGI_OK}"),
+            format!("next returned {NSGI_OK}"),
+            format!("next returned {NSGI_OK}"),
+            format!("next returned {NSGI_OK}"),
+            format!("next returned {NSGI_DONE}"),
+        ]
+    );
+    assert_eq!(violations, []);
+    app.shutdown();
+}
+
+#[test]
+fn an_error_in_the_lazy_closure_fails_the_response_as_an_error_in_call_does() {
+    let module = AppModule::from_static(nsgi::app_descriptor!(Lazily), "lazily").expect("descriptor");
+    let phases = Arc::new(Phases::default());
+    let app = AppInstance::init_observed(&module, &InitOptions::default(), phases.clone()).expect("init");
+    let in_call = get(&app, "/fail-in-call").expect_err("fails");
+    let (_, in_call_violations) = phases.take();
+    let later = get(&app, "/fail-later").expect_err("fails");
+    let (events, later_violations) = phases.take();
+    // The app's error status either way (NSGI_E_APP), before anything was sent: a server
+    // answers 500 to both.
+    assert_eq!(in_call_violations, [Violation::CallFailed(NSGI_E_APP)]);
+    assert_eq!(later_violations, [Violation::NextFailed(NSGI_E_APP)]);
+    assert_eq!((in_call.head_emitted, later.head_emitted), (false, false));
+    assert!(!events.iter().any(|e| e.starts_with("start_response")), "{events:?}");
+    app.shutdown();
 }

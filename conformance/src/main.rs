@@ -44,6 +44,12 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
 
+    /// A file whose contents (JSON by convention) are handed to the app's init as its config, as
+    /// the gateway's --app-config does: for apps that need one (a templates directory, a
+    /// document root).
+    #[arg(long, value_name = "FILE")]
+    app_config: Option<PathBuf>,
+
     /// How many times the same request is repeated (check C90).
     #[arg(long, value_name = "N", default_value_t = 50)]
     repeat: usize,
@@ -55,8 +61,20 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let app_config = match &cli.app_config {
+        Some(path) => match std::fs::read(path) {
+            Ok(config) => config,
+            Err(e) => {
+                let reason = format!("--app-config {}: {e}", path.display());
+                eprintln!("nsgi-conformance: {reason}");
+                return finish(&Report::unusable(&cli.library, reason), &cli);
+            }
+        },
+        None => Vec::new(),
+    };
     let options = RunOptions {
         repeat: cli.repeat.max(2),
+        app_config,
         ..RunOptions::default()
     };
     if cli.internal_worker {
@@ -92,11 +110,11 @@ fn main() -> ExitCode {
 fn supervised(cli: &Cli) -> std::io::Result<Supervised> {
     let exe = std::env::current_exe()?;
     let mut worker = Command::new(exe);
-    worker
-        .arg(WORKER_FLAG)
-        .arg("--repeat")
-        .arg(cli.repeat.to_string())
-        .arg(&cli.library);
+    worker.arg(WORKER_FLAG).arg("--repeat").arg(cli.repeat.to_string());
+    if let Some(config) = &cli.app_config {
+        worker.arg("--app-config").arg(config);
+    }
+    worker.arg(&cli.library);
     isolate::supervise(&mut worker, &cli.library, Duration::from_secs(cli.timeout.max(1)))
 }
 

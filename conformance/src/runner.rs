@@ -52,6 +52,9 @@ pub struct RunOptions {
     pub threads: usize,
     /// Requests each of those threads sends.
     pub requests_per_thread: usize,
+    /// The app's configuration, handed to its `init` as `args->config` (the gateway's
+    /// `--app-config`: a file's contents, JSON by convention); empty for none.
+    pub app_config: Vec<u8>,
 }
 
 impl Default for RunOptions {
@@ -60,6 +63,7 @@ impl Default for RunOptions {
             repeat: 50,
             threads: 4,
             requests_per_thread: 25,
+            app_config: Vec::new(),
         }
     }
 }
@@ -290,6 +294,7 @@ impl Runner {
         let validator = Arc::new(Validator::new());
         let init = InitOptions {
             mount_name: module.name(),
+            config: options.app_config.clone(),
             multithread: info.thread_safe,
             max_concurrency: if info.thread_safe {
                 options.threads.max(1) as u32

@@ -475,3 +475,62 @@ fn an_app_that_keeps_its_request_handle_fails_n8() {
     assert!(error_checks(&json).iter().all(|id| id == "N8"), "{json}");
     assert!(error_checks(&json).iter().any(|id| id == "N8"), "{json}");
 }
+
+/// Runs `nsgi-conformance` on `library` with `--app-config` holding `config`: (exit code, stdout,
+/// stderr).
+fn check_with_app_config(library: &Path, test: &str, config: &str) -> (i32, String, String) {
+    let path = std::env::temp_dir().join(format!("nsgi-conformance-{test}-{}.json", std::process::id()));
+    std::fs::write(&path, config).expect("write the app config");
+    let output = Command::new(env!("CARGO_BIN_EXE_nsgi-conformance"))
+        .arg("--app-config")
+        .arg(&path)
+        .arg(library)
+        .output()
+        .expect("run nsgi-conformance");
+    let _ = std::fs::remove_file(&path);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn app_config_reaches_the_apps_init_as_the_gateways_does() {
+    let library = sample_library("template");
+    let templates = workspace_root().join("sample-apps/template/templates");
+    let config = serde_json::json!({ "templates": templates }).to_string();
+    let (code, stdout, stderr) = check_with_app_config(&library, "template-ok", &config);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(": 0 errors, "), "{stdout}");
+
+    // The app reads the config: a directory that does not exist fails its init, in its words.
+    let missing = std::env::temp_dir().join("nsgi-conformance-no-such-templates");
+    let config = serde_json::json!({ "templates": missing }).to_string();
+    let (code, stdout, stderr) = check_with_app_config(&library, "template-missing", &config);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("no-such-templates"), "{stderr}");
+
+    // A config that is not JSON is refused by the app, which says so.
+    let (code, _, stderr) = check_with_app_config(&library, "template-not-json", "templates: here");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("the app config is not JSON"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_app_config_exits_2_naming_the_file() {
+    let missing = std::env::temp_dir().join("nsgi-conformance-no-such-config.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_nsgi-conformance"))
+        .arg("--app-config")
+        .arg(&missing)
+        .arg(sample_library("hello"))
+        .output()
+        .expect("run nsgi-conformance");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("nsgi-conformance: --app-config ") && stderr.contains("no-such-config.json"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}

@@ -138,3 +138,71 @@ fn bad_parameters_are_refused_by_name() {
     }
     assert_eq!(get(&gateway, "/nowhere").status, 404);
 }
+
+/// The plain-text generator starts its response lazily: loaded by the host SDK (as the gateway
+/// loads it), its `call` returns without `start_response`, which comes inside the first `next()`;
+/// the events endpoint starts in `call`. No violation either way.
+#[test]
+fn the_line_generator_calls_start_response_inside_its_first_next() {
+    use nsgi::host::observe::{CallPhase, Observer, StartResponseCall};
+    use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestId, RequestSlot, Step, Violation};
+    use std::sync::{Arc, Mutex};
+
+    /// Where each start_response came from, and the violations.
+    #[derive(Default)]
+    struct Phases {
+        starts: Mutex<Vec<(CallPhase, String)>>,
+        violations: Mutex<Vec<Violation>>,
+    }
+    impl Observer for Phases {
+        fn start_response(&self, _req: RequestId, call: &StartResponseCall<'_>) {
+            let status = String::from_utf8_lossy(call.status).into_owned();
+            self.starts.lock().expect("starts").push((call.phase, status));
+        }
+        fn violation(&self, _req: RequestId, violation: &Violation) {
+            self.violations.lock().expect("violations").push(violation.clone());
+        }
+    }
+
+    let module = AppModule::load(library()).expect("load libstream.so");
+    let phases = Arc::new(Phases::default());
+    let app = AppInstance::init_observed(&module, &InitOptions::default(), phases.clone()).expect("init");
+    let mut slot = RequestSlot::new();
+    for (path, query, expected) in [
+        ("/", "n=2&delay_ms=0", "line 1 of 2\nline 2 of 2\n"),
+        ("/events", "n=1&delay_ms=0", "id: 1\nevent: tick\ndata: tick 1\n\n"),
+    ] {
+        let mut environ = Environ::new();
+        environ.push(b"REQUEST_METHOD", b"GET");
+        environ.push(b"PATH_INFO", path.as_bytes());
+        environ.push(b"QUERY_STRING", query.as_bytes());
+        let (mut input, mut errors) = (&b""[..], Vec::new());
+        let mut exchange = app.call(&mut slot, &mut environ, &mut input, &mut errors);
+        let mut body = Vec::new();
+        // Bounded: two lines or one event.
+        for _ in 0..8 {
+            match exchange.next_step().expect("a response") {
+                Step::Head { head, data, end } => {
+                    assert_eq!(head.status_str(), "200 OK");
+                    body.extend_from_slice(data);
+                    if end {
+                        break;
+                    }
+                }
+                Step::Data(data) => body.extend_from_slice(data),
+                Step::End => break,
+            }
+        }
+        drop(exchange);
+        assert_eq!(String::from_utf8_lossy(&body), expected, "{path}");
+    }
+    assert_eq!(
+        *phases.starts.lock().expect("starts"),
+        [
+            (CallPhase::Next, "200 OK".to_owned()),
+            (CallPhase::Call, "200 OK".to_owned())
+        ]
+    );
+    assert_eq!(*phases.violations.lock().expect("violations"), []);
+    app.shutdown();
+}

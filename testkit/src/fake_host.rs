@@ -83,6 +83,9 @@ pub struct FakeRequest {
     pub input_calls: usize,
     /// Calls of `start_response`.
     pub start_calls: usize,
+    /// The [`phase`](Self::phase) of each `start_response` call: `Next` for an app that starts
+    /// its response lazily, from inside the body's first `next`.
+    pub start_phases: Vec<Phase>,
     /// `start_response` and `write` calls, in order (a test may drain it).
     pub calls: Vec<HostCall>,
     /// The stored status line.
@@ -207,6 +210,7 @@ unsafe extern "C" fn fake_start_response(
     // SAFETY: `req` is a `FakeRequest`.
     let r = unsafe { fake(req) };
     r.start_calls += 1;
+    r.start_phases.push(r.phase);
     let status_bytes = bytes(status);
     let given: Vec<Header> = if n_headers == 0 {
         Vec::new()

@@ -18,7 +18,7 @@ use std::ptr::{self, NonNull};
 
 use super::Error;
 use super::error::{self, HostError};
-use super::host::{Host, Level};
+use super::host::{Host, Level, RawRequest};
 use super::panic::catch;
 use crate::sys::{self, nsgi_body, nsgi_body_vtable, nsgi_bytes, nsgi_request, nsgi_status};
 
@@ -159,7 +159,7 @@ impl Body {
             Repr::Host(raw) => {
                 let len = self.len;
                 mem::forget(self);
-                Body::new(HostMade { raw, closed: false }).with_len_option(len)
+                Body::new(RawBody { raw, closed: false }).with_len_option(len)
             }
         };
         let common = this.common_mut();
@@ -173,8 +173,9 @@ impl Body {
         this
     }
 
-    /// Hands the body to the host; from now on the host owns it and must `close` it. `host`
-    /// must outlive that `close` (the ABI guarantees it: bodies close before `shutdown`).
+    /// Hands the body over as a raw `nsgi_body` (to the host, or to the lazy body that produced
+    /// it); from now on the new owner must `close` it. `host` must outlive that `close` (the ABI
+    /// guarantees it: bodies close before `shutdown`).
     pub(crate) fn into_raw(mut self, host: &Host) -> nsgi_body {
         let raw = match self.repr {
             Repr::Sdk { vtable, state } => {
@@ -295,8 +296,10 @@ impl From<Vec<u8>> for Body {
 
 /// Where a body's chunks come from. A returned chunk must stay valid until the next call.
 pub(crate) trait Source: Send + 'static {
-    /// The next chunk, `None` at the end. `req` is the request the host passed to `next`.
-    fn next_chunk(&mut self, req: *mut nsgi_request) -> Result<Option<&[u8]>, Error>;
+    /// The next chunk, `None` at the end. `req` is the request the host passed to `next`, usable
+    /// for the host's `[request]` functions during this call only (`None` when the host passed
+    /// NULL). An error is logged as a body failure, unless it is [`AlreadyLogged`].
+    fn next_chunk(&mut self, req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error>;
 
     /// Called once by `close` before the source is dropped; `req` is the request the host passed
     /// (NULL when the body is dropped without reaching the host).
@@ -377,14 +380,28 @@ unsafe extern "C" fn next_trampoline<S: Source>(
     if state.common.done {
         return sys::NSGI_DONE;
     }
+    // SAFETY: `host` is NULL or the app instance's `Host`, which outlives every body it handed
+    // over (see `Body::into_raw`); the borrow ends with this call.
+    let host = unsafe { state.common.host.as_ref() };
+    // SAFETY: `req` is the request the host passed to this `next`: live until the body's `close`
+    // returns (abi.md §6), and usable for `[request]` functions on this thread during this call
+    // (§12). The `RawRequest` borrows `host` for this call only, and `Source::next_chunk` takes
+    // it for a lifetime of its own, so no source can keep it past this `next`.
+    let request = match (NonNull::new(req), host) {
+        (Some(req), Some(host)) => Some(unsafe { RawRequest::new(req, host) }),
+        _ => None,
+    };
     // The chunk goes out as raw `nsgi_bytes`, valid until the source is next touched; errors
     // are formatted inside `catch`, since their `Display` is app code too.
     let source = &mut state.source;
     match catch(move || {
         source
-            .next_chunk(req)
+            .next_chunk(request)
             .map(|c| c.map(nsgi_bytes::from_slice))
-            .map_err(|e| error::chain(&*e))
+            .map_err(|e| match e.downcast_ref::<AlreadyLogged>() {
+                Some(&AlreadyLogged(code)) => Failed::Silently(code),
+                None => Failed::Because(error::chain(&*e)),
+            })
     }) {
         Ok(Ok(Some(chunk))) => {
             // SAFETY: as above.
@@ -395,10 +412,11 @@ unsafe extern "C" fn next_trampoline<S: Source>(
             state.common.done = true;
             sys::NSGI_DONE
         }
-        Ok(Err(message)) => {
+        Ok(Err(Failed::Because(message))) => {
             state.common.log(req, &format!("the response body failed: {message}"));
             sys::NSGI_E_APP
         }
+        Ok(Err(Failed::Silently(code))) => code,
         Err(panic) => {
             state.common.poisoned = true;
             state.common.log(req, &format!("the response body panicked: {panic}"));
@@ -444,7 +462,7 @@ struct Once<B> {
 }
 
 impl<B: AsRef<[u8]> + Send + 'static> Source for Once<B> {
-    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error> {
         if mem::replace(&mut self.sent, true) {
             return Ok(None);
         }
@@ -463,7 +481,7 @@ where
     I: Iterator + Send + 'static,
     I::Item: AsRef<[u8]> + Send + 'static,
 {
-    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error> {
         self.current = self.iter.next();
         Ok(self.current.as_ref().map(AsRef::as_ref))
     }
@@ -481,7 +499,7 @@ where
     T: AsRef<[u8]> + Send + 'static,
     E: Into<Error>,
 {
-    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error> {
         self.current = self.iter.next().transpose().map_err(Into::into)?;
         Ok(self.current.as_ref().map(AsRef::as_ref))
     }
@@ -494,7 +512,7 @@ struct Reader<R> {
 }
 
 impl<R: Read + Send + 'static> Source for Reader<R> {
-    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error> {
         if self.buf.is_empty() {
             self.buf = vec![0; READER_BLOCK];
         }
@@ -509,25 +527,64 @@ impl<R: Read + Send + 'static> Source for Reader<R> {
     }
 }
 
-/// A body the host made, wrapped so that the SDK can run close hooks after the host's `close`.
-struct HostMade {
+/// How a source's `next` failed, as the trampoline reports it.
+enum Failed {
+    /// An error to log as a body failure (`NSGI_E_APP`).
+    Because(String),
+    /// A status to return as it is: whoever failed has logged why.
+    Silently(nsgi_status),
+}
+
+/// A source's error whose reason is already logged (or is the host's own): `next` returns the
+/// status without logging again.
+#[derive(Debug)]
+pub(crate) struct AlreadyLogged(pub(crate) nsgi_status);
+
+impl fmt::Display for AlreadyLogged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the body failed with {} (logged already)",
+            error::status_name(self.0)
+        )
+    }
+}
+
+impl std::error::Error for AlreadyLogged {}
+
+/// A body held as a raw `nsgi_body` and driven through its vtable: one the host made, wrapped so
+/// that the SDK can run close hooks after the host's `close`; or the body a lazy response
+/// produced (see `lazy.rs`).
+pub(crate) struct RawBody {
     raw: nsgi_body,
     closed: bool,
 }
 
-// SAFETY: the ABI lets a body's `next` and `close` run on another thread than `call` (§12), so
-// host-made bodies may be moved between threads; this wrapper owns it exclusively.
-unsafe impl Send for HostMade {}
+impl RawBody {
+    /// Takes over `body`; for an SDK body, `host` becomes the one it logs through.
+    pub(crate) fn adopt(body: Body, host: &Host) -> RawBody {
+        RawBody {
+            raw: body.into_raw(host),
+            closed: false,
+        }
+    }
+}
 
-impl Source for HostMade {
-    fn next_chunk(&mut self, req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
-        // SAFETY: `raw.vtable` is the host's vtable for this live, unclosed body.
+// SAFETY: the ABI lets a body's `next` and `close` run on another thread than `call` (§12), so
+// host-made bodies may be moved between threads, and an SDK body is `Send` by construction (see
+// `Body`); this wrapper owns the body exclusively.
+unsafe impl Send for RawBody {}
+
+impl Source for RawBody {
+    fn next_chunk(&mut self, req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error> {
+        // SAFETY: `raw.vtable` is the vtable for this live, unclosed body.
         let next = unsafe { self.raw.vtable.as_ref() }
             .and_then(|v| v.next)
-            .ok_or("the host's file body has no next function")?;
+            .ok_or("the body has no next function")?;
         let mut chunk = nsgi_bytes::EMPTY;
-        // SAFETY: calling the host's own `next` on its body, with the request the host passed
-        // us and a writable out-pointer.
+        let req = req.map_or(ptr::null_mut(), RawRequest::as_ptr);
+        // SAFETY: calling the body's own `next`, with the request the host passed us (or NULL,
+        // which a body refuses) and a writable out-pointer.
         let status = unsafe { next(self.raw.state, req, &mut chunk) };
         match status {
             sys::NSGI_OK => {
@@ -537,7 +594,7 @@ impl Source for HostMade {
                 Ok(Some(bytes))
             }
             sys::NSGI_DONE => Ok(None),
-            code => Err(HostError::from_code("file body next", code).into()),
+            code => Err(HostError::from_code("body next", code).into()),
         }
     }
 
@@ -553,7 +610,7 @@ impl Source for HostMade {
     }
 }
 
-impl Drop for HostMade {
+impl Drop for RawBody {
     fn drop(&mut self) {
         self.close(ptr::null_mut());
     }

@@ -17,9 +17,8 @@ use std::os::unix::fs::FileExt;
 
 use super::Error;
 use super::body::{Body, Source};
-use super::host::FileFd;
+use super::host::{FileFd, RawRequest};
 use super::request::Request;
-use crate::sys::nsgi_request;
 
 /// Size of one read of the SDK's fallback file body.
 const FILE_BLOCK: usize = 64 * 1024;
@@ -134,7 +133,7 @@ struct FileBlocks {
 }
 
 impl Source for FileBlocks {
-    fn next_chunk(&mut self, _req: *mut nsgi_request) -> Result<Option<&[u8]>, Error> {
+    fn next_chunk(&mut self, _req: Option<RawRequest<'_>>) -> Result<Option<&[u8]>, Error> {
         if self.remaining == 0 {
             return Ok(None);
         }

@@ -219,8 +219,9 @@ pub(crate) struct RawRequest<'req> {
 
 impl<'req> RawRequest<'req> {
     /// # Safety
-    /// `ptr` must be the request the host passed to `call`, valid for `'req`, and `'req` must
-    /// end before the host's `call` (for the request object, `close`) returns.
+    /// `ptr` must be the request the host passed to the `call`, `next` or `close` running now on
+    /// this thread, and `'req` must end before that call returns (abi.md §12: the `[request]`
+    /// functions are usable only then; the handle itself lives until the body's `close`).
     pub(crate) unsafe fn new(ptr: NonNull<nsgi_request>, host: &'req Host) -> RawRequest<'req> {
         RawRequest { ptr, host }
     }
@@ -228,6 +229,11 @@ impl<'req> RawRequest<'req> {
     /// The host this request belongs to.
     pub(crate) fn host(self) -> &'req Host {
         self.host
+    }
+
+    /// The host's request handle, to pass back to the host (or to a body's `next`).
+    pub(crate) fn as_ptr(self) -> *mut nsgi_request {
+        self.ptr.as_ptr()
     }
 
     /// Writes a log line tagged with this request.

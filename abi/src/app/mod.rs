@@ -40,14 +40,17 @@
 //! | `wsgi.errors` | [`Request::errors`] → [`Errors`] (`Write`) |
 //! | `start_response(status, headers)` | [`StartResponse::start`] (consumes the token) |
 //! | `start_response(..., exc_info)` | [`Started::replace_after_error`] |
+//! | a generator calling `start_response` in its first `next()` | [`StartResponse::lazily`] → [`LaterStart::start`] |
 //! | the `write()` callable | [`Started::write`] and `impl std::io::Write for Started` |
 //! | the returned iterable and its `close()` | [`Body`], [`Body::on_close`] |
 //! | `wsgi.multithread` / `multiprocess` / `run_once` | [`Request::multithread`], ... |
 //!
-//! Starting the response consumes the [`StartResponse`] token, and the only way to build the
-//! [`Response`] that [`App::call`] returns is from the [`Started`] value that starting gives you.
-//! So "forgot to call start_response" and "called start_response twice" are compile errors in a
-//! Rust app; the host still checks both at run time for apps written in C.
+//! Starting the response consumes the [`StartResponse`] token, and the only ways to build the
+//! [`Response`] that [`App::call`] returns are from the [`Started`] value that starting gives you,
+//! or with [`StartResponse::lazily`], whose closure must in turn start through [`LaterStart`] to
+//! return its [`LaterResponse`]. So "forgot to call start_response" and "called start_response
+//! twice" are compile errors in a Rust app; the host still checks both at run time for apps
+//! written in C.
 //!
 //! # Panics and errors
 //!
@@ -75,6 +78,7 @@ mod form;
 mod host;
 mod init;
 mod io;
+mod lazy;
 mod multipart;
 mod panic;
 pub(crate) mod raw;
@@ -90,6 +94,7 @@ pub use form::{DEFAULT_FORM_LIMIT, Form, FormError, Pair, percent_decode};
 pub use host::{Host, Level};
 pub use init::InitArgs;
 pub use io::{Errors, Input};
+pub use lazy::{LaterResponse, LaterStart, LaterStarted};
 pub use multipart::{Multipart, MultipartError, MultipartLimits, Part};
 pub use request::Request;
 pub use respond::Redirect;

@@ -41,16 +41,9 @@ impl<'req> StartResponse<'req> {
     /// ```
     pub fn respond(self, status: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Result<Response, HostError> {
         let body = body.into();
-        let Some(len) = body.known_len() else {
-            return Ok(self.start(status, headers)?.body(body));
-        };
-        if let Some(&(name, _)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
-            return Err(HostError::from_code("respond", sys::NSGI_E_INVAL).with_detail(format!(
-                "respond() sets Content-Length from the body ({len} bytes); remove the {name:?} header"
-            )));
-        }
-        let mut digits = [0; 20];
-        let started = self.start_with(status, headers, &[("Content-Length", decimal(len, &mut digits))])?;
+        let started = start_with_length(status, headers, &body, |status, headers, extra| {
+            self.start_with(status, headers, extra)
+        })?;
         Ok(started.body(body))
     }
 
@@ -101,6 +94,27 @@ impl<'req> StartResponse<'req> {
         let started = self.start_with(redirect.status(), headers, &extra)?;
         Ok(started.body(page))
     }
+}
+
+/// Starts the response through `start_with(status, headers, extra)`, with `Content-Length` as
+/// the extra header when `body`'s length is known: the one rule of [`StartResponse::respond`]
+/// and [`LaterStart::respond`](super::LaterStart::respond).
+pub(super) fn start_with_length<S>(
+    status: &str,
+    headers: &[(&str, &str)],
+    body: &Body,
+    start_with: impl FnOnce(&str, &[(&str, &str)], &[(&str, &str)]) -> Result<S, HostError>,
+) -> Result<S, HostError> {
+    let Some(len) = body.known_len() else {
+        return start_with(status, headers, &[]);
+    };
+    if let Some(&(name, _)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+        return Err(HostError::from_code("respond", sys::NSGI_E_INVAL).with_detail(format!(
+            "respond() sets Content-Length from the body ({len} bytes); remove the {name:?} header"
+        )));
+    }
+    let mut digits = [0; 20];
+    start_with(status, headers, &[("Content-Length", decimal(len, &mut digits))])
 }
 
 /// The kinds of redirect (RFC 9110 §15.4).

@@ -193,6 +193,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response whose body starts the response itself (see `lazy.rs`).
+    pub(super) fn started_by_body(body: Body) -> Response {
+        Response { body }
+    }
+
     /// The body, for the call trampoline.
     pub(crate) fn into_body(self) -> Body {
         self.body
@@ -200,7 +205,7 @@ impl Response {
 }
 
 /// Calls the host's `start_response`, turning a refusal into an error that names the problem.
-fn start_response(
+pub(super) fn start_response(
     raw: RawRequest<'_>,
     status: &str,
     headers: &[(&str, &str)],

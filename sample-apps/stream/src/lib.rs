@@ -3,9 +3,9 @@
 //! Every earlier step built its whole page before answering. Here the body is a generator: an
 //! iterator whose `next()` the gateway calls each time it can send more, so the app produces
 //! each chunk only when it is wanted, pausing between them. With no `Content-Length` the
-//! gateway sends HTTP/1.1 chunked coding, one HTTP chunk per item. (PEP 3333 wants each piece
-//! sent as it is produced; this gateway still holds small chunks until 256 KiB or the end of
-//! the body: see README.md.)
+//! gateway sends HTTP/1.1 chunked coding, one HTTP chunk per item, and sends each item as soon
+//! as the app yields it (PEP 3333 lets a server delay no block), when the app runs on the
+//! gateway's threads (`--threads N`).
 //!
 //! This module owns the two generators and their query parameters. It must never hold a
 //! request-scoped value in a body (a body outlives `call`), and never stream past a bound
@@ -20,10 +20,11 @@
 //! | any other path | `404` |
 //!
 //! PEP 3333 lets a generator call `start_response` lazily, inside its first `next()`, and the
-//! C ABI allows it (docs/abi.md §7.3). The Rust SDK does not: the `StartResponse` token borrows
-//! the request and must be consumed in `call` to make the `Response`. That changes nothing on
-//! the wire: the gateway sends the status and headers only with the first non-empty chunk, so
-//! here `call` starts the response and every chunk, the first included, is produced in `next()`.
+//! C ABI allows it (docs/abi.md §7.3). The plain-text generator does so with
+//! [`StartResponse::lazily`]: `call` only checks the query and returns; the gateway's first
+//! `next()` starts the response (`200 OK`, `text/plain`) and yields the first line. The events
+//! endpoint starts its response in `call`, the eager way. On the wire both look the same: the
+//! gateway sends the status and headers with the first non-empty chunk.
 //! The pauses block the thread running the body: serve with `--threads N`.
 
 use std::thread;
@@ -126,11 +127,15 @@ impl App for Stream {
             count,
             delay: Duration::from_millis(delay_ms),
         };
-        let headers: &[(&str, &str)] = match kind {
-            Kind::Lines => &[TEXT],
-            Kind::Events => &[("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
-        };
-        let started = start.start("200 OK", headers)?;
+        if let Kind::Lines = kind {
+            // The generator's way: start_response runs in the first next(), then the first line.
+            return Ok(start.lazily(move |later| {
+                let started = later.start("200 OK", &[TEXT])?;
+                Ok(started.body(Body::from_chunks(ticker)))
+            }));
+        }
+        let headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")];
+        let started = start.start("200 OK", &headers)?;
         let mut body = Body::from_chunks(ticker);
         if count.is_none() {
             let host = self.host.clone();
