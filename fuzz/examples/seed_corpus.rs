@@ -59,20 +59,7 @@ fn main() -> std::io::Result<()> {
 /// uwsgi packets, behind the two control bytes of `fuzz_targets/uwsgi_packet.rs` (default
 /// limits, and one split seed): what nginx sends, a body after the packet, and a few refusals.
 fn uwsgi_packets() -> Vec<Vec<u8>> {
-    fn packet(modifier1: u8, vars: &[(&str, &str)]) -> Vec<u8> {
-        let mut block = Vec::new();
-        for (name, value) in vars {
-            block.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            block.extend_from_slice(name.as_bytes());
-            block.extend_from_slice(&(value.len() as u16).to_le_bytes());
-            block.extend_from_slice(value.as_bytes());
-        }
-        let mut out = vec![modifier1];
-        out.extend_from_slice(&(block.len() as u16).to_le_bytes());
-        out.push(0);
-        out.extend_from_slice(&block);
-        out
-    }
+    use nsgi_testkit::uwsgi_packet as packet;
     let nginx = [
         ("QUERY_STRING", "a=1"),
         ("REQUEST_METHOD", "GET"),

@@ -1051,22 +1051,9 @@ fn apache_uwsgi_under_a_sub_path_sets_script_name() {
 // ---------------------------------------------------------------------------------------------
 // The uwsgi listener and untrusted peers (no front needed: the test is the untrusted peer)
 
-/// A uwsgi packet: the 4-byte header (modifier1 0, little-endian size, modifier2 0) and `vars`.
+/// A uwsgi packet (modifier1 0) of `vars`.
 fn uwsgi_packet(vars: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in vars {
-        for part in [name, value] {
-            let len = u16::try_from(part.len()).expect("a short var");
-            body.extend_from_slice(&len.to_le_bytes());
-            body.extend_from_slice(part.as_bytes());
-        }
-    }
-    let size = u16::try_from(body.len()).expect("a short packet");
-    let mut packet = vec![0];
-    packet.extend_from_slice(&size.to_le_bytes());
-    packet.push(0);
-    packet.extend_from_slice(&body);
-    packet
+    nsgi_testkit::uwsgi_packet(0, vars)
 }
 
 /// Sends `bytes` on a new connection to `addr` and returns everything until the peer closes.

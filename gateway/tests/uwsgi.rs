@@ -25,18 +25,7 @@ fn packet(vars: &[(&str, &str)]) -> Vec<u8> {
 }
 
 fn packet_with_modifier(modifier1: u8, vars: &[(&str, &str)]) -> Vec<u8> {
-    let mut block = Vec::new();
-    for (name, value) in vars {
-        block.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        block.extend_from_slice(name.as_bytes());
-        block.extend_from_slice(&(value.len() as u16).to_le_bytes());
-        block.extend_from_slice(value.as_bytes());
-    }
-    let mut out = vec![modifier1];
-    out.extend_from_slice(&(block.len() as u16).to_le_bytes());
-    out.push(0);
-    out.extend_from_slice(&block);
-    out
+    nsgi_testkit::uwsgi_packet(modifier1, vars)
 }
 
 /// What nginx's `uwsgi_params` sends for a request, plus `extra` (which replaces a variable of

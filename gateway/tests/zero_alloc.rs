@@ -452,18 +452,7 @@ fn uwsgi_packet() -> Vec<u8> {
         ("HTTP_ACCEPT_LANGUAGE", "en-US,en;q=0.5"),
         ("HTTP_COOKIE", "session=6f1e2d3c4b5a69788796a5b4c3d2e1f0; theme=dark"),
     ];
-    let mut block = Vec::new();
-    for (name, value) in vars {
-        block.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        block.extend_from_slice(name.as_bytes());
-        block.extend_from_slice(&(value.len() as u16).to_le_bytes());
-        block.extend_from_slice(value.as_bytes());
-    }
-    let mut packet = vec![0];
-    packet.extend_from_slice(&(block.len() as u16).to_le_bytes());
-    packet.push(0);
-    packet.extend_from_slice(&block);
-    packet
+    nsgi_testkit::uwsgi_packet(0, vars)
 }
 
 /// One uwsgi request on a new connection: the packet, then the response until the close.

@@ -411,6 +411,26 @@ impl Response {
     }
 }
 
+/// A uwsgi packet (the protocol of nginx's `uwsgi_pass`): the 4-byte header (`modifier1`, the
+/// little-endian size of the variables block, modifier2 0) and `vars` as length-prefixed pairs.
+/// Panics on a name, value or block too long for the format (a test's mistake).
+pub fn uwsgi_packet<N: AsRef<[u8]>, V: AsRef<[u8]>>(modifier1: u8, vars: &[(N, V)]) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in vars {
+        for part in [name.as_ref(), value.as_ref()] {
+            let len = u16::try_from(part.len()).expect("a uwsgi variable fits 64 KiB");
+            block.extend_from_slice(&len.to_le_bytes());
+            block.extend_from_slice(part);
+        }
+    }
+    let size = u16::try_from(block.len()).expect("a uwsgi variables block fits 64 KiB");
+    let mut packet = vec![modifier1];
+    packet.extend_from_slice(&size.to_le_bytes());
+    packet.push(0);
+    packet.extend_from_slice(&block);
+    packet
+}
+
 /// Reads one response from `reader`. With `head_request`, no body is read.
 pub fn read_response<R: Read>(reader: &mut BufReader<R>, head_request: bool) -> Response {
     let mut raw_head = Vec::new();

@@ -513,22 +513,7 @@ pub(crate) mod tests {
 
     /// A uwsgi packet (header and variables) of `vars`, with modifier1 0.
     pub(crate) fn packet(vars: &[(&str, &str)]) -> Vec<u8> {
-        raw_packet(0, vars.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
-    }
-
-    fn raw_packet<'a>(modifier1: u8, vars: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
-        let mut block = Vec::new();
-        for (name, value) in vars {
-            block.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            block.extend_from_slice(name);
-            block.extend_from_slice(&(value.len() as u16).to_le_bytes());
-            block.extend_from_slice(value);
-        }
-        let mut out = vec![modifier1];
-        out.extend_from_slice(&(block.len() as u16).to_le_bytes());
-        out.push(0);
-        out.extend_from_slice(&block);
-        out
+        nsgi_testkit::uwsgi_packet(0, vars)
     }
 
     const NGINX_GET: &[(&str, &str)] = &[
@@ -687,7 +672,7 @@ pub(crate) mod tests {
         };
         let cases: Vec<(Vec<u8>, PacketError)> = vec![
             (
-                raw_packet(5, [(&b"A"[..], &b"b"[..])]),
+                nsgi_testkit::uwsgi_packet(5, &[("A", "b")]),
                 PacketError::UnsupportedModifier(5),
             ),
             (packet(&[("REQUEST_URI", "/")]), PacketError::MissingMethod),
