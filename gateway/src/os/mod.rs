@@ -5,3 +5,4 @@ pub(crate) mod fd;
 pub(crate) mod privileges;
 pub(crate) mod process;
 pub(crate) mod sendfile;
+pub(crate) mod socket;

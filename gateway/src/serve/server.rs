@@ -51,6 +51,9 @@ const BACKLOG_PER_THREAD: usize = 8;
 /// idle, and their latency would show it. Taking a few at a time lets the workers share the
 /// burst, and still amortises the loop over several connections.
 const ACCEPT_BATCH: usize = 8;
+/// How long Linux holds a connection to a uwsgi listener that has sent nothing before handing it
+/// over anyway (`TCP_DEFER_ACCEPT`); a front sends its packet at once, so it never waits.
+const UWSGI_DEFER_SECONDS: u32 = 5;
 
 /// What a supervised server tells its supervisor. The worker's end of the supervisor link
 /// (`crate::process::worker_link::WorkerLink`) implements it, so the event loop knows nothing
@@ -196,6 +199,15 @@ impl Server {
             let mut listener = match listener {
                 Listener::Tcp(l, protocol) => {
                     l.set_nonblocking(true)?;
+                    if protocol == Protocol::Uwsgi {
+                        // A front sends its packet as soon as it connects: accept it then, so
+                        // that the accept finds the request (see `accept`).
+                        if let Err(e) =
+                            crate::os::socket::defer_accept(std::os::fd::AsFd::as_fd(&l), UWSGI_DEFER_SECONDS)
+                        {
+                            log::debug!("TCP_DEFER_ACCEPT on a uwsgi listener: {e}");
+                        }
+                    }
                     let known = TcpAccept::of(&l);
                     LoopListener::Tcp(TcpListener::from_std(l), known, protocol)
                 }
