@@ -80,7 +80,7 @@ pub(crate) mod percent;
 pub(crate) mod syntax;
 
 pub(crate) use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate};
-pub(crate) use decode::{BodyDecoder, DecodeError};
+pub(crate) use decode::BodyDecoder;
 pub(crate) use encode::{
     BodyKind, CHUNK_END, CONTINUE_100, LAST_CHUNK, ResponseHead, framing_for, write_chunk, write_chunk_size_line,
     write_error_response, write_head, write_last_chunk,

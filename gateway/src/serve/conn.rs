@@ -10,8 +10,8 @@
 //! reads the error response instead of a reset.
 
 use crate::http::{
-    BodyDecoder, CONTINUE_100, DecodeError, Framing, Limits, OwnedHead, ParseError, Parsed, RequestHead,
-    complete_request_line, header_slots, parse_head,
+    BodyDecoder, CONTINUE_100, Framing, Limits, OwnedHead, ParseError, Parsed, RequestHead, complete_request_line,
+    header_slots, parse_head,
 };
 use crate::http::{CHUNK_END, LAST_CHUNK};
 use crate::serve::pool::{Flow, Pool};
@@ -66,9 +66,9 @@ pub(crate) struct Shared<'w> {
 enum ReadState {
     /// Between requests, or inside a head not yet complete.
     Head,
-    /// The head is parsed and saved in `Conn::head`; the body is arriving into `Conn::body`
-    /// through the decoder of its framing.
-    Body(BodyDecoder),
+    /// The head is parsed and saved here; the body is arriving into `Conn::body` through the
+    /// decoder of its framing.
+    Body(BodyDecoder, Box<OwnedHead>),
 }
 
 /// How the connection ends.
@@ -103,8 +103,11 @@ pub(crate) struct Conn {
     file: Option<FileTail>,
     /// Requests in `rbuf` wait only for a file body to go out (see [`Conn::serve_buffered`]).
     held_by_file: bool,
-    /// The head of a request whose body spans reads, parsed once.
-    head: OwnedHead,
+    /// Where the head of a request whose body spans reads is kept ([`ReadState::Body`] holds it
+    /// while the body arrives): made the first time a body spans reads, then kept for the
+    /// connection's next ones, so an idle connection (most of them) carries a pointer, not a
+    /// head's buffers and spans.
+    spare_head: Option<Box<OwnedHead>>,
     /// That request's body as it arrives (in memory, or spilled to a file).
     body: BodyBuf,
     read_state: ReadState,
@@ -156,7 +159,7 @@ impl Conn {
             wpos: 0,
             file: None,
             held_by_file: false,
-            head: OwnedHead::default(),
+            spare_head: None,
             body: BodyBuf::new(),
             read_state: ReadState::Head,
             with_app_since: None,
@@ -265,7 +268,7 @@ impl Conn {
                 log::info!("{}: request timed out while reading, answering 408", self.info);
                 let line = match self.read_state {
                     ReadState::Head => complete_request_line(&self.rbuf),
-                    ReadState::Body(_) => Some(self.head.request_line()),
+                    ReadState::Body(_, ref head) => Some(head.request_line()),
                 };
                 shared
                     .responder
@@ -486,7 +489,7 @@ impl Conn {
                 Some(shared.timeouts.header)
             }
             ReadState::Head => None,
-            ReadState::Body(_) => Some(shared.timeouts.body),
+            ReadState::Body(..) => Some(shared.timeouts.body),
         };
         let before = self.deadline;
         let consumed = self.process(input, shared);
@@ -509,7 +512,7 @@ impl Conn {
             let state = std::mem::replace(&mut self.read_state, ReadState::Head);
             let step = match state {
                 ReadState::Head => self.start_request(rest, shared),
-                ReadState::Body(body) => self.continue_body(rest, body, shared),
+                ReadState::Body(decoder, head) => self.continue_body(rest, decoder, head, shared),
             };
             match step {
                 Progress::Served(consumed) => {
@@ -612,9 +615,10 @@ impl Conn {
             framing => {
                 // The body spans reads: the head is kept, parsed, until it is complete.
                 let expect_continue = head.expect_continue;
-                self.head.store(head);
+                let mut saved = self.spare_head.take().unwrap_or_default();
+                saved.store(head);
                 self.body.clear();
-                match self.continue_body(&rest[head_len..], BodyDecoder::for_framing(framing), shared) {
+                match self.continue_body(&rest[head_len..], BodyDecoder::for_framing(framing), saved, shared) {
                     Progress::Partial(consumed) => {
                         self.await_body(expect_continue, shared);
                         Progress::Partial(head_len + consumed)
@@ -626,54 +630,46 @@ impl Conn {
         }
     }
 
-    /// Takes body bytes from `rest` into the connection's body; serves the request once the
-    /// body is complete.
-    fn continue_body(&mut self, rest: &[u8], mut decoder: BodyDecoder, shared: &mut Shared<'_>) -> Progress {
+    /// Takes body bytes from `rest` into the connection's body; serves the request whose saved
+    /// head is `head` once the body is complete.
+    fn continue_body(
+        &mut self,
+        rest: &[u8],
+        mut decoder: BodyDecoder,
+        head: Box<OwnedHead>,
+        shared: &mut Shared<'_>,
+    ) -> Progress {
         let progress = match decoder.decode(rest, self.body.mem_mut(), shared.limits) {
             Ok(progress) => progress,
-            Err(error) => return self.reject_body(error, shared),
+            Err(error) => {
+                log::info!("{}: bad request body: {error}", self.info);
+                return self.refuse_body(error.status(), head, shared);
+            }
         };
         if let Err(e) = self.body.settle(shared.spill) {
-            return self.fail_body(&e, shared);
+            log::error!("{}: cannot store the request body: {e}", self.info);
+            return self.refuse_body(500, head, shared);
         }
-        let consumed = progress.consumed;
-        let next = (!progress.done).then_some(decoder);
-        match next {
-            Some(decoder) => {
-                self.read_state = ReadState::Body(decoder);
-                Progress::Partial(consumed)
-            }
-            None => {
-                if let Err(e) = self.body.finish() {
-                    return self.fail_body(&e, shared);
-                }
-                self.serve_saved(shared);
-                Progress::Served(consumed)
-            }
+        if !progress.done {
+            self.read_state = ReadState::Body(decoder, head);
+            return Progress::Partial(progress.consumed);
         }
+        if let Err(e) = self.body.finish() {
+            log::error!("{}: cannot store the request body: {e}", self.info);
+            return self.refuse_body(500, head, shared);
+        }
+        self.serve_saved(head, shared);
+        Progress::Served(progress.consumed)
     }
 
-    fn reject_body(&mut self, error: DecodeError, shared: &mut Shared<'_>) -> Progress {
-        log::info!("{}: bad request body: {error}", self.info);
-        let line = Some(self.head.request_line());
-        shared.responder.refuse(
-            shared.out,
-            error.status(),
-            self.head_request,
-            &self.info,
-            line,
-            self.received,
-        );
-        self.closing = Closing::AfterWrite;
-        Progress::Failed
-    }
-
-    fn fail_body(&mut self, error: &io::Error, shared: &mut Shared<'_>) -> Progress {
-        log::error!("{}: cannot store the request body: {error}", self.info);
-        let line = Some(self.head.request_line());
+    /// Refuses the request whose body was arriving (`status`, logged by the caller); the
+    /// connection closes after the error response.
+    fn refuse_body(&mut self, status: u16, head: Box<OwnedHead>, shared: &mut Shared<'_>) -> Progress {
+        let line = Some(head.request_line());
         shared
             .responder
-            .refuse(shared.out, 500, self.head_request, &self.info, line, self.received);
+            .refuse(shared.out, status, self.head_request, &self.info, line, self.received);
+        self.spare_head = Some(head);
         self.closing = Closing::AfterWrite;
         Progress::Failed
     }
@@ -696,21 +692,21 @@ impl Conn {
         }
     }
 
-    /// Serves the request saved in `self.head` and `self.body` (its body spanned reads).
-    fn serve_saved(&mut self, shared: &mut Shared<'_>) {
-        self.client_closes = !self.head.keep_alive();
+    /// Serves the request whose body spanned reads: its saved `head`, its body in `self.body`.
+    fn serve_saved(&mut self, mut head: Box<OwnedHead>, shared: &mut Shared<'_>) {
+        self.client_closes = !head.keep_alive();
         if let Some(pool) = shared.pool.as_deref_mut() {
             let mut job = pool.job();
-            std::mem::swap(&mut job.head, &mut self.head);
+            std::mem::swap(&mut job.head, &mut *head);
             std::mem::swap(&mut job.body, &mut self.body);
+            self.spare_head = Some(head);
             return self.submit(job, shared);
         }
-        let head = std::mem::take(&mut self.head);
         let mut body = std::mem::take(&mut self.body);
         let body_len = body.len();
-        head.with_view::<HEADER_SLOTS, _>(|head| self.answer_inline(head, &mut body.reader(), body_len, shared));
+        head.with_view::<HEADER_SLOTS, _>(|view| self.answer_inline(view, &mut body.reader(), body_len, shared));
         body.clear();
-        self.head = head;
+        self.spare_head = Some(head);
         self.body = body;
     }
 
