@@ -7,9 +7,11 @@
 //! a check fails.
 
 use core::fmt;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How bad a finding is. In JSON, the text of [`Severity::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; not a fault.
     Info,
@@ -60,6 +62,23 @@ impl CheckId {
 impl fmt::Display for CheckId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.0)
+    }
+}
+
+/// In JSON, the id as text (`"C39"`).
+impl Serialize for CheckId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+/// Only the ids of the catalogue are read back ([`find`]); any other text is an error.
+impl<'de> Deserialize<'de> for CheckId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        find(&text)
+            .map(|check| check.id)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown check id {text:?}")))
     }
 }
 

@@ -5,12 +5,13 @@
 
 use crate::check::{CheckId, Severity};
 use core::fmt;
+use serde::{Deserialize, Serialize};
 
 /// Longest query string shown in a label; longer ones are cut with `…`.
 const LABEL_QUERY_CHARS: usize = 24;
 
 /// The request a finding is about: method, path and the battery's scenario name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RequestLabel {
     /// REQUEST_METHOD.
     pub method: String,
@@ -52,7 +53,7 @@ impl fmt::Display for RequestLabel {
 }
 
 /// One rule an app broke (or, at info level, something worth knowing).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check, e.g. `C39`.
     pub check: CheckId,

@@ -2,9 +2,9 @@
 //! finding (N10, N9) rather than the end of the checker.
 //!
 //! The worker is the checker's own executable started with [`WORKER_FLAG`]: it loads the app, runs
-//! the battery, and streams what happens on its standard output as protocol lines (one JSON object
-//! each, after the [`LINE_MARK`] prefix): the app's description, each request started and
-//! finished, each finding as soon as its request ends, and a final `done`. The supervisor
+//! the battery, and streams what happens on its standard output as protocol lines (one [`Event`]
+//! each, as a JSON object after the [`LINE_MARK`] prefix): the app's description, each request
+//! started and finished, each finding as soon as its request ends, and a final `done`. The supervisor
 //! ([`supervise`]) reads them, forwards anything else the app prints to stderr, kills the worker
 //! when a request takes longer than the time limit, and turns an abnormal exit into a finding that
 //! names the request in flight. This module owns the protocol on both sides and nothing else.
@@ -13,10 +13,10 @@ use crate::check::{self, N9, N10, Severity};
 use crate::finding::{Finding, RequestLabel};
 use crate::runner::{AppInfo, ProgressEvent, RunError, RunOptions, RunOutcome, Runner};
 use nsgi::host::exit::describe_exit;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -46,27 +46,40 @@ pub enum Supervised {
     },
 }
 
-fn emit(out: &mut impl Write, event: &Value) {
-    let _ = writeln!(out, "{LINE_MARK}{event}");
-    let _ = out.flush();
+/// One protocol line: what the worker tells the supervisor. On the wire, a JSON object whose
+/// `event` field names the variant (`loaded`, `load-error`, `init-error`, `start`, `end`,
+/// `finding`, `done`) beside the variant's fields. Both ends are this executable, so nothing else
+/// reads these lines.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Event {
+    /// The library loaded and the app's `init` succeeded.
+    Loaded { app: AppInfo },
+    /// The library could not be loaded as an NSGI app.
+    LoadError { message: String },
+    /// The app's `init` failed.
+    InitError { app: AppInfo, message: String },
+    /// A request is about to be sent to the app.
+    Start { ticket: u64, request: RequestLabel },
+    /// That request is over.
+    End { ticket: u64 },
+    /// A finding, sent as soon as its request has ended.
+    Finding(Finding),
+    /// The battery ran to its end.
+    Done { requests: u64 },
 }
 
-fn app_json(app: &AppInfo) -> Value {
-    json!({"name": app.name, "sdk_info": app.sdk_info, "abi_minor": app.abi_minor, "thread_safe": app.thread_safe})
+/// Writes `event` as one protocol line.
+fn emit(out: &mut impl Write, event: &Event) {
+    if let Ok(json) = serde_json::to_string(event) {
+        let _ = writeln!(out, "{LINE_MARK}{json}");
+        let _ = out.flush();
+    }
 }
 
-fn label_json(label: &RequestLabel) -> Value {
-    json!({"method": label.method, "target": label.target, "scenario": label.scenario})
-}
-
-fn finding_json(finding: &Finding) -> Value {
-    json!({
-        "event": "finding",
-        "check": finding.check.as_str(),
-        "severity": finding.severity.as_str(),
-        "message": finding.message,
-        "request": finding.request.as_ref().map(label_json),
-    })
+/// The event a line carries; `None` for anything else (what the app printed itself).
+fn parse_line(line: &str) -> Option<Event> {
+    serde_json::from_str(line.strip_prefix(LINE_MARK)?).ok()
 }
 
 /// The worker side: runs the battery on `library`, streaming protocol lines on stdout. Returns the
@@ -78,10 +91,11 @@ pub fn worker_main(library: &Path, options: &RunOptions) -> i32 {
         Err(error) => {
             let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
             let event = match &error {
-                RunError::Load(e) => json!({"event": "load-error", "message": e.to_string()}),
-                RunError::Init { app, error } => {
-                    json!({"event": "init-error", "app": app_json(app), "message": error.to_string()})
-                }
+                RunError::Load(e) => Event::LoadError { message: e.to_string() },
+                RunError::Init { app, error } => Event::InitError {
+                    app: (**app).clone(),
+                    message: error.to_string(),
+                },
             };
             emit(&mut *out, &event);
             return WORKER_UNUSABLE;
@@ -89,7 +103,9 @@ pub fn worker_main(library: &Path, options: &RunOptions) -> i32 {
     };
     emit(
         &mut *stdout.lock().unwrap_or_else(|p| p.into_inner()),
-        &json!({"event": "loaded", "app": app_json(runner.info())}),
+        &Event::Loaded {
+            app: runner.info().clone(),
+        },
     );
     let validator = runner.validator().clone();
     let sent = Arc::new(Mutex::new(0usize));
@@ -100,16 +116,19 @@ pub fn worker_main(library: &Path, options: &RunOptions) -> i32 {
             ProgressEvent::Started { ticket, label } => {
                 emit(
                     &mut *out,
-                    &json!({"event": "start", "ticket": ticket, "request": label_json(label)}),
+                    &Event::Start {
+                        ticket,
+                        request: label.clone(),
+                    },
                 );
             }
             ProgressEvent::Finished { ticket } => {
                 let mut sent = listener_sent.lock().unwrap_or_else(|p| p.into_inner());
                 for finding in listener_validator.findings_since(*sent) {
-                    emit(&mut *out, &finding_json(&finding));
+                    emit(&mut *out, &Event::Finding(finding));
                     *sent += 1;
                 }
-                emit(&mut *out, &json!({"event": "end", "ticket": ticket}));
+                emit(&mut *out, &Event::End { ticket });
             }
         }
     }));
@@ -117,9 +136,14 @@ pub fn worker_main(library: &Path, options: &RunOptions) -> i32 {
     let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
     let sent = *sent.lock().unwrap_or_else(|p| p.into_inner());
     for finding in outcome.findings.iter().skip(sent) {
-        emit(&mut *out, &finding_json(finding));
+        emit(&mut *out, &Event::Finding(finding.clone()));
     }
-    emit(&mut *out, &json!({"event": "done", "requests": outcome.requests}));
+    emit(
+        &mut *out,
+        &Event::Done {
+            requests: outcome.requests,
+        },
+    );
     0
 }
 
@@ -135,27 +159,23 @@ struct Heard {
 }
 
 impl Heard {
-    fn take(&mut self, event: &Value) {
-        let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
-        match event["event"].as_str().unwrap_or_default() {
-            "loaded" => self.app = parse_app(&event["app"]),
-            "load-error" => self.unusable = Some((text("message"), false)),
-            "init-error" => {
-                self.app = parse_app(&event["app"]);
-                self.unusable = Some((text("message"), true));
+    fn take(&mut self, event: Event) {
+        match event {
+            Event::Loaded { app } => self.app = Some(app),
+            Event::LoadError { message } => self.unusable = Some((message, false)),
+            Event::InitError { app, message } => {
+                self.app = Some(app);
+                self.unusable = Some((message, true));
             }
-            "start" => {
+            Event::Start { ticket, request } => {
                 self.started += 1;
-                let label = parse_label(&event["request"]).unwrap_or_default();
-                self.in_flight
-                    .insert(event["ticket"].as_u64().unwrap_or_default(), label);
+                self.in_flight.insert(ticket, request);
             }
-            "end" => {
-                self.in_flight.remove(&event["ticket"].as_u64().unwrap_or_default());
+            Event::End { ticket } => {
+                self.in_flight.remove(&ticket);
             }
-            "finding" => self.findings.extend(parse_finding(event)),
-            "done" => self.requests = event["requests"].as_u64(),
-            _ => {}
+            Event::Finding(finding) => self.findings.push(finding),
+            Event::Done { requests } => self.requests = Some(requests),
         }
     }
 
@@ -168,44 +188,6 @@ impl Heard {
             None => (None, "between requests"),
         }
     }
-}
-
-fn parse_app(value: &Value) -> Option<AppInfo> {
-    Some(AppInfo {
-        library: PathBuf::new(),
-        name: value["name"].as_str()?.to_owned(),
-        sdk_info: value["sdk_info"].as_str().unwrap_or_default().to_owned(),
-        abi_minor: value["abi_minor"]
-            .as_u64()
-            .and_then(|m| u16::try_from(m).ok())
-            .unwrap_or_default(),
-        thread_safe: value["thread_safe"].as_bool().unwrap_or_default(),
-    })
-}
-
-fn parse_finding(value: &Value) -> Option<Finding> {
-    let check = check::find(value["check"].as_str()?)?.id;
-    let severity = match value["severity"].as_str()? {
-        "error" => Severity::Error,
-        "warning" => Severity::Warning,
-        _ => Severity::Info,
-    };
-    let request = parse_label(&value["request"]);
-    Some(Finding {
-        check,
-        severity,
-        message: value["message"].as_str()?.to_owned(),
-        request,
-    })
-}
-
-fn parse_label(value: &Value) -> Option<RequestLabel> {
-    let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
-    value.is_object().then(|| RequestLabel {
-        method: field("method"),
-        target: field("target"),
-        scenario: field("scenario"),
-    })
 }
 
 /// How the checker's worker ended, for a finding or a reason: "killed by signal SIGABRT: an
@@ -232,14 +214,11 @@ pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Res
         .stdout
         .take()
         .ok_or_else(|| std::io::Error::other("the worker has no stdout"))?;
-    let (tx, rx) = mpsc::channel::<Value>();
+    let (tx, rx) = mpsc::channel::<Event>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            match line
-                .strip_prefix(LINE_MARK)
-                .and_then(|json| serde_json::from_str(json).ok())
-            {
+            match parse_line(&line) {
                 Some(event) => {
                     if tx.send(event).is_err() {
                         break;
@@ -256,7 +235,7 @@ pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Res
     loop {
         match rx.recv_timeout(POLL_PERIOD) {
             Ok(event) => {
-                heard.take(&event);
+                heard.take(event);
                 last_event = Instant::now();
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -326,4 +305,98 @@ pub fn supervise(worker: &mut Command, library: &Path, timeout: Duration) -> Res
         requests: heard.requests.unwrap_or(heard.started),
         findings: heard.findings,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::C39;
+
+    fn line(event: &Event) -> String {
+        let mut out = Vec::new();
+        emit(&mut out, event);
+        String::from_utf8(out).expect("protocol lines are UTF-8")
+    }
+
+    #[test]
+    fn every_event_comes_back_as_it_was_sent() {
+        let app = AppInfo {
+            library: Default::default(),
+            name: "hello".into(),
+            sdk_info: "nsgi-sdk 0.1".into(),
+            abi_minor: 1,
+            thread_safe: true,
+        };
+        let label = RequestLabel {
+            scenario: "basic".into(),
+            ..RequestLabel::new(b"GET", b"/a", b"q=\"\n")
+        };
+        let events = [
+            Event::Loaded { app: app.clone() },
+            Event::LoadError {
+                message: "not an NSGI app".into(),
+            },
+            Event::InitError {
+                app,
+                message: "no config".into(),
+            },
+            Event::Start {
+                ticket: 7,
+                request: label.clone(),
+            },
+            Event::End { ticket: 7 },
+            Event::Finding(Finding {
+                check: C39,
+                severity: Severity::Error,
+                message: "twice".into(),
+                request: Some(label),
+            }),
+            Event::Finding(Finding {
+                check: N10,
+                severity: Severity::Warning,
+                message: "crashed".into(),
+                request: None,
+            }),
+            Event::Done { requests: 412 },
+        ];
+        for event in events {
+            let line = line(&event);
+            assert!(line.ends_with('\n') && line.matches('\n').count() == 1, "{line:?}");
+            assert_eq!(parse_line(line.trim_end()), Some(event), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn lines_name_their_event_and_fields() {
+        assert_eq!(
+            line(&Event::LoadError { message: "x".into() }),
+            format!("{LINE_MARK}{{\"event\":\"load-error\",\"message\":\"x\"}}\n")
+        );
+        let finding = line(&Event::Finding(Finding {
+            check: C39,
+            severity: Severity::Info,
+            message: "m".into(),
+            request: None,
+        }));
+        assert_eq!(
+            finding,
+            format!(
+                "{LINE_MARK}{}\n",
+                r#"{"event":"finding","check":"C39","severity":"info","message":"m","request":null}"#
+            )
+        );
+    }
+
+    #[test]
+    fn what_the_app_prints_is_not_an_event() {
+        assert_eq!(parse_line(r#"{"event":"done","requests":1}"#), None);
+        assert_eq!(parse_line(&format!("{LINE_MARK}{{\"event\":\"done\"}}")), None);
+        assert_eq!(
+            parse_line(&format!(
+                "{LINE_MARK}{{\"event\":\"finding\",\"check\":\"C999\",\"severity\":\"error\",\"message\":\"m\",\"request\":null}}"
+            )),
+            None
+        );
+        assert_eq!(parse_line("hello from the app"), None);
+    }
 }

@@ -8,7 +8,8 @@
 use crate::check::{CHECKS, CheckId, Severity};
 use crate::finding::{Finding, RequestLabel};
 use crate::runner::AppInfo;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -196,49 +197,29 @@ impl Report {
         )
     }
 
-    /// The JSON report.
+    /// The JSON report (docs/conformance.md, "Reports"). Its keys come out in alphabetical order
+    /// at every level, as a [`Value`]'s map keeps them.
     pub fn json(&self) -> Value {
-        let findings: Vec<Value> = self
-            .entries
-            .iter()
-            .map(|entry| {
-                json!({
-                    "check": entry.check.as_str(),
-                    "title": entry.check.info().map(|c| c.title),
-                    "severity": entry.severity.as_str(),
-                    "message": entry.message,
-                    "count": entry.count,
-                    "requests": entry.requests.iter().map(|label| json!({
-                        "method": label.method,
-                        "target": label.target,
-                        "scenario": label.scenario,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        json!({
-            "tool": "nsgi-conformance",
-            "version": env!("CARGO_PKG_VERSION"),
-            "library": self.library.display().to_string(),
-            "load_error": self.load_error,
-            "app": self.app.as_ref().map(|app| json!({
-                "name": app.name,
-                "sdk_info": app.sdk_info,
-                "abi_minor": app.abi_minor,
-                "thread_safe": app.thread_safe,
-            })),
-            "strict": self.strict,
-            "requests": self.requests,
-            "checks_run": CHECKS.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
-            "findings": findings,
-            "summary": {
-                "errors": self.count(Severity::Error),
-                "warnings": self.count(Severity::Warning),
-                "info": self.count(Severity::Info),
-                "passed": self.passed(),
-                "exit_status": self.exit_status(),
+        let report = JsonReport {
+            tool: "nsgi-conformance",
+            version: env!("CARGO_PKG_VERSION"),
+            library: self.library.display().to_string(),
+            load_error: self.load_error.as_deref(),
+            app: self.app.as_ref(),
+            strict: self.strict,
+            requests: self.requests,
+            checks_run: CHECKS.iter().map(|check| check.id).collect(),
+            findings: self.entries.iter().map(JsonEntry::from).collect(),
+            summary: JsonSummary {
+                errors: self.count(Severity::Error),
+                warnings: self.count(Severity::Warning),
+                info: self.count(Severity::Info),
+                passed: self.passed(),
+                exit_status: self.exit_status(),
             },
-        })
+        };
+        // Plain structs with string keys: serializing them cannot fail.
+        serde_json::to_value(report).unwrap_or_default()
     }
 
     /// The JUnit XML report: one test suite, one test case per check run, a failure for each
@@ -350,6 +331,55 @@ impl Report {
     }
 }
 
+/// The JSON report's object; the app and each request label are written by their own derives.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    tool: &'static str,
+    version: &'static str,
+    library: String,
+    load_error: Option<&'a str>,
+    app: Option<&'a AppInfo>,
+    strict: bool,
+    requests: u64,
+    checks_run: Vec<CheckId>,
+    findings: Vec<JsonEntry<'a>>,
+    summary: JsonSummary,
+}
+
+/// One entry of the JSON report's `findings`: an [`Entry`] with its check's title.
+#[derive(Serialize)]
+struct JsonEntry<'a> {
+    check: CheckId,
+    title: Option<&'static str>,
+    severity: Severity,
+    message: &'a str,
+    count: usize,
+    requests: &'a [RequestLabel],
+}
+
+impl<'a> From<&'a Entry> for JsonEntry<'a> {
+    fn from(entry: &'a Entry) -> Self {
+        JsonEntry {
+            check: entry.check,
+            title: entry.check.info().map(|check| check.title),
+            severity: entry.severity,
+            message: &entry.message,
+            count: entry.count,
+            requests: &entry.requests,
+        }
+    }
+}
+
+/// The JSON report's `summary`.
+#[derive(Serialize)]
+struct JsonSummary {
+    errors: usize,
+    warnings: usize,
+    info: usize,
+    passed: bool,
+    exit_status: u8,
+}
+
 /// An entry as one line of text (message, first request, count).
 fn entry_line(entry: &Entry) -> String {
     let mut line = entry.message.clone();
@@ -432,5 +462,49 @@ mod tests {
             xml_escape("a<b>&\"c\"'\n\u{1}"),
             "a&lt;b&gt;&amp;&quot;c&quot;&apos;&#10;\u{fffd}"
         );
+    }
+
+    /// The JSON report is a documented format: its keys, their order and their values.
+    #[test]
+    fn json_report_keeps_its_shape() {
+        let app = AppInfo {
+            library: PathBuf::from("/x/libfoo.so"),
+            name: "foo".into(),
+            sdk_info: "sdk \"1\"".into(),
+            abi_minor: 3,
+            thread_safe: true,
+        };
+        let findings = [
+            finding(C39, Severity::Error, "twice", "/a"),
+            Finding {
+                request: None,
+                ..finding(C55, Severity::Warning, "no type", "/")
+            },
+        ];
+        let report = Report::new(Path::new("/x/libfoo.so"), Some(app), 7, &findings, true);
+        let checks_run: Vec<String> = CHECKS.iter().map(|c| format!("\"{}\"", c.id)).collect();
+        let expected = format!(
+            concat!(
+                r#"{{"app":{{"abi_minor":3,"name":"foo","sdk_info":"sdk \"1\"","thread_safe":true}},"#,
+                r#""checks_run":[{}],"findings":["#,
+                r#"{{"check":"C39","count":1,"message":"twice","#,
+                r#""requests":[{{"method":"GET","scenario":"","target":"/a"}}],"severity":"error","#,
+                r#""title":"start_response at most once without exc_info"}},"#,
+                r#"{{"check":"C55","count":1,"message":"no type","requests":[],"severity":"error","#,
+                r#""title":"Content-Type present when the response has content"}}],"#,
+                r#""library":"/x/libfoo.so","load_error":null,"requests":7,"strict":true,"#,
+                r#""summary":{{"errors":2,"exit_status":1,"info":0,"passed":false,"warnings":0}},"#,
+                r#""tool":"nsgi-conformance","version":"{}"}}"#
+            ),
+            checks_run.join(","),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(report.json().to_string(), expected);
+        let unusable = Report::unusable(Path::new("libbar.so"), "no such file".into()).json();
+        assert_eq!(
+            (&unusable["app"], &unusable["load_error"]),
+            (&Value::Null, &Value::from("no such file"))
+        );
+        assert_eq!(unusable["summary"]["exit_status"], EXIT_UNUSABLE);
     }
 }

@@ -15,6 +15,7 @@ use crate::finding::{Finding, RequestLabel};
 use crate::validator::Validator;
 use nsgi::host::{AppInstance, AppModule, Environ, InitError, InitOptions, LoadError, RequestSlot, Step};
 use nsgi::sys::NSGI_ENV_MULTITHREAD;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,10 +69,12 @@ impl Default for RunOptions {
     }
 }
 
-/// What the descriptor says about the app.
-#[derive(Clone, Debug)]
+/// What the descriptor says about the app. In JSON (the worker's protocol lines and the JSON
+/// report) the library path is left out: whoever reads it knows the path already.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppInfo {
     /// The library path.
+    #[serde(skip)]
     pub library: PathBuf,
     /// The app's name.
     pub name: String,

@@ -12,6 +12,7 @@
 //! | `date.rs`   | the cached IMF-fixdate for the `Date` header                            |
 //! | `percent.rs`| percent-decoding of the request path (PATH_INFO and routing)            |
 //! | `syntax.rs` | RFC 9110 §5.6 character classes and list splitting shared by the above  |
+//! | `mutation.rs` | tests only: the mutated messages the property tests feed the parsers  |
 //!
 //! It must never touch a socket, a clock other than through [`DateCache`], or an app, and it
 //! must never allocate per request on the happy path: every buffer it writes to is passed in by
@@ -74,6 +75,8 @@ macro_rules! error_table {
 pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;
+#[cfg(test)]
+mod mutation;
 pub(crate) mod owned_head;
 pub(crate) mod parse;
 pub(crate) mod percent;

@@ -840,6 +840,8 @@ fn decide_framing(version: Version, f: &Fields<'_>, limits: &Limits) -> Result<F
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::mutation::mutated;
+    use proptest::prelude::*;
 
     /// An owned copy of a parsed head, so tests can compare it after the buffers are gone.
     #[derive(Debug, PartialEq)]
@@ -1887,67 +1889,46 @@ mod tests {
         assert_eq!(err(b"\x00\x00\x00\x00").status(), 400);
     }
 
-    /// A small deterministic generator for the mutation tests (xorshift64).
-    struct Rng(u64);
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
 
-    impl Rng {
-        fn next(&mut self) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 as usize
-        }
-    }
-
-    /// Mutate valid requests with the bytes smuggling attacks are made of; whatever comes out
-    /// must not panic, and a head that parses complete must have been `Partial` (never an
-    /// error, never complete) for every shorter prefix, so the answer cannot depend on how
-    /// the bytes were split into reads.
-    #[test]
-    fn mutated_requests_parse_consistently_across_reads() {
-        let seeds: [&[u8]; 4] = [
-            b"GET /a?b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
-            b"POST / HTTP/1.1\r\nHost: h:80\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
-            b"POST /x HTTP/1.1\r\nHost: [::1]\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            b"GET http://h/p HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-        ];
-        let alphabet = b"\r\n\0\t :;,=?#/\x0b\x7f\x80\xffaZ09-_.\"\\";
-        let limits = Limits::default();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..3000 {
-            let mut req = seeds[rng.next() % seeds.len()].to_vec();
-            for _ in 0..1 + rng.next() % 3 {
-                let at = rng.next() % req.len();
-                let byte = alphabet[rng.next() % alphabet.len()];
-                match rng.next() % 3 {
-                    0 => req[at] = byte,
-                    1 => req.insert(at, byte),
-                    _ => {
-                        req.remove(at);
-                    }
+        /// Mutate valid requests with the bytes smuggling attacks are made of; whatever comes
+        /// out must not panic, and a head that parses complete must have been `Partial` (never
+        /// an error, never complete) for every shorter prefix, so the answer cannot depend on
+        /// how the bytes were split into reads.
+        #[test]
+        fn mutated_requests_parse_consistently_across_reads(
+            req in mutated(
+                &[
+                    b"GET /a?b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+                    b"POST / HTTP/1.1\r\nHost: h:80\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+                    b"POST /x HTTP/1.1\r\nHost: [::1]\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                    b"GET http://h/p HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                ],
+                b"\r\n\0\t :;,=?#/\x0b\x7f\x80\xffaZ09-_.\"\\",
+            )
+        ) {
+            let limits = Limits::default();
+            if let Ok(Some(full)) = parse_with(&req, &limits) {
+                prop_assert!(full.head_len <= req.len());
+                for n in 0..full.head_len {
+                    prop_assert_eq!(parse_with(&req[..n], &limits), Ok(None), "{}", req[..n].escape_ascii());
                 }
             }
-            let Ok(Some(full)) = parse_with(&req, &limits) else {
-                continue;
-            };
-            assert!(full.head_len <= req.len());
-            for n in 0..full.head_len {
-                assert_eq!(parse_with(&req[..n], &limits), Ok(None), "{}", req[..n].escape_ascii());
-            }
         }
-    }
 
-    #[test]
-    fn random_bytes_never_panic() {
-        let mut rng = Rng(12345);
-        let alphabet = b"GET / HTTP/1.1\r\nHost: h:Content-Length 0\x00\xff";
-        let mut buf = Vec::new();
-        for _ in 0..3000 {
-            buf.clear();
-            for _ in 0..rng.next() % 80 {
-                buf.push(alphabet[rng.next() % alphabet.len()]);
+        /// Bytes of a request in any order: no panic, and a head that parses complete lies
+        /// within them.
+        #[test]
+        fn random_bytes_never_panic(
+            buf in prop::collection::vec(
+                prop::sample::select(&b"GET / HTTP/1.1\r\nHost: h:Content-Length 0\x00\xff"[..]),
+                0..80,
+            )
+        ) {
+            if let Ok(Some(head)) = parse_with(&buf, &Limits::default()) {
+                prop_assert!(head.head_len <= buf.len());
             }
-            let _ = parse_with(&buf, &Limits::default());
         }
     }
 
