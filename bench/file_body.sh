@@ -42,10 +42,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-log() { echo "==> $*" >&2; }
-die() { echo "file_body.sh: $*" >&2; exit 1; }
+LIB=$BENCH_DIR/lib/benchlib.py
+PROG=file_body.sh
+PY=$(command -v python3) || { echo "file_body.sh: python3 is missing" >&2; exit 1; }
+# log, die, find_nginx, the clean-up on exit and starting servers in sessions of their own:
+# shared with run.sh and behind_nginx.sh.
+# shellcheck source=lib/servers.sh
+. "$BENCH_DIR/lib/servers.sh"
 
-find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
 missing=()
 [ -n "$(find_nginx)" ] || missing+=(nginx)
 command -v strace >/dev/null || missing+=(strace)
@@ -60,15 +64,6 @@ NGINX=$(find_nginx)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nsgi-file-bench.XXXXXX")
 chmod 755 "$WORK" # nginx's workers run as another user when started as root
-PIDS=()
-cleanup() {
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 if [ "$build" = 1 ]; then
     log "building the gateway (cargo build --release)"
@@ -86,25 +81,18 @@ chmod 644 "$FILE"
 BYTES=$(stat -c %s "$FILE")
 cat "$FILE" >/dev/null # into the page cache for both servers
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() { # LOGFILE COMMAND...: starts a server in a session of its own
-    local logfile=$1; shift
-    setsid "$@" >"$logfile" 2>&1 </dev/null &
-    PIDS+=($!)
-    LAST_PID=$!
-}
 wait_ready() { # URL
     for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
     die "no answer from $1"
 }
 
-GW_PORT=$(free_port)
+GW_PORT=$("$PY" "$LIB" port)
 ALLOW_ROOT=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
-start "$WORK/gateway.log" "$RELEASE/nsgi-gateway" --bind "127.0.0.1:$GW_PORT" --workers 1 --threads 0 \
+start_in_session "$WORK/gateway.log" "$RELEASE/nsgi-gateway" --bind "127.0.0.1:$GW_PORT" --workers 1 --threads 0 \
     --log-level warn $ALLOW_ROOT "$WORK/files.so"
-GW_PID=$LAST_PID
+GW_PID=$SERVER_PID
 
-NGINX_PORT=$(free_port)
+NGINX_PORT=$("$PY" "$LIB" port)
 mkdir -p "$WORK/nginx/tmp"
 cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 1;
@@ -127,8 +115,8 @@ http {
     }
 }
 EOF
-start "$WORK/nginx.log" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
-NGINX_PID=$LAST_PID
+start_in_session "$WORK/nginx.log" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
+NGINX_PID=$SERVER_PID
 
 URL_nsgi="http://127.0.0.1:$GW_PORT/length?$FILE"
 URL_nginx="http://127.0.0.1:$NGINX_PORT/file.bin"

@@ -52,10 +52,14 @@ for n in "$duration" "$rounds" "$conns" "$size_mib"; do
     [[ $n =~ ^[0-9]+$ && $n -gt 0 ]] || { echo "static.sh: '$n' is not a positive whole number" >&2; exit 2; }
 done
 
-log() { echo "==> $*" >&2; }
-die() { echo "static.sh: $*" >&2; exit 1; }
+PROG=static.sh
+PY=$(command -v python3) || { echo "static.sh: python3 is missing" >&2; exit 1; }
+# log, die, find_nginx, the clean-up on exit and starting servers in sessions of their own:
+# shared with run.sh and behind_nginx.sh.
+# shellcheck source=lib/servers.sh
+. "$BENCH_DIR/lib/servers.sh"
 
-NGINX=$(command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+NGINX=$(find_nginx)
 [ -n "$NGINX" ] || die "nginx is missing (bench/run.sh can install it)"
 command -v curl >/dev/null || die "curl is missing"
 command -v python3 >/dev/null || die "python3 is missing"
@@ -63,15 +67,6 @@ WRK=$(command -v wrk 2>/dev/null || true)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nsgi-static-bench.XXXXXX")
 chmod 755 "$WORK" # nginx's workers run as another user when started as root
-PIDS=()
-cleanup() {
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 if [ "$build" = 1 ]; then
     log "building the gateway and static-files (cargo build --release)"
@@ -90,12 +85,6 @@ chmod 755 "$SITE" && chmod 644 "$SITE"/*.bin
 cat "$SITE"/*.bin >/dev/null # into the page cache for both servers
 BYTES=$(stat -c %s "$SITE/large.bin")
 
-start() { # LOGFILE COMMAND...: starts a server in a session of its own
-    local logfile=$1; shift
-    setsid "$@" >"$logfile" 2>&1 </dev/null &
-    PIDS+=($!)
-    LAST_PID=$!
-}
 wait_ready() { # URL
     for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
     die "no answer from $1"
@@ -104,9 +93,9 @@ wait_ready() { # URL
 GW_PORT=$(python3 "$LIB" port)
 printf '{"root": "%s"}\n' "$SITE" >"$WORK/site.json"
 ALLOW_ROOT=$([ "$(id -u)" = 0 ] && echo --allow-root || true)
-start "$WORK/gateway.log" "$RELEASE/nsgi-gateway" --bind "127.0.0.1:$GW_PORT" --workers 1 --threads 0 \
+start_in_session "$WORK/gateway.log" "$RELEASE/nsgi-gateway" --bind "127.0.0.1:$GW_PORT" --workers 1 --threads 0 \
     --log-level warn $ALLOW_ROOT "$RELEASE/libstatic_files.so" --app-config "$WORK/site.json"
-PID_nsgi=$LAST_PID
+PID_nsgi=$SERVER_PID
 
 NGINX_PORT=$(python3 "$LIB" port)
 mkdir -p "$WORK/nginx/tmp"
@@ -133,8 +122,8 @@ http {
     }
 }
 EOF
-start "$WORK/nginx.log" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
-PID_nginx=$LAST_PID
+start_in_session "$WORK/nginx.log" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
+PID_nginx=$SERVER_PID
 
 BASE_nsgi="http://127.0.0.1:$GW_PORT"
 BASE_nginx="http://127.0.0.1:$NGINX_PORT"
