@@ -554,3 +554,200 @@ fn an_error_in_the_lazy_closure_fails_the_response_as_an_error_in_call_does() {
     assert!(!events.iter().any(|e| e.starts_with("start_response")), "{events:?}");
     app.shutdown();
 }
+
+// ---- Parking an exchange between steps and resuming it (`Exchange::park`) ----
+
+/// The pager's host table (set by its init).
+static PAGER_HOST: AtomicPtr<nsgi_host_api> = AtomicPtr::new(core::ptr::null_mut());
+/// How many times the pager's body was closed.
+static PAGER_CLOSES: AtomicUsize = AtomicUsize::new(0);
+
+fn pager_host() -> &'static nsgi_host_api {
+    // SAFETY: set by `pager_init` to the host table, which outlives every call into the app.
+    unsafe { &*PAGER_HOST.load(Ordering::Acquire) }
+}
+
+/// The pager's body: the environ it was called with (kept past `call`, as docs/abi.md §6 allows)
+/// and a buffer for the chunk it lends.
+struct Page {
+    environ: *const nsgi_environ,
+    chunk: Vec<u8>,
+}
+
+unsafe extern "C" fn pager_init(
+    host: *const nsgi_host_api,
+    _args: *const nsgi_init_args,
+    app: *mut *mut c_void,
+) -> nsgi_status {
+    PAGER_HOST.store(host.cast_mut(), Ordering::Release);
+    // SAFETY: the host's out-pointer.
+    unsafe { app.write(core::ptr::null_mut()) };
+    NSGI_OK
+}
+
+/// Each chunk is `PATH_INFO:` (read through the environ kept from `call`) and the next four
+/// bytes of the request body, read during this `next`; a line goes to the error stream too.
+unsafe extern "C" fn pager_next(state: *mut c_void, req: *mut nsgi_request, chunk: *mut nsgi_bytes) -> nsgi_status {
+    // SAFETY: the state this body was made with.
+    let page = unsafe { &mut *state.cast::<Page>() };
+    let mut bytes = [0u8; 4];
+    let input_read = pager_host().input_read.expect("input_read");
+    // SAFETY: the request's own handle and a buffer of 4 bytes.
+    let read = unsafe { input_read(req, bytes.as_mut_ptr(), bytes.len()) };
+    if read <= 0 {
+        return NSGI_DONE;
+    }
+    let errors_write = pager_host().errors_write.expect("errors_write");
+    // SAFETY: the request's own handle and valid bytes.
+    let status = unsafe { errors_write(req, nsgi_bytes::from_slice(b"page;")) };
+    assert_eq!(status, NSGI_OK);
+    page.chunk = path_of(page.environ);
+    page.chunk.push(b':');
+    page.chunk.extend_from_slice(&bytes[..read as usize]);
+    // SAFETY: the host's out-pointer; the chunk lives until the next call into this body.
+    unsafe { chunk.write(nsgi_bytes::from_slice(&page.chunk)) };
+    NSGI_OK
+}
+
+unsafe extern "C" fn pager_close(state: *mut c_void, _req: *mut nsgi_request) {
+    PAGER_CLOSES.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: made by `Box::into_raw` in `pager_call`, closed once.
+    drop(unsafe { Box::from_raw(state.cast::<Page>()) });
+}
+
+static PAGER_BODY: nsgi_body_vtable = nsgi_body_vtable {
+    struct_size: NSGI_BODY_VTABLE_V1_0_SIZE,
+    next: Some(pager_next),
+    close: Some(pager_close),
+};
+
+unsafe extern "C" fn pager_call(
+    _app: *mut c_void,
+    req: *mut nsgi_request,
+    environ: *const nsgi_environ,
+    body: *mut nsgi_body,
+) -> nsgi_status {
+    let start_response = pager_host().start_response.expect("start_response");
+    // SAFETY: the request's own handle and a valid status.
+    let status = unsafe {
+        start_response(
+            req,
+            nsgi_bytes::from_slice(b"200 OK"),
+            core::ptr::null(),
+            0,
+            core::ptr::null(),
+        )
+    };
+    assert_eq!(status, NSGI_OK);
+    let page = Box::new(Page {
+        environ,
+        chunk: Vec::new(),
+    });
+    // SAFETY: the host's out-pointer.
+    unsafe {
+        body.write(nsgi_body {
+            vtable: &PAGER_BODY,
+            state: Box::into_raw(page).cast(),
+        })
+    };
+    NSGI_OK
+}
+
+static PAGER: nsgi_app_descriptor = nsgi_app_descriptor {
+    magic: NSGI_APP_MAGIC,
+    abi_major: NSGI_ABI_MAJOR,
+    abi_minor: NSGI_ABI_MINOR,
+    struct_size: NSGI_APP_DESCRIPTOR_V1_0_SIZE,
+    flags: 0,
+    name: nsgi_bytes::from_slice(b"pager"),
+    sdk_info: nsgi_bytes::from_slice(b"test"),
+    init: Some(pager_init),
+    call: Some(pager_call),
+    shutdown: None,
+};
+
+/// The data of one step (the head's or a chunk's); `None` at the end.
+fn step_data(step: Result<Step<'_>, ResponseFailure>) -> Option<Vec<u8>> {
+    match step.expect("a step") {
+        Step::Head { data, end, .. } => (!end || !data.is_empty()).then(|| data.to_vec()),
+        Step::Data(data) => Some(data.to_vec()),
+        Step::End => None,
+    }
+}
+
+/// The one test of the pager (it counts closes in a global).
+#[test]
+fn a_parked_exchange_goes_on_later_with_its_environ_in_place_and_the_rest_of_its_input() {
+    let module = AppModule::from_static(&PAGER, "pager").expect("descriptor");
+    let app = Arc::new(AppInstance::init(&module, &InitOptions::default()).expect("init"));
+    let mut store = nsgi::host::RequestStore::new();
+    store.environ_mut().push(b"REQUEST_METHOD", b"POST");
+    store.environ_mut().push(b"PATH_INFO", b"/paged");
+    let mut input: &[u8] = b"abcdefghij";
+    let mut errors = Vec::new();
+    let mut exchange = app.call_stored(store, &mut input, &mut errors);
+    assert_eq!(step_data(exchange.next_step()).as_deref(), Some(&b"/paged:abcd"[..]));
+    let parked = exchange.park(Arc::clone(&app)).expect("a stored exchange parks");
+    assert_eq!(errors, b"page;");
+    // The rest of the body, as the server keeps it while the exchange is parked.
+    let rest = input.to_vec();
+
+    // Another request on the same thread meanwhile, through a slot of its own.
+    let mut other_store = nsgi::host::RequestStore::new();
+    other_store.environ_mut().push(b"REQUEST_METHOD", b"GET");
+    other_store.environ_mut().push(b"PATH_INFO", b"/other");
+    let (mut other_input, mut other_errors): (&[u8], Vec<u8>) = (b"zz", Vec::new());
+    let mut other = app.call_stored(other_store, &mut other_input, &mut other_errors);
+    assert_eq!(step_data(other.next_step()).as_deref(), Some(&b"/other:zz"[..]));
+    assert_eq!(step_data(other.next_step()), None);
+    let other_store = other.finish().expect("the store comes back");
+    assert_eq!(other_store.environ().get(b"PATH_INFO"), Some(&b"/other"[..]));
+    assert_eq!(PAGER_CLOSES.load(Ordering::Relaxed), 1);
+
+    // The parked exchange moves (as into a connection) and goes on, one step per resume.
+    let mut parked = vec![parked].pop().expect("moved");
+    assert_eq!(parked.environ().and_then(|e| e.get(b"PATH_INFO")), Some(&b"/paged"[..]));
+    let mut rest_input: &[u8] = &rest;
+    let mut later_errors = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let mut resumed = parked.resume(&mut rest_input, &mut later_errors);
+        match step_data(resumed.next_step()) {
+            Some(page) => pages.push(String::from_utf8(page).expect("text")),
+            None => break,
+        }
+    }
+    assert_eq!(pages, ["/paged:efgh", "/paged:ij"]);
+    assert_eq!(later_errors, b"page;page;");
+    assert_eq!(PAGER_CLOSES.load(Ordering::Relaxed), 2, "the end closed the body once");
+    let store = parked.finish(&mut later_errors);
+    assert_eq!(store.environ().get(b"PATH_INFO"), Some(&b"/paged"[..]));
+    assert_eq!(PAGER_CLOSES.load(Ordering::Relaxed), 2, "finish closes nothing twice");
+
+    // A parked exchange dropped before its end closes its body once.
+    let mut input: &[u8] = b"abcdefgh";
+    let mut errors = Vec::new();
+    let mut exchange = app.call_stored(store, &mut input, &mut errors);
+    assert!(step_data(exchange.next_step()).is_some());
+    let parked = exchange.park(Arc::clone(&app)).expect("parks");
+    drop(parked);
+    assert_eq!(PAGER_CLOSES.load(Ordering::Relaxed), 3);
+
+    // Only a stored exchange parks, and only with its own instance.
+    let mut slot = RequestSlot::new();
+    let mut environ = environ("/borrowed");
+    let mut input: &[u8] = b"abcd";
+    let mut errors = Vec::new();
+    let borrowed = app.call(&mut slot, &mut environ, &mut input, &mut errors);
+    let borrowed = borrowed
+        .park(Arc::clone(&app))
+        .expect_err("a borrowed slot cannot park");
+    drop(borrowed);
+    let other_app = Arc::new(AppInstance::init(&module, &InitOptions::default()).expect("init"));
+    let mut input: &[u8] = b"abcd";
+    let mut errors = Vec::new();
+    let stored = app.call_stored(other_store, &mut input, &mut errors);
+    let stored = stored.park(other_app).expect_err("another instance cannot take it");
+    assert!(stored.finish().is_some());
+    assert_eq!(PAGER_CLOSES.load(Ordering::Relaxed), 5);
+}

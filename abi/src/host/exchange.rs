@@ -20,11 +20,16 @@ use super::environ::Environ;
 use super::handle::{Serving, fresh_token};
 use super::instance::AppInstance;
 use super::observe::{NextResult, RequestEnd, RequestId};
+use super::parked::ParkedExchange;
 use super::request_state::{HeadState, Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
+use super::store::RequestStore;
 use super::violation::{ResponseFailure, Violation};
 use crate::sys::{NSGI_DONE, NSGI_OK, nsgi_bytes};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
 use std::io::{BufRead, Write};
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 /// Most bytes past the declared Content-Length that a draining exchange pulls before it stops.
 const DRAIN_LIMIT_BYTES: u64 = 1 << 20;
@@ -41,7 +46,39 @@ impl AppInstance {
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
     ) -> Exchange<'a> {
-        self.start(slot, environ, input, errors, None)
+        self.start(SlotRef::borrowed(slot), environ, input, errors, None)
+    }
+
+    /// [`call`](Self::call) with the request's slot and environ in `store`, which the exchange
+    /// takes: such an exchange can be set aside between two steps and resumed later
+    /// ([`Exchange::park`]), and gives the store back when it ends ([`Exchange::finish`]).
+    /// Build the environ in [`RequestStore::environ_mut`] first.
+    #[inline]
+    pub fn call_stored<'a>(
+        &'a self,
+        store: RequestStore,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+    ) -> Exchange<'a> {
+        let (slot, environ) = SlotRef::owning(store);
+        // SAFETY: `environ` is the store's own, in the heap block the exchange now owns; it is
+        // used only during `start` (which keeps raw pointers to it, valid while the block is).
+        self.start(slot, unsafe { &mut *environ.as_ptr() }, input, errors, None)
+    }
+
+    /// [`call_stored`](Self::call_stored), handing bytes written with `write()` during the call
+    /// to `written` as [`call_streaming_writes`](Self::call_streaming_writes) does.
+    #[inline]
+    pub fn call_stored_streaming_writes<'a>(
+        &'a self,
+        store: RequestStore,
+        input: &'a mut dyn BufRead,
+        errors: &'a mut dyn Write,
+        written: WrittenSink<'_>,
+    ) -> Exchange<'a> {
+        let (slot, environ) = SlotRef::owning(store);
+        // SAFETY: as in `call_stored`.
+        self.start(slot, unsafe { &mut *environ.as_ptr() }, input, errors, Some(written))
     }
 
     /// [`call`](Self::call), handing bytes the app writes with `write()` during the call to
@@ -57,14 +94,14 @@ impl AppInstance {
         errors: &'a mut dyn Write,
         written: WrittenSink<'_>,
     ) -> Exchange<'a> {
-        self.start(slot, environ, input, errors, Some(written))
+        self.start(SlotRef::borrowed(slot), environ, input, errors, Some(written))
     }
 
     /// The one place that begins an exchange (so the compiler keeps it in one piece).
     fn start<'a>(
         &'a self,
-        slot: &'a mut RequestSlot,
-        environ: &'a mut Environ,
+        slot: SlotRef<'a>,
+        environ: &mut Environ,
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
         written: Option<WrittenSink<'_>>,
@@ -125,7 +162,7 @@ enum Progress {
 /// One request being answered by an app. Dropping it closes the body (a client that went away).
 pub struct Exchange<'a> {
     instance: &'a AppInstance,
-    slot: &'a mut RequestSlot,
+    slot: SlotRef<'a>,
     body: AppBody,
     progress: Progress,
     /// The response failed (the body is closed): every later step returns this. `progress` then
@@ -146,13 +183,77 @@ pub struct Exchange<'a> {
     /// The request is a HEAD: its response may declare the Content-Length of the GET body and
     /// produce any number of bytes (none go out).
     head_request: bool,
+    /// The request went on in another value ([`park`](Self::park)) or has ended and its store
+    /// was given back ([`finish`](Self::finish)): dropping this one does nothing.
+    detached: bool,
+}
+
+/// The slot an exchange drives: the caller's, borrowed for `'a`, or the one in a
+/// [`RequestStore`] the exchange owns. A pointer either way, so that every access is one load
+/// and an owned store can move with the exchange without its block moving.
+pub(crate) struct SlotRef<'a> {
+    slot: NonNull<RequestSlot>,
+    /// The store the slot lives in, when the exchange owns it (freed after the exchange's last
+    /// use of the slot: `Exchange::drop` runs before its fields drop).
+    store: Option<RequestStore>,
+    _borrow: PhantomData<&'a mut RequestSlot>,
+}
+
+impl<'a> SlotRef<'a> {
+    fn borrowed(slot: &'a mut RequestSlot) -> SlotRef<'a> {
+        SlotRef {
+            slot: NonNull::from(slot),
+            store: None,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The slot in `store`, owning it, and the store's environ.
+    fn owning(store: RequestStore) -> (SlotRef<'a>, NonNull<Environ>) {
+        let block = store.block();
+        // SAFETY: the block is live (owned by `store`); only field addresses are taken.
+        let (slot, environ) = unsafe {
+            (
+                NonNull::new_unchecked(&raw mut (*block.as_ptr()).slot),
+                NonNull::new_unchecked(&raw mut (*block.as_ptr()).environ),
+            )
+        };
+        (
+            SlotRef {
+                slot,
+                store: Some(store),
+                _borrow: PhantomData,
+            },
+            environ,
+        )
+    }
+}
+
+impl core::ops::Deref for SlotRef<'_> {
+    type Target = RequestSlot;
+    #[inline(always)]
+    fn deref(&self) -> &RequestSlot {
+        // SAFETY: the slot is borrowed exclusively for `'a` or lives in the store this value
+        // owns; the exchange is its only user meanwhile.
+        unsafe { self.slot.as_ref() }
+    }
+}
+
+impl core::ops::DerefMut for SlotRef<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut RequestSlot {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only reference.
+        unsafe { self.slot.as_mut() }
+    }
 }
 
 impl<'a> Exchange<'a> {
+    /// Calls the app. `environ` is the caller's, borrowed for `'a`, or the one in the store
+    /// `slot` owns: either way it stays where it is until the exchange ends.
     pub(crate) fn begin(
         instance: &'a AppInstance,
-        slot: &'a mut RequestSlot,
-        environ: &'a mut Environ,
+        mut slot: SlotRef<'a>,
+        environ: &mut Environ,
         input: &'a mut dyn BufRead,
         errors: &'a mut dyn Write,
         written: Option<WrittenSink<'_>>,
@@ -161,9 +262,10 @@ impl<'a> Exchange<'a> {
         let head_request = environ.get(b"REQUEST_METHOD") == Some(b"HEAD");
         let raw_environ = environ.seal();
         let state = &mut slot.state;
-        // SAFETY (lifetime erasure): the pointers are cleared in `close_body` or in the next
-        // reset(), both of which happen before `'a` ends — the exchange borrows them for `'a` and
-        // closes on drop. Between those points only host callbacks for this request use them.
+        // SAFETY (lifetime erasure): the pointers are cleared in `close_body`, in `park` or in
+        // the next reset(), all of which happen before `'a` ends — the exchange borrows them for
+        // `'a` and closes on drop. Between those points only host callbacks for this request use
+        // them.
         state.input = Some(unsafe {
             core::mem::transmute::<*mut (dyn BufRead + 'a), *mut (dyn BufRead + 'static)>(input as *mut _)
         });
@@ -202,7 +304,7 @@ impl<'a> Exchange<'a> {
             // The app released its own state; a body it may have left behind is not ours to close.
             (AppBody::after_failed_call(), None)
         };
-        let exchange = Exchange {
+        let mut exchange = Exchange {
             instance,
             slot,
             body,
@@ -214,6 +316,7 @@ impl<'a> Exchange<'a> {
             pending_lent: false,
             drain_past_length: false,
             head_request,
+            detached: false,
         };
         let state = &mut exchange.slot.state;
         if let Some(observer) = state.observer() {
@@ -320,7 +423,7 @@ impl<'a> Exchange<'a> {
                     let data = unsafe { core::slice::from_raw_parts(ptr, len) };
                     return self.emit(data);
                 }
-                Pulled::Done => return self.finish(),
+                Pulled::Done => return self.body_ended(),
                 Pulled::Failed => {
                     return Err(self
                         .check_fatal()
@@ -518,7 +621,7 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    fn finish(&mut self) -> Result<Step<'_>, ResponseFailure> {
+    fn body_ended(&mut self) -> Result<Step<'_>, ResponseFailure> {
         self.close_body();
         if let Some(failure) = self.check_fatal() {
             return Err(failure);
@@ -665,8 +768,119 @@ enum Pulled {
     Failed,
 }
 
+impl std::fmt::Debug for Exchange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("mount", &self.mount_name())
+            .field("request", &self.request_id())
+            .field("progress", &self.progress)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Exchange<'_> {
     fn drop(&mut self) {
+        if !self.detached {
+            self.end();
+        }
+    }
+}
+
+impl<'a> Exchange<'a> {
+    /// Sets this exchange aside between two steps, to go on later with
+    /// [`ParkedExchange::resume`] — for a server that stops pulling while its client's socket is
+    /// full and serves other requests meanwhile, on the same thread or another.
+    ///
+    /// Only an exchange begun with [`AppInstance::call_stored`] can be parked (its slot and
+    /// environ go with it, the environ at the address the app was given), and `instance` must be
+    /// the instance it was begun on; otherwise the exchange comes back unchanged. The request
+    /// body and error stream it was begun with are let go: the app can reach them again only
+    /// while a later step runs, through the ones given to `resume`.
+    pub fn park(mut self, instance: Arc<AppInstance>) -> Result<ParkedExchange, Exchange<'a>> {
+        if !core::ptr::eq(self.instance, &*instance) || self.slot.store.is_none() {
+            return Err(self);
+        }
+        let state = &mut self.slot.state;
+        state.input = None;
+        state.errors = None;
+        let slot = SlotRef {
+            slot: self.slot.slot,
+            store: self.slot.store.take(),
+            _borrow: PhantomData,
+        };
+        // SAFETY (lifetime extension): the parked value keeps `instance` alive in a field that
+        // drops after the exchange, and never hands the exchange out by value or `&mut`, so the
+        // reference cannot outlive the instance.
+        let instance_ref: &'static AppInstance = unsafe { &*Arc::as_ptr(&instance) };
+        let parked = Exchange {
+            instance: instance_ref,
+            slot,
+            body: std::mem::replace(&mut self.body, AppBody::after_failed_call()),
+            progress: self.progress,
+            failure: self.failure.take(),
+            body_done: self.body_done,
+            stopped_at_length: self.stopped_at_length,
+            sent: self.sent,
+            pending_lent: self.pending_lent,
+            drain_past_length: self.drain_past_length,
+            head_request: self.head_request,
+            detached: false,
+        };
+        self.detached = true;
+        Ok(ParkedExchange::new(parked, instance))
+    }
+
+    /// Ends the request as dropping it would (closing the body if it is still open) and gives
+    /// back the store of an exchange begun with [`AppInstance::call_stored`], for the next
+    /// request; `None` for an exchange over a borrowed slot.
+    pub fn finish(mut self) -> Option<RequestStore> {
+        self.finish_in_place()
+    }
+
+    /// [`finish`](Self::finish) through a reference: the exchange is left inert.
+    pub(crate) fn finish_in_place(&mut self) -> Option<RequestStore> {
+        if self.detached {
+            return None;
+        }
+        self.end();
+        self.detached = true;
+        self.slot.store.take()
+    }
+
+    /// Binds the request body and error stream the app reaches during the next calls into it
+    /// (a resumed exchange gets new ones each time).
+    pub(crate) fn bind_io(&mut self, input: &mut dyn BufRead, errors: &mut dyn Write) {
+        let state = &mut self.slot.state;
+        // SAFETY (lifetime erasure): cleared before the borrows can end — by the next
+        // `bind_io` or `unbind_io`, which the resumed view calls when it is dropped, and by
+        // `close_body`; only callbacks during this exchange's calls into the app read them.
+        state.input = Some(unsafe {
+            core::mem::transmute::<*mut (dyn BufRead + '_), *mut (dyn BufRead + 'static)>(input as *mut _)
+        });
+        // SAFETY: as above.
+        state.errors = Some(unsafe {
+            core::mem::transmute::<*mut (dyn Write + '_), *mut (dyn Write + 'static)>(errors as *mut _)
+        });
+    }
+
+    /// Lets go of the request body and error stream bound last.
+    pub(crate) fn unbind_io(&mut self) {
+        if self.detached {
+            return; // the slot may have gone with its store
+        }
+        let state = &mut self.slot.state;
+        state.input = None;
+        state.errors = None;
+    }
+
+    /// The environ in the store of an exchange begun with [`AppInstance::call_stored`].
+    pub(crate) fn stored_environ(&self) -> Option<&Environ> {
+        self.slot.store.as_ref().map(RequestStore::environ)
+    }
+
+    /// Closes the body if it is still open and tells the observer the request ended.
+    fn end(&mut self) {
         self.close_body();
         if let Some(observer) = self.slot.state.observer.take() {
             let end = RequestEnd {
