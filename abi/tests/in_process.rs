@@ -747,7 +747,7 @@ fn a_parked_exchange_goes_on_later_with_its_environ_in_place_and_the_rest_of_its
     let mut input: &[u8] = b"abcd";
     let mut errors = Vec::new();
     let stored = app.call_stored(other_store, &mut input, &mut errors);
-    let stored = stored.park(other_app).expect_err("another instance cannot take it");
-    assert!(stored.finish().is_some());
+    let refused = stored.park(other_app).expect_err("another instance cannot take it");
+    assert!(refused.is_some(), "the store comes back");
     assert_eq!(PAGER_CLOSES.load(Ordering::Relaxed), 5);
 }

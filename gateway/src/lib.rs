@@ -53,6 +53,8 @@ pub use process::worker_link::WorkerLink;
 #[doc(hidden)]
 pub use serve::listen::{self, Listener};
 #[doc(hidden)]
+pub use serve::parked::RequestInput;
+#[doc(hidden)]
 pub use serve::protocol::Protocol;
 #[doc(hidden)]
 pub use serve::respond::{After, Apps, Responder};

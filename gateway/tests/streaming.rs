@@ -106,7 +106,6 @@ fn an_endless_inline_body_is_closed_once_when_its_client_goes() {
 }
 
 #[test]
-#[ignore = "inline responses do not yet park on a full socket (issue #10 item 3): the worker waits on the event-stream client up to --send-timeout"]
 fn an_inline_event_stream_does_not_stall_the_worker_for_its_other_clients() {
     let gateway = serve(&app("events"), &["--threads", "0", "--send-timeout", "30"]);
     let mut events = gateway.connect();
@@ -255,4 +254,110 @@ fn a_request_with_the_pool_when_the_drain_starts_is_answered_with_connection_clo
     let response = read_response(&mut reader, false);
     assert_eq!(response.body, b"slept");
     assert_eq!(response.header("connection"), Some("close"), "{:?}", response.raw_head);
+}
+
+/// A response parked on its slow client holds the requests pipelined behind it on the same
+/// connection; they are answered after it, in order, and the access log records the parked
+/// response with its whole body once it has ended.
+#[test]
+fn requests_pipelined_behind_a_parked_response_are_answered_after_it_in_order() {
+    let scratch = nsgi_testkit::Scratch::new("parked-pipeline");
+    let log = scratch.path("access.log");
+    let log_arg = log.to_str().expect("a UTF-8 path");
+    let gateway = serve(&app("sleepy"), &["--threads", "0", "--access-log", log_arg]);
+    let mut stream = gateway.connect();
+    // 512 chunks of 64 KiB (32 MiB, more than loopback's socket buffers hold at their largest),
+    // then two small requests.
+    stream
+        .write_all(b"GET /stream?512 HTTP/1.1\r\nHost: t\r\n\r\nGET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    // The client does not read yet: the response parks. Another client is served meanwhile.
+    std::thread::sleep(Duration::from_millis(300));
+    let other = gateway.request(&get("/other"));
+    assert_eq!(other.text(), "ok");
+    let mut reader = BufReader::new(stream);
+    let big = read_response(&mut reader, false);
+    assert_eq!(big.status, 200);
+    assert_eq!(big.body.len(), 512 * 64 * 1024);
+    assert!(big.body.iter().all(|&b| b == b'x'));
+    for _ in ["/first", "/second"] {
+        let small = read_response(&mut reader, false);
+        assert_eq!(small.text(), "ok");
+    }
+    // The parked response is in the access log with its whole body, after /other.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= 4 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[0].contains("\"GET /other HTTP/1.1\" 200 2"), "{lines:?}");
+    assert!(
+        lines[1].contains(&format!("\"GET /stream?512 HTTP/1.1\" 200 {}", 512 * 64 * 1024)),
+        "{lines:?}"
+    );
+    assert!(lines[2].contains("/first") && lines[3].contains("/second"), "{lines:?}");
+}
+
+/// A parked response whose client stops reading ends at `--send-timeout`: its body is closed
+/// once and the connection closed, while other clients are served all along.
+#[test]
+fn a_parked_response_whose_client_stops_reading_ends_at_the_send_timeout() {
+    let gateway = serve(&app("events"), &["--threads", "0", "--send-timeout", "1"]);
+    let mut events = gateway.connect();
+    events.write_all(&get("/events")).expect("send");
+    let mut first = [0u8; 64];
+    events.read_exact(&mut first).expect("the event stream starts");
+    assert_eq!(gateway.request(&get("/opened")).text(), "1");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let closes = gateway.request(&get("/closes")).text();
+        if closes == "1" {
+            break;
+        }
+        assert_eq!(closes, "0");
+        assert!(Instant::now() < deadline, "the stalled event stream was never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The gateway closed the connection: the client reads what was queued, then the end.
+    events.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut rest = Vec::new();
+    let end = events.read_to_end(&mut rest);
+    assert!(end.is_ok() || end.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset));
+    assert_eq!(gateway.request(&get("/closes")).text(), "1", "closed once");
+}
+
+/// Several event streams parked at once on one inline worker: each still gets its events when
+/// its client reads again, and a plain request is answered between them.
+#[test]
+fn several_parked_event_streams_each_go_on_when_their_client_reads() {
+    let gateway = serve(&app("events"), &["--threads", "0"]);
+    let mut streams: Vec<_> = (0..3)
+        .map(|_| {
+            let mut events = gateway.connect();
+            events.write_all(&get("/events")).expect("send");
+            events
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(gateway.request(&get("/opened")).text(), "3");
+    for events in &mut streams {
+        events.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut reader = BufReader::new(events.try_clone().expect("clone"));
+        let mut seen = 0;
+        let mut line = String::new();
+        while seen < 500 {
+            line.clear();
+            std::io::BufRead::read_line(&mut reader, &mut line).expect("read an event line");
+            assert!(!line.is_empty(), "the event stream ended");
+            if line.starts_with("data: ") {
+                seen += 1;
+            }
+        }
+        assert_eq!(gateway.request(&get("/hello")).text(), "ok");
+    }
 }

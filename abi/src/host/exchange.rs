@@ -794,12 +794,13 @@ impl<'a> Exchange<'a> {
     ///
     /// Only an exchange begun with [`AppInstance::call_stored`] can be parked (its slot and
     /// environ go with it, the environ at the address the app was given), and `instance` must be
-    /// the instance it was begun on; otherwise the exchange comes back unchanged. The request
-    /// body and error stream it was begun with are let go: the app can reach them again only
-    /// while a later step runs, through the ones given to `resume`.
-    pub fn park(mut self, instance: Arc<AppInstance>) -> Result<ParkedExchange, Exchange<'a>> {
+    /// the instance it was begun on. Otherwise the request ends there, as
+    /// [`finish`](Self::finish) would end it, and its store (if it had one) comes back. The
+    /// request body and error stream it was begun with are let go: the app can reach them again
+    /// only while a later step runs, through the ones given to `resume`.
+    pub fn park(mut self, instance: Arc<AppInstance>) -> Result<ParkedExchange, Option<RequestStore>> {
         if !core::ptr::eq(self.instance, &*instance) || self.slot.store.is_none() {
-            return Err(self);
+            return Err(self.finish());
         }
         let state = &mut self.slot.state;
         state.input = None;

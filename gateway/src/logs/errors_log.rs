@@ -22,6 +22,12 @@ impl<'a> ErrorsLog<'a> {
         ErrorsLog { line, mount }
     }
 
+    /// A stream going on with `line` (a line started earlier, by a response that parked) for
+    /// the app mounted as `mount`.
+    pub(crate) fn continuing(line: &'a mut Vec<u8>, mount: &'a str) -> ErrorsLog<'a> {
+        ErrorsLog { line, mount }
+    }
+
     fn emit(&mut self) {
         let text = self.line.strip_suffix(b"\n").unwrap_or(self.line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);

@@ -14,9 +14,10 @@ use crate::http::{
     header_slots, parse_head,
 };
 use crate::http::{CHUNK_END, LAST_CHUNK};
+use crate::serve::parked::{ParkedResponse, RequestInput};
 use crate::serve::pool::{Flow, Pool};
 use crate::serve::protocol::Protocol;
-use crate::serve::respond::{After, FileTail, Responder};
+use crate::serve::respond::{After, Answer, Delivered, FileTail, Responder};
 use crate::serve::spill::BodyBuf;
 use crate::serve::stream::Stream;
 use crate::settings::serving::{HEADER_SLOTS, SpillPolicy, Timeouts};
@@ -118,6 +119,9 @@ pub(crate) struct Conn {
     streamed: bool,
     /// The pool thread waiting for a streamed part to reach the client.
     flow: Option<Arc<Flow>>,
+    /// A response of an app called inline, parked until the client takes what it was sent (or
+    /// until the next turn of the event loop); see `crate::serve::parked`.
+    parked: Option<Box<ParkedResponse>>,
     continue_sent: bool,
     closing: Closing,
     /// The last request asked to close the connection (`Connection: close`, or HTTP/1.0 without
@@ -165,6 +169,7 @@ impl Conn {
             with_app_since: None,
             streamed: false,
             flow: None,
+            parked: None,
             continue_sent: false,
             closing: Closing::No,
             client_closes: false,
@@ -201,9 +206,16 @@ impl Conn {
         self.id
     }
 
-    /// Since when a request of this connection is with the pool, if one is.
-    pub(crate) fn with_app_since(&self) -> Option<Instant> {
-        self.with_app_since
+    /// True while a request of this connection is with the pool or its response is parked:
+    /// it counts as served only once it ends.
+    pub(crate) fn has_request_in_flight(&self) -> bool {
+        self.with_app_since.is_some() || self.parked.is_some()
+    }
+
+    /// True when a parked response can go on at once (its client took everything sent so far):
+    /// the event loop gives it its next turn without waiting for an event.
+    pub(crate) fn wants_turn(&self) -> bool {
+        self.parked.is_some() && !self.wants_write() && self.closing == Closing::No
     }
 
     /// True when output is waiting for the socket to become writable.
@@ -222,6 +234,7 @@ impl Conn {
             && self.rbuf.is_empty()
             && !self.wants_write()
             && self.with_app_since.is_none()
+            && self.parked.is_none()
     }
 
     /// When the current timeout expires.
@@ -237,6 +250,13 @@ impl Conn {
             log::info!("{}: send timeout during a streamed response, closing", self.info);
             flow.finish(false);
             self.with_app_since = None;
+            self.closing = Closing::Now;
+            return false;
+        }
+        if let Some(parked) = self.parked.take() {
+            log::info!("{}: send timeout during a streamed response, closing", self.info);
+            shared.responder.abandon(parked, &self.info);
+            *shared.served += 1;
             self.closing = Closing::Now;
             return false;
         }
@@ -322,7 +342,7 @@ impl Conn {
                 Closing::AfterWrite => return,
                 Closing::No => {}
             }
-            if self.wants_write() || self.with_app_since.is_some() {
+            if self.wants_write() || self.with_app_since.is_some() || self.parked.is_some() {
                 // Back-pressure: serve no more until the client takes what it was sent, or
                 // while a request is with the app (responses go out in order).
                 return;
@@ -367,6 +387,9 @@ impl Conn {
     /// Sends queued output; resumes reading once it is all gone.
     pub(crate) fn on_writable(&mut self, shared: &mut Shared<'_>) {
         self.write_pending(shared.timeouts);
+        if self.wants_turn() {
+            return self.on_turn(shared);
+        }
         if !self.wants_write()
             && let Some(flow) = self.flow.take()
         {
@@ -380,6 +403,42 @@ impl Conn {
                 Closing::AfterWrite => self.start_linger(shared),
                 Closing::No => self.resume(shared),
                 _ => {}
+            }
+        }
+    }
+
+    /// Gives a parked response its next turn (see [`wants_turn`](Self::wants_turn)); once it
+    /// ends, goes on with the input as after any response.
+    pub(crate) fn on_turn(&mut self, shared: &mut Shared<'_>) {
+        let Some(parked) = self.parked.take() else {
+            return;
+        };
+        let wait = inline_send_wait(shared);
+        let mut client_gone = false;
+        let (stream, wbuf, wpos) = (&mut self.stream, &mut self.wbuf, &mut self.wpos);
+        let mut push = |out: &mut Vec<u8>, wait: Option<Duration>| {
+            let delivered = push_out(stream, wbuf, wpos, out, wait);
+            client_gone |= delivered == Delivered::Gone;
+            delivered
+        };
+        let resumed = shared.responder.resume(parked, &self.info, shared.out, &mut push, wait);
+        match resumed {
+            Err(parked) => {
+                self.parked = Some(parked);
+                self.deadline = Instant::now() + shared.timeouts.send;
+            }
+            Ok(served) => {
+                *shared.served += 1;
+                self.apply(served.after);
+                self.queue_file(shared.responder.take_file());
+                if client_gone {
+                    self.closing = Closing::Now;
+                }
+                self.request_done(false, shared.timeouts);
+                self.flush_out(shared);
+                if self.closing == Closing::No && !self.wants_write() {
+                    self.resume(shared);
+                }
             }
         }
     }
@@ -507,7 +566,12 @@ impl Conn {
         let mut pos = 0;
         // A response ending in a file holds the requests after it until the file is out (its bytes
         // go straight from the file to the socket, so nothing can be queued behind them).
-        while self.closing == Closing::No && self.with_app_since.is_none() && self.file.is_none() && pos < input.len() {
+        while self.closing == Closing::No
+            && self.with_app_since.is_none()
+            && self.parked.is_none()
+            && self.file.is_none()
+            && pos < input.len()
+        {
             let rest = &input[pos..];
             let state = std::mem::replace(&mut self.read_state, ReadState::Head);
             let step = match state {
@@ -523,6 +587,10 @@ impl Conn {
                     self.request_done(pos < input.len(), shared.timeouts);
                     if let Some(since) = self.with_app_since {
                         self.deadline = since + shared.app_timeout.unwrap_or(FAR_FUTURE);
+                    }
+                    if self.parked.is_some() {
+                        // The response waits for the client (or its next turn).
+                        self.deadline = Instant::now() + shared.timeouts.send;
                     }
                 }
                 Progress::Partial(consumed) => {
@@ -711,36 +779,42 @@ impl Conn {
     }
 
     /// Calls the app for `head` on the event loop's thread (`--threads 0`), whose body
-    /// (`body_len` bytes) is read from `input`.
+    /// (`body_len` bytes) is read from `input`. The response goes to the socket as the app
+    /// produces it; when the client does not keep up, it parks (see `crate::serve::parked`).
     fn answer_inline(
         &mut self,
         head: &RequestHead<'_, '_>,
-        input: &mut dyn std::io::BufRead,
+        input: &mut dyn RequestInput,
         body_len: u64,
         shared: &mut Shared<'_>,
     ) {
-        let can_stream = !self.wants_write();
         let wait = inline_send_wait(shared);
         let mut client_gone = false;
-        let stream = &mut self.stream;
-        let mut sink = |out: &mut Vec<u8>| {
-            let sent = send_waiting(stream, out, wait);
-            client_gone |= !sent;
-            sent
+        let (stream, wbuf, wpos) = (&mut self.stream, &mut self.wbuf, &mut self.wpos);
+        let mut push = |out: &mut Vec<u8>, wait: Option<Duration>| {
+            let delivered = push_out(stream, wbuf, wpos, out, wait);
+            client_gone |= delivered == Delivered::Gone;
+            delivered
         };
-        let served = shared.responder.respond(
+        let answer = shared.responder.respond_pushed(
             head,
             input,
             body_len,
             &self.info,
             shared.out,
             shared.draining,
-            if can_stream { Some(&mut sink) } else { None },
+            &mut push,
+            wait,
             self.received,
         );
-        *shared.served += 1;
-        self.apply(served.after);
-        self.queue_file(shared.responder.take_file());
+        match answer {
+            Answer::Served(served) => {
+                *shared.served += 1;
+                self.apply(served.after);
+                self.queue_file(shared.responder.take_file());
+            }
+            Answer::Parked(parked) => self.parked = Some(parked),
+        }
         if client_gone {
             self.closing = Closing::Now;
         }
@@ -1022,17 +1096,54 @@ fn inline_send_wait(shared: &Shared<'_>) -> Duration {
     }
 }
 
-/// Sends all of `out` (the start of a large response of an app called inline, so that the
-/// worker never holds more than a bounded part of it), waiting up to `wait` for each bit of
-/// progress. Empties `out`; false when the client is gone or took nothing for `wait`.
-fn send_waiting(stream: &mut Stream, out: &mut Vec<u8>, wait: Duration) -> bool {
-    let mut written = 0;
-    let sent = loop {
-        if written == out.len() {
-            break true;
+/// The event loop's push for a response of an app called inline (see
+/// [`Delivery::Pushed`](crate::serve::respond::Delivery)): sends `out` after the bytes the
+/// connection has queued (`wbuf` from `wpos`), queues what the socket does not take, and empties
+/// `out`. With `wait` (bytes the app writes during its call, which cannot park), it waits up to
+/// `wait` for each bit of progress until everything is out, so that the worker never holds more
+/// than a bounded part of such a response.
+fn push_out(
+    stream: &mut Stream,
+    wbuf: &mut Vec<u8>,
+    wpos: &mut usize,
+    out: &mut Vec<u8>,
+    wait: Option<Duration>,
+) -> Delivered {
+    let delivered = match wait {
+        None if *wpos < wbuf.len() => {
+            wbuf.extend_from_slice(out);
+            Delivered::Queued
         }
-        match stream.write(&out[written..]) {
-            Ok(0) => break false,
+        None => {
+            wbuf.clear();
+            *wpos = 0;
+            match write_some(stream, out) {
+                Ok(written) if written == out.len() => Delivered::Taken,
+                Ok(written) => {
+                    wbuf.extend_from_slice(&out[written..]);
+                    Delivered::Queued
+                }
+                Err(_) => Delivered::Gone,
+            }
+        }
+        Some(wait) => {
+            let sent = send_all_waiting(stream, &wbuf[*wpos..], wait) && send_all_waiting(stream, out, wait);
+            wbuf.clear();
+            *wpos = 0;
+            if sent { Delivered::Taken } else { Delivered::Gone }
+        }
+    };
+    out.clear();
+    delivered
+}
+
+/// Sends all of `data`, waiting up to `wait` for each bit of progress; false when the client is
+/// gone or took nothing for `wait`.
+fn send_all_waiting(stream: &mut Stream, data: &[u8], wait: Duration) -> bool {
+    let mut written = 0;
+    while written < data.len() {
+        match stream.write(&data[written..]) {
+            Ok(0) => return false,
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -1040,14 +1151,13 @@ fn send_waiting(stream: &mut Stream, out: &mut Vec<u8>, wait: Duration) -> bool 
                     crate::os::fd::wait_writable(std::os::fd::AsFd::as_fd(stream), wait),
                     Ok(true)
                 ) {
-                    break false;
+                    return false;
                 }
             }
-            Err(_) => break false,
+            Err(_) => return false,
         }
-    };
-    out.clear();
-    sent
+    }
+    true
 }
 
 /// Writes as much of `data` as the socket takes now.

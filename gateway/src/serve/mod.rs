@@ -10,6 +10,7 @@
 
 pub(crate) mod conn;
 pub mod listen;
+pub(crate) mod parked;
 pub(crate) mod pool;
 pub(crate) mod protocol;
 pub(crate) mod respond;

@@ -9,19 +9,20 @@
 //! touches a socket.
 
 use crate::http::{
-    BodyKind, CHUNK_END, DateCache, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk,
+    BodyKind, CHUNK_END, DateCache, OwnedHead, RequestHead, RequestLine, ResponseHead, framing_for, write_chunk,
     write_chunk_size_line, write_error_response, write_head, write_last_chunk,
 };
 use crate::logs::access_log::{AccessEntry, AccessLog};
 use crate::logs::errors_log::ErrorsLog;
+use crate::serve::parked::{ParkedResponse, RequestInput};
+use crate::settings::serving::HEADER_SLOTS;
 use crate::site::environ::{self, Endpoints, IP_TEXT_BYTES, Site, ip_text};
 use crate::site::mount::Route;
-use nsgi::host::{AppInstance, Environ, FileStep, RequestId, RequestSlot, Step};
+use nsgi::host::{AppInstance, FileStep, RequestId, RequestStore, Step, Violation};
 use nsgi_conformance::{Severity, Validator};
-use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Where a pool thread hands part of a response: takes the bytes out of the buffer and returns
 /// once they are sent, `false` when the client is gone (the app is then stopped).
@@ -61,8 +62,9 @@ pub enum After {
 /// The apps a worker serves and what every request shares: immutable once serving, so the
 /// event loop and the pool threads hold it through one `Arc`.
 pub struct Apps {
-    /// The mounted apps, in the order of `site.mounts`.
-    instances: Vec<AppInstance>,
+    /// The mounted apps, in the order of `site.mounts` (each in an `Arc`, which a response
+    /// parked on a slow client holds too).
+    instances: Vec<Arc<AppInstance>>,
     /// Routing, proxies and environ flags.
     site: Site,
     validator: Option<Arc<Validator>>,
@@ -74,7 +76,7 @@ impl Apps {
     /// were initialised observed by it ([`AppInstance::init_observed`]).
     pub fn new(instances: Vec<AppInstance>, site: Site, validator: Option<Arc<Validator>>) -> Apps {
         Apps {
-            instances,
+            instances: instances.into_iter().map(Arc::new).collect(),
             site,
             validator,
             access_log: None,
@@ -111,7 +113,11 @@ impl Apps {
         let apps = Arc::try_unwrap(self)?;
         apps.flush_access_log();
         for instance in apps.instances {
-            instance.shutdown();
+            // Every parked response ended with its connection, so each instance has one owner
+            // left; were one still held, its last owner would shut it down on drop.
+            if let Ok(instance) = Arc::try_unwrap(instance) {
+                instance.shutdown();
+            }
         }
         Ok(())
     }
@@ -142,8 +148,9 @@ pub struct Responder {
 /// The reusable per-request resources of one thread, apart from the shared apps (so a request
 /// borrows the apps and mutates these at once, with no reference count touched).
 struct Work {
-    slot: RequestSlot,
-    environ: Environ,
+    /// The request's slot and environ; taken by the exchange while the app is called, and
+    /// replaced by a new one when a response parks with it.
+    store: Option<RequestStore>,
     errors_line: Vec<u8>,
     date: DateCache,
     /// The file that ends the last response, until the caller takes it.
@@ -159,8 +166,7 @@ impl Responder {
         Responder {
             apps,
             work: Work {
-                slot: RequestSlot::new(),
-                environ: Environ::new(),
+                store: Some(RequestStore::new()),
                 errors_line: Vec::new(),
                 date: DateCache::new(),
                 file: None,
@@ -248,7 +254,7 @@ impl Responder {
     pub fn respond(
         &mut self,
         head: &RequestHead<'_, '_>,
-        input: &mut dyn BufRead,
+        input: &mut dyn RequestInput,
         body_len: u64,
         conn: &Endpoints,
         out: &mut Vec<u8>,
@@ -256,6 +262,56 @@ impl Responder {
         sink: Option<Sink<'_>>,
         received: SystemTime,
     ) -> Served {
+        let delivery = sink.map_or(Delivery::Whole, Delivery::Handed);
+        match self.answer(head, input, body_len, conn, out, closing, delivery, received) {
+            Answer::Served(served) => served,
+            // Only a pushed delivery pauses, so no response parks here; were one to, it is cut
+            // short rather than left pending.
+            Answer::Parked(parked) => self.abandon(parked, conn),
+        }
+    }
+
+    /// [`respond`](Self::respond) for the event loop (`--threads 0`): the response is pushed to
+    /// the client's socket as the app produces it, and parks when the socket is full (or the
+    /// response has had its turn), for the connection to [`resume`](Self::resume) later. Bytes
+    /// the app writes with `write()` during its call may wait up to `wait` for the client.
+    #[allow(clippy::too_many_arguments)] // one request's parts; a struct would only rename them
+    pub(crate) fn respond_pushed(
+        &mut self,
+        head: &RequestHead<'_, '_>,
+        input: &mut dyn RequestInput,
+        body_len: u64,
+        conn: &Endpoints,
+        out: &mut Vec<u8>,
+        closing: bool,
+        push: Push<'_>,
+        wait: Duration,
+        received: SystemTime,
+    ) -> Answer {
+        self.answer(
+            head,
+            input,
+            body_len,
+            conn,
+            out,
+            closing,
+            Delivery::Pushed(push, wait),
+            received,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &mut self,
+        head: &RequestHead<'_, '_>,
+        input: &mut dyn RequestInput,
+        body_len: u64,
+        conn: &Endpoints,
+        out: &mut Vec<u8>,
+        closing: bool,
+        delivery: Delivery<'_>,
+        received: SystemTime,
+    ) -> Answer {
         let apps: &Apps = &self.apps;
         let work = &mut self.work;
         if work.file.is_some() {
@@ -263,11 +319,19 @@ impl Responder {
         }
         if head.target == b"*" {
             // `OPTIONS *` asks about the server, not a resource (RFC 9110 §9.3.7): answered here.
-            return work.options_asterisk(head, out, closing);
+            return Answer::Served(work.options_asterisk(head, out, closing));
         }
         let route = apps.site.mounts.route_encoded(head.path);
         let served = match route.as_ref().and_then(|r| Some((r, apps.instances.get(r.app)?))) {
-            Some((route, app)) => work.call_app(apps, app, route, head, input, body_len, conn, out, closing, sink),
+            Some((route, app)) => {
+                match work.call_app(apps, app, route, head, input, body_len, conn, out, closing, delivery) {
+                    Answer::Served(served) => served,
+                    Answer::Parked(mut parked) => {
+                        parked.received = received;
+                        return Answer::Parked(parked);
+                    }
+                }
+            }
             None => {
                 let date = work.date.now();
                 write_error_response(out, 404, date, SERVER_HEADER, head.method == "HEAD");
@@ -279,16 +343,52 @@ impl Responder {
             }
         };
         if let Some(log) = &apps.access_log {
-            let mut addr = [0u8; IP_TEXT_BYTES];
             // The client as resolved through trusted proxies when the app was called.
-            let remote = match (route.is_some(), work.environ.get(b"REMOTE_ADDR"), conn.peer) {
-                (true, Some(resolved), _) if !resolved.is_empty() => resolved,
-                (_, _, Some(peer)) => ip_text(peer.ip(), &mut addr),
-                _ => b"-",
+            let resolved = match (&route, &work.store) {
+                (Some(_), Some(store)) => store.environ().get(b"REMOTE_ADDR"),
+                _ => None,
             };
-            record_access(&mut lock(log), head, remote, &served, received);
+            record_access(&mut lock(log), head, resolved, conn, &served, received);
         }
-        served
+        Answer::Served(served)
+    }
+
+    /// Goes on with a response parked on a slow client (see
+    /// [`respond_pushed`](Self::respond_pushed)): how it ended, or the response, parked again.
+    pub(crate) fn resume(
+        &mut self,
+        parked: Box<ParkedResponse>,
+        conn: &Endpoints,
+        out: &mut Vec<u8>,
+        push: Push<'_>,
+        wait: Duration,
+    ) -> Result<Served, Box<ParkedResponse>> {
+        let apps: &Apps = &self.apps;
+        let work = &mut self.work;
+        if work.file.is_some() {
+            work.file = None; // a file the caller did not take
+        }
+        let mut parked = parked;
+        let result = match work.pump_parked(
+            apps.validator.as_deref(),
+            &mut parked,
+            out,
+            Delivery::Pushed(push, wait),
+        ) {
+            Pumped::Paused => return Err(parked),
+            Pumped::Ended(result) => result,
+        };
+        Ok(work.end_parked(apps, *parked, result, conn, out))
+    }
+
+    /// Ends a parked response whose client is gone (or took nothing for too long): the app's
+    /// body is closed, and the access log records the response as cut short.
+    pub(crate) fn abandon(&mut self, parked: Box<ParkedResponse>, conn: &Endpoints) -> Served {
+        let mut parked = parked;
+        parked.outgoing.client_gone = true;
+        let mut out = Vec::new();
+        self.work
+            .end_parked(&self.apps, *parked, Err(String::new()), conn, &mut out)
     }
 }
 
@@ -322,161 +422,227 @@ impl Work {
     fn call_app(
         &mut self,
         apps: &Apps,
-        app: &AppInstance,
+        app: &Arc<AppInstance>,
         route: &Route,
         head: &RequestHead<'_, '_>,
-        input: &mut dyn BufRead,
+        input: &mut dyn RequestInput,
         body_len: u64,
         conn: &Endpoints,
         out: &mut Vec<u8>,
         closing: bool,
-        mut sink: Option<Sink<'_>>,
-    ) -> Served {
-        environ::build_request(&mut self.environ, head, body_len, conn, &apps.site, route);
+        mut delivery: Delivery<'_>,
+    ) -> Answer {
+        let mut store = self.store.take().unwrap_or_default();
+        environ::build_request(store.environ_mut(), head, body_len, conn, &apps.site, route);
         let is_head = head.method == "HEAD";
-        let keep_alive = head.keep_alive && !closing;
         let start = out.len();
         let mut errors = ErrorsLog::new(&mut self.errors_line, app.mount_name());
         let validator = apps.validator.as_deref();
         // What went out so far (during the call: bytes the app wrote with write()).
-        let mut sent = Sent {
+        let mut sent = Outgoing {
             framing: BodyKind::None,
             status: 0,
             body_bytes: 0,
             head_written: false,
             client_gone: false,
+            keep_alive: head.keep_alive && !closing,
         };
-        // With a sink, bytes written with write() go out as they are written (not for HEAD,
-        // whose body is dropped whole, nor with --validate, which judges the head before it goes).
-        let mut exchange = match sink.as_mut() {
-            Some(sink) if !is_head && validator.is_none() => {
-                let date = &mut self.date;
-                let mut on_written =
-                    |part: nsgi::host::WrittenPart<'_>| sent.on_written(part, head, keep_alive, date, out, sink);
-                app.call_streaming_writes(&mut self.slot, &mut self.environ, input, &mut errors, &mut on_written)
-            }
-            _ => app.call(&mut self.slot, &mut self.environ, input, &mut errors),
+        // Bytes written with write() go out as they are written when the delivery streams (not
+        // for HEAD, whose body is dropped whole, nor with --validate, which judges the head
+        // before it goes).
+        let streams_writes = !is_head && validator.is_none() && !matches!(delivery, Delivery::Whole);
+        let mut exchange = if streams_writes {
+            let date = &mut self.date;
+            let mut on_written =
+                |part: nsgi::host::WrittenPart<'_>| sent.on_written(part, head, date, out, &mut delivery);
+            app.call_stored_streaming_writes(store, input.reader(), &mut errors, &mut on_written)
+        } else {
+            app.call_stored(store, input.reader(), &mut errors)
         };
         // The drain may have begun while the app was called.
-        let keep_alive = keep_alive && !self.drain.as_deref().is_some_and(|drain| drain.load(Ordering::Relaxed));
+        sent.keep_alive &= !self.drain.as_deref().is_some_and(|drain| drain.load(Ordering::Relaxed));
         let request_id = exchange.request_id();
-        let Sent {
-            mut framing,
-            mut status,
-            mut body_bytes,
-            mut head_written,
-            mut client_gone,
-        } = sent;
-        let result = loop {
-            if client_gone {
-                break Err(String::new());
-            }
-            match exchange.take_file() {
-                Ok(None) => {}
-                Ok(Some(file)) => {
-                    if file.head.is_some()
-                        && let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id))
-                    {
-                        break Err(format!("{} {}", finding.check, finding.message));
+        let pumped = if sent.client_gone {
+            Pumped::Ended(Err(String::new()))
+        } else {
+            pump(
+                &mut self.date,
+                &mut self.file,
+                &mut exchange,
+                &mut sent,
+                head,
+                validator,
+                request_id,
+                out,
+                &mut delivery,
+            )
+        };
+        let result = match pumped {
+            Pumped::Ended(result) => result,
+            Pumped::Paused => {
+                match exchange.park(Arc::clone(app)) {
+                    Ok(parked) => {
+                        // The error stream's partial line goes with the response.
+                        self.store = Some(RequestStore::new());
+                        let mut owned_head = OwnedHead::default();
+                        owned_head.store(head);
+                        return Answer::Parked(Box::new(ParkedResponse {
+                            exchange: parked,
+                            outgoing: sent,
+                            head: owned_head,
+                            input: input.detach(),
+                            errors_line: std::mem::take(&mut self.errors_line),
+                            received: SystemTime::UNIX_EPOCH,
+                        }));
                     }
-                    let date = self.date.now();
-                    match queue_file(file, head, keep_alive, date, out, &mut framing, &mut status) {
-                        Ok(QueuedFile {
-                            tail,
-                            body_bytes: queued,
-                        }) => {
-                            self.file = tail;
-                            body_bytes += queued;
-                        }
-                        Err(e) => break Err(format!("cannot send the file body: {e}")),
-                    }
-                    head_written = true;
-                    continue;
-                }
-                Err(failure) => break Err(failure.to_string()),
-            }
-            match exchange.next_step() {
-                Ok(Step::Head {
-                    head: response,
-                    data,
-                    end,
-                }) => {
-                    if let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id)) {
-                        break Err(format!("{} {}", finding.check, finding.message));
-                    }
-                    let empty = end && data.is_empty();
-                    status = response.status_code();
-                    framing = framing_for(head.version, is_head, status, response.content_length(), empty);
-                    let keep = keep_alive && !matches!(framing, BodyKind::CloseDelimited);
-                    let date = self.date.now();
-                    head_written = true;
-                    write_head(
-                        out,
-                        &ResponseHead {
-                            version: head.version,
-                            relayed: head.front.is_some(),
-                            status: response.status(),
-                            headers: response.headers(),
-                            body: framing,
-                            keep_alive: keep,
-                            is_head,
-                        },
-                        date,
-                        SERVER_HEADER,
-                    );
-                    if is_head {
-                        // A HEAD response carries no body: stop the app here (close is called).
-                        break Ok(keep);
-                    }
-                    body_bytes += write_body(out, framing, data);
-                    if end {
-                        finish_body(out, framing);
-                        break Ok(keep);
-                    }
-                    // More is to come, maybe much later: what the app gave goes out now (PEP
-                    // 3333 lets a server delay no block the app yields).
-                    if let Some(sink) = sink.as_mut()
-                        && !sink(out)
-                    {
-                        client_gone = true;
-                        break Err(String::new());
+                    Err(store) => {
+                        // Not reached: every exchange here is stored and begun on `app`.
+                        self.store = store;
+                        errors.finish();
+                        let result = Err("the response could not be set aside for a slow client".to_owned());
+                        return Answer::Served(self.conclude(Ended {
+                            result,
+                            sent,
+                            validator,
+                            request_id,
+                            head,
+                            mount: app.mount_name(),
+                            out,
+                            start,
+                        }));
                     }
                 }
-                Ok(Step::Data(data)) => {
-                    body_bytes += write_body(out, framing, data);
-                    if let Some(sink) = sink.as_mut()
-                        && !sink(out)
-                    {
-                        client_gone = true;
-                        break Err(String::new());
-                    }
-                }
-                Ok(Step::End) => {
-                    if self.file.is_none() {
-                        // After a file, the connection ends the body once the file is out.
-                        finish_body(out, framing);
-                    }
-                    break Ok(keep_alive && !matches!(framing, BodyKind::CloseDelimited));
-                }
-                Err(failure) => break Err(failure.to_string()),
             }
         };
-        // Breaches the host repaired: excess body bytes, and start_response refusals the app
-        // corrected with a later call.
-        let repaired = |v: &&nsgi::host::Violation| !v.is_fatal() || (v.is_refused_start() && result.is_ok());
-        for violation in exchange.violations().iter().filter(repaired) {
-            log::warn!(
-                "{} {}: app {}: {violation}",
-                head.method,
-                String::from_utf8_lossy(head.target),
-                exchange.mount_name()
-            );
-        }
-        drop(exchange);
+        log_repaired(exchange.violations(), &result, head, app.mount_name());
+        self.store = exchange.finish();
         errors.finish();
+        Answer::Served(self.conclude(Ended {
+            result,
+            sent,
+            validator,
+            request_id,
+            head,
+            mount: app.mount_name(),
+            out,
+            start,
+        }))
+    }
+
+    /// Pulls a parked response on, as far as its client takes it.
+    fn pump_parked(
+        &mut self,
+        validator: Option<&Validator>,
+        parked: &mut ParkedResponse,
+        out: &mut Vec<u8>,
+        mut delivery: Delivery<'_>,
+    ) -> Pumped {
+        let ParkedResponse {
+            exchange,
+            outgoing,
+            head,
+            input,
+            errors_line,
+            ..
+        } = parked;
+        let request_id = exchange.request_id();
+        let instance = Arc::clone(exchange.instance());
+        head.with_view::<HEADER_SLOTS, _>(|head| {
+            let mut errors = ErrorsLog::continuing(errors_line, instance.mount_name());
+            let mut resumed = exchange.resume(&mut **input, &mut errors);
+            let pumped = pump(
+                &mut self.date,
+                &mut self.file,
+                &mut resumed,
+                outgoing,
+                head,
+                validator,
+                request_id,
+                out,
+                &mut delivery,
+            );
+            if let Pumped::Ended(result) = &pumped {
+                log_repaired(resumed.violations(), result, head, resumed.mount_name());
+            }
+            pumped
+        })
+    }
+
+    /// Ends a parked response that `result` says is over: closes the app's body, concludes as
+    /// for any response, and records it in the access log.
+    fn end_parked(
+        &mut self,
+        apps: &Apps,
+        parked: ParkedResponse,
+        result: Result<bool, String>,
+        conn: &Endpoints,
+        out: &mut Vec<u8>,
+    ) -> Served {
+        let ParkedResponse {
+            exchange,
+            outgoing,
+            head,
+            input: _,
+            mut errors_line,
+            received,
+        } = parked;
+        let request_id = exchange.request_id();
+        let instance = Arc::clone(exchange.instance());
+        let mut addr = [0u8; IP_TEXT_BYTES];
+        let mut resolved_len = 0;
+        if let Some(resolved) = exchange.environ().and_then(|environ| environ.get(b"REMOTE_ADDR"))
+            && resolved.len() <= addr.len()
+        {
+            addr[..resolved.len()].copy_from_slice(resolved);
+            resolved_len = resolved.len();
+        }
+        let mut errors = ErrorsLog::continuing(&mut errors_line, instance.mount_name());
+        // The store is let go, not reused: the loop thread took a new one when this parked.
+        drop(exchange.finish(&mut errors));
+        errors.finish();
+        head.with_view::<HEADER_SLOTS, _>(|head| {
+            let served = self.conclude(Ended {
+                result,
+                sent: outgoing,
+                validator: apps.validator.as_deref(),
+                request_id,
+                head,
+                mount: instance.mount_name(),
+                out,
+                start: 0,
+            });
+            if let Some(log) = &apps.access_log {
+                let resolved = (resolved_len > 0).then_some(&addr[..resolved_len]);
+                record_access(&mut lock(log), head, resolved, conn, &served, received);
+            }
+            served
+        })
+    }
+
+    /// What the gateway does once a response has ended: logs what the validator found, and
+    /// turns a failure into an aborted connection (after the head went out) or a 500.
+    fn conclude(&mut self, ended: Ended<'_, '_, '_>) -> Served {
+        let Ended {
+            result,
+            sent,
+            validator,
+            request_id,
+            head,
+            mount,
+            out,
+            start,
+        } = ended;
+        let Outgoing {
+            mut status,
+            mut body_bytes,
+            head_written,
+            client_gone,
+            ..
+        } = sent;
+        let is_head = head.method == "HEAD";
         // With --validate the validator's lines name each violation with its check id; the
         // gateway's own line about the same failure would only repeat it.
-        let validator_named_it = validator.is_some_and(|v| log_findings(v, request_id, head, app.mount_name()));
+        let validator_named_it = validator.is_some_and(|v| log_findings(v, request_id, head, mount));
         let after = match result {
             Ok(true) => After::KeepAlive,
             Ok(false) => After::Close,
@@ -498,7 +664,7 @@ impl Work {
                     "{} {}: app {} broke the NSGI rules: {failure}",
                     head.method,
                     String::from_utf8_lossy(head.target),
-                    app.mount_name()
+                    mount
                 );
                 if head_written {
                     After::Abort
@@ -520,28 +686,253 @@ impl Work {
     }
 }
 
-/// The part of a response that went out while the app's `call` ran (bytes it wrote with
-/// `write()`), for the steps after it.
-struct Sent {
+/// A response that has ended, for [`Work::conclude`].
+struct Ended<'e, 'b, 'h> {
+    /// `Ok(keep_alive)`, or the failure (empty when the client went away).
+    result: Result<bool, String>,
+    sent: Outgoing,
+    validator: Option<&'e Validator>,
+    request_id: RequestId,
+    head: &'e RequestHead<'b, 'h>,
+    mount: &'e str,
+    out: &'e mut Vec<u8>,
+    /// Where this response starts in `out` (a 500 replaces what is after it).
+    start: usize,
+}
+
+/// Logs the breaches the host repaired: excess body bytes, and start_response refusals the app
+/// corrected with a later call.
+fn log_repaired(violations: &[Violation], result: &Result<bool, String>, head: &RequestHead<'_, '_>, mount: &str) {
+    let repaired = |v: &&Violation| !v.is_fatal() || (v.is_refused_start() && result.is_ok());
+    for violation in violations.iter().filter(repaired) {
+        log::warn!(
+            "{} {}: app {mount}: {violation}",
+            head.method,
+            String::from_utf8_lossy(head.target),
+        );
+    }
+}
+
+/// How far [`pump`] took a response.
+enum Pumped {
+    /// The response ended: `Ok(keep_alive)`, or the failure (empty when the client went away).
+    Ended(Result<bool, String>),
+    /// The client's socket is full, or this turn's share of the event loop is spent: the
+    /// response waits (only with [`Delivery::Pushed`]).
+    Paused,
+}
+
+/// Most response bytes one connection's app pushes in one turn of the event loop before the
+/// others get theirs (an endless body to a fast client would otherwise keep the loop).
+const PUSHED_PER_TURN: u64 = 1024 * 1024;
+
+/// The steps of a response, from an exchange called now or one resumed.
+trait Pull {
+    fn take_file(&mut self) -> Result<Option<FileStep<'_>>, nsgi::host::ResponseFailure>;
+    fn next_step(&mut self) -> Result<Step<'_>, nsgi::host::ResponseFailure>;
+}
+
+impl Pull for nsgi::host::Exchange<'_> {
+    #[inline(always)]
+    fn take_file(&mut self) -> Result<Option<FileStep<'_>>, nsgi::host::ResponseFailure> {
+        nsgi::host::Exchange::take_file(self)
+    }
+    #[inline(always)]
+    fn next_step(&mut self) -> Result<Step<'_>, nsgi::host::ResponseFailure> {
+        nsgi::host::Exchange::next_step(self)
+    }
+}
+
+impl Pull for nsgi::host::Resumed<'_> {
+    fn take_file(&mut self) -> Result<Option<FileStep<'_>>, nsgi::host::ResponseFailure> {
+        nsgi::host::Resumed::take_file(self)
+    }
+    fn next_step(&mut self) -> Result<Step<'_>, nsgi::host::ResponseFailure> {
+        nsgi::host::Resumed::next_step(self)
+    }
+}
+
+/// Pulls a response's steps into `out`, framed, and delivers them as `delivery` says, until the
+/// response ends or (pushed) the client's socket is full or the turn is spent.
+#[allow(clippy::too_many_arguments)]
+fn pump(
+    date: &mut DateCache,
+    file_tail: &mut Option<FileTail>,
+    pull: &mut impl Pull,
+    sent: &mut Outgoing,
+    head: &RequestHead<'_, '_>,
+    validator: Option<&Validator>,
+    request_id: RequestId,
+    out: &mut Vec<u8>,
+    delivery: &mut Delivery<'_>,
+) -> Pumped {
+    let is_head = head.method == "HEAD";
+    let keep_alive = sent.keep_alive;
+    let body_before = sent.body_bytes;
+    loop {
+        match pull.take_file() {
+            Ok(None) => {}
+            Ok(Some(file)) => {
+                if file.head.is_some()
+                    && let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id))
+                {
+                    return Pumped::Ended(Err(format!("{} {}", finding.check, finding.message)));
+                }
+                let now = date.now();
+                match queue_file(file, head, keep_alive, now, out, &mut sent.framing, &mut sent.status) {
+                    Ok(QueuedFile { tail, body_bytes }) => {
+                        *file_tail = tail;
+                        sent.body_bytes += body_bytes;
+                    }
+                    Err(e) => return Pumped::Ended(Err(format!("cannot send the file body: {e}"))),
+                }
+                sent.head_written = true;
+                continue;
+            }
+            Err(failure) => return Pumped::Ended(Err(failure.to_string())),
+        }
+        match pull.next_step() {
+            Ok(Step::Head {
+                head: response,
+                data,
+                end,
+            }) => {
+                if let Some(finding) = validator.and_then(|v| v.fatal_finding(request_id)) {
+                    return Pumped::Ended(Err(format!("{} {}", finding.check, finding.message)));
+                }
+                let empty = end && data.is_empty();
+                sent.status = response.status_code();
+                sent.framing = framing_for(head.version, is_head, sent.status, response.content_length(), empty);
+                let keep = keep_alive && !matches!(sent.framing, BodyKind::CloseDelimited);
+                sent.head_written = true;
+                write_head(
+                    out,
+                    &ResponseHead {
+                        version: head.version,
+                        relayed: head.front.is_some(),
+                        status: response.status(),
+                        headers: response.headers(),
+                        body: sent.framing,
+                        keep_alive: keep,
+                        is_head,
+                    },
+                    date.now(),
+                    SERVER_HEADER,
+                );
+                if is_head {
+                    // A HEAD response carries no body: stop the app here (close is called).
+                    return Pumped::Ended(Ok(keep));
+                }
+                sent.body_bytes += write_body(out, sent.framing, data);
+                if end {
+                    finish_body(out, sent.framing);
+                    return Pumped::Ended(Ok(keep));
+                }
+            }
+            Ok(Step::Data(data)) => sent.body_bytes += write_body(out, sent.framing, data),
+            Ok(Step::End) => {
+                if file_tail.is_none() {
+                    // After a file, the connection ends the body once the file is out.
+                    finish_body(out, sent.framing);
+                }
+                return Pumped::Ended(Ok(keep_alive && !matches!(sent.framing, BodyKind::CloseDelimited)));
+            }
+            Err(failure) => return Pumped::Ended(Err(failure.to_string())),
+        }
+        // More is to come, maybe much later: what the app gave goes out now (PEP 3333 lets a
+        // server delay no block the app yields).
+        match deliver(delivery, out, false) {
+            Delivered::Taken if sent.body_bytes - body_before >= PUSHED_PER_TURN && delivery.pushes() => {
+                return Pumped::Paused;
+            }
+            Delivered::Taken => {}
+            Delivered::Queued => return Pumped::Paused,
+            Delivered::Gone => {
+                sent.client_gone = true;
+                return Pumped::Ended(Err(String::new()));
+            }
+        }
+    }
+}
+
+/// What became of bytes handed to a [`Delivery`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// They went out (or wait in `out`, for a whole delivery).
+    Taken,
+    /// The client's socket is full: the rest waits with the connection.
+    Queued,
+    /// The client is gone.
+    Gone,
+}
+
+/// Where the parts of a response go as the app produces them.
+pub(crate) enum Delivery<'s> {
+    /// All into `out`, for the caller to send once the response is complete.
+    Whole,
+    /// To a pool thread's sink, which returns once the part is sent.
+    Handed(Sink<'s>),
+    /// Pushed to the client's socket by the event loop without waiting; when the socket is full
+    /// the response parks ([`Answer::Parked`]). Bytes written with `write()` during the app's
+    /// `call` cannot wait that way: for them the push may wait up to the duration given.
+    Pushed(Push<'s>, Duration),
+}
+
+/// The event loop's push: sends `out` after whatever the connection has queued, keeps what the
+/// socket does not take, and empties `out`. With a duration, it waits up to that long for each
+/// bit of progress until everything is out.
+pub(crate) type Push<'s> = &'s mut dyn FnMut(&mut Vec<u8>, Option<Duration>) -> Delivered;
+
+impl Delivery<'_> {
+    fn pushes(&self) -> bool {
+        matches!(self, Delivery::Pushed(..))
+    }
+}
+
+/// Hands `out` to `delivery` (waiting, for bytes written during `call`, when `wait` says so).
+fn deliver(delivery: &mut Delivery<'_>, out: &mut Vec<u8>, wait: bool) -> Delivered {
+    match delivery {
+        Delivery::Whole => Delivered::Taken,
+        Delivery::Handed(sink) => {
+            if sink(out) {
+                Delivered::Taken
+            } else {
+                Delivered::Gone
+            }
+        }
+        Delivery::Pushed(push, longest) => push(out, wait.then_some(*longest)),
+    }
+}
+
+/// What a request came to: answered, or parked on a slow client.
+pub(crate) enum Answer {
+    Served(Served),
+    Parked(Box<ParkedResponse>),
+}
+
+/// Where a response stands between the app's steps: what went out, and what the rest needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outgoing {
     framing: BodyKind,
     status: u16,
     body_bytes: u64,
     head_written: bool,
     client_gone: bool,
+    /// May the connection carry another request (before the framing has its say)?
+    keep_alive: bool,
 }
 
-impl Sent {
-    /// Frames bytes the app wrote (with the head, the first time) into `out`, and hands `out`
-    /// to `sink` once it is large; false when the client is gone.
+impl Outgoing {
+    /// Frames bytes the app wrote during `call` (with the head, the first time) into `out`, and
+    /// delivers them; false when the client is gone.
     #[inline(never)] // off the hot path (only apps that write()): keeps `call_app` small
     fn on_written(
         &mut self,
         part: nsgi::host::WrittenPart<'_>,
         head: &RequestHead<'_, '_>,
-        keep_alive: bool,
         date: &mut DateCache,
         out: &mut Vec<u8>,
-        sink: &mut Sink<'_>,
+        delivery: &mut Delivery<'_>,
     ) -> bool {
         if let Some(response) = part.head {
             self.status = response.status_code();
@@ -555,7 +946,7 @@ impl Sent {
                     status: response.status(),
                     headers: response.headers(),
                     body: self.framing,
-                    keep_alive: keep_alive && !matches!(self.framing, BodyKind::CloseDelimited),
+                    keep_alive: self.keep_alive && !matches!(self.framing, BodyKind::CloseDelimited),
                     is_head: false,
                 },
                 date.now(),
@@ -563,7 +954,7 @@ impl Sent {
             );
         }
         self.body_bytes += write_body(out, self.framing, part.data);
-        if !sink(out) {
+        if deliver(delivery, out, true) != Delivered::Taken {
             self.client_gone = true;
         }
         !self.client_gone
@@ -691,14 +1082,22 @@ fn copy_file_range_into(
     Ok(())
 }
 
-/// Writes one access-log line for a served request.
+/// Writes one access-log line for a served request: from `resolved`, the client's address as
+/// the app was told it (through trusted proxies), else the peer's.
 fn record_access(
     log: &mut AccessLog,
     head: &RequestHead<'_, '_>,
-    remote: &[u8],
+    resolved: Option<&[u8]>,
+    conn: &Endpoints,
     served: &Served,
     received: SystemTime,
 ) {
+    let mut addr = [0u8; IP_TEXT_BYTES];
+    let remote = match (resolved, conn.peer) {
+        (Some(resolved), _) if !resolved.is_empty() => resolved,
+        (_, Some(peer)) => ip_text(peer.ip(), &mut addr),
+        _ => b"-",
+    };
     let header = |name: &str| {
         head.headers
             .iter()

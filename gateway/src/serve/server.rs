@@ -167,6 +167,12 @@ pub struct Server {
     /// [`ACCEPT_BATCH`], not at `EAGAIN` (and no new event comes for them, the socket being
     /// edge-triggered). The loop polls without waiting and accepts again.
     accept_pending: bool,
+    /// Connections whose parked response can go on without waiting for an event (its client
+    /// takes everything it is sent; it had its share of the last turn): each gets a turn after
+    /// the next poll, which then does not wait.
+    turns: Vec<usize>,
+    /// The list of turns being given (kept to reuse its buffer).
+    giving: Vec<usize>,
     quit: bool,
     accepting: bool,
     /// The last accept failed for want of resources (EMFILE...): logged once until one succeeds.
@@ -251,6 +257,8 @@ impl Server {
             abandoned: 0,
             draining_since: None,
             accept_pending: false,
+            turns: Vec::new(),
+            giving: Vec::new(),
             quit: false,
             accepting: true,
             accept_failing: false,
@@ -277,7 +285,7 @@ impl Server {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         loop {
-            let wait = if self.accept_pending {
+            let wait = if self.accept_pending || !self.turns.is_empty() {
                 Duration::ZERO
             } else {
                 next_sweep.saturating_duration_since(Instant::now())
@@ -304,6 +312,9 @@ impl Server {
             }
             if std::mem::take(&mut self.accept_pending) && self.accepting {
                 self.accept_all();
+            }
+            if !self.turns.is_empty() {
+                self.give_turns();
             }
             if self.quit {
                 log::info!("stopping at once (SIGQUIT)");
@@ -434,7 +445,7 @@ impl Server {
         let with_app = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.with_app_since().is_some())
+            .filter(|(_, conn)| conn.has_request_in_flight())
             .count() as u64;
         self.served + open + with_app
     }
@@ -583,11 +594,38 @@ impl Server {
         self.check_max_requests();
     }
 
-    /// Removes a finished connection, or sets its interest to what it waits for.
+    /// Gives each connection in `turns` its turn (see [`Conn::on_turn`]).
+    fn give_turns(&mut self) {
+        std::mem::swap(&mut self.turns, &mut self.giving);
+        let mut giving = std::mem::take(&mut self.giving);
+        giving.sort_unstable();
+        giving.dedup();
+        for &index in &giving {
+            let (mut shared, conns) = self.parts();
+            if let Some(conn) = conns.get_mut(index)
+                && conn.wants_turn()
+            {
+                conn.on_turn(&mut shared);
+                if shared.draining {
+                    conn.on_drain();
+                }
+            }
+            self.settle(index);
+            self.check_max_requests();
+        }
+        giving.clear();
+        self.giving = giving;
+    }
+
+    /// Removes a finished connection, or sets its interest to what it waits for (and a turn,
+    /// when its parked response can go on at once).
     fn settle(&mut self, index: usize) {
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
+        if conn.wants_turn() {
+            self.turns.push(index);
+        }
         if conn.is_done() {
             // No deregistering: closing the socket (its only descriptor) removes it from epoll,
             // and an explicit EPOLL_CTL_DEL would be one more system call per connection.
