@@ -835,11 +835,17 @@ impl<'a> Exchange<'a> {
     /// Ends the request as dropping it would (closing the body if it is still open) and gives
     /// back the store of an exchange begun with [`AppInstance::call_stored`], for the next
     /// request; `None` for an exchange over a borrowed slot.
+    #[inline]
     pub fn finish(mut self) -> Option<RequestStore> {
-        self.finish_in_place()
+        // The store leaves first; its block lives on in `store` while `drop` (run here, at the
+        // end of this function, before the store is returned) ends the request through it.
+        let store = self.slot.store.take();
+        drop(self);
+        store
     }
 
     /// [`finish`](Self::finish) through a reference: the exchange is left inert.
+    #[inline]
     pub(crate) fn finish_in_place(&mut self) -> Option<RequestStore> {
         if self.detached {
             return None;

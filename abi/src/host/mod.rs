@@ -28,6 +28,11 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! An event-driven host that must not wait for one slow client calls the app with
+//! [`AppInstance::call_stored`] over a [`RequestStore`]; between two steps it can then
+//! [`park`](Exchange::park) the exchange (which borrows nothing once parked), serve other
+//! requests, and [`resume`](ParkedExchange::resume) it when the client has room.
 
 mod app_body;
 mod callbacks;

@@ -1102,6 +1102,7 @@ fn inline_send_wait(shared: &Shared<'_>) -> Duration {
 /// `out`. With `wait` (bytes the app writes during its call, which cannot park), it waits up to
 /// `wait` for each bit of progress until everything is out, so that the worker never holds more
 /// than a bounded part of such a response.
+#[inline]
 fn push_out(
     stream: &mut Stream,
     wbuf: &mut Vec<u8>,
@@ -1117,7 +1118,18 @@ fn push_out(
         None => {
             wbuf.clear();
             *wpos = 0;
-            match write_some(stream, out) {
+            // One write takes the usual part whole; only a part the socket split goes on.
+            let first = match stream.write(out) {
+                Ok(written) if written == out.len() => {
+                    out.clear();
+                    return Delivered::Taken;
+                }
+                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => write_some(stream, &out[written..]).map(|more| written + more),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(_) => write_some(stream, out),
+            };
+            match first {
                 Ok(written) if written == out.len() => Delivered::Taken,
                 Ok(written) => {
                     wbuf.extend_from_slice(&out[written..]);

@@ -517,6 +517,16 @@ impl Work {
         log_repaired(exchange.violations(), &result, head, app.mount_name());
         self.store = exchange.finish();
         errors.finish();
+        if validator.is_none()
+            && let Ok(keep_alive) = result
+        {
+            // The usual end, with nothing to log.
+            return Answer::Served(Served {
+                after: if keep_alive { After::KeepAlive } else { After::Close },
+                status: sent.status,
+                body_bytes: sent.body_bytes,
+            });
+        }
         Answer::Served(self.conclude(Ended {
             result,
             sent,
@@ -621,6 +631,7 @@ impl Work {
 
     /// What the gateway does once a response has ended: logs what the validator found, and
     /// turns a failure into an aborted connection (after the head went out) or a 500.
+    #[inline(never)] // off the usual path (a failure, or --validate): keeps `call_app` small
     fn conclude(&mut self, ended: Ended<'_, '_, '_>) -> Served {
         let Ended {
             result,
@@ -702,7 +713,16 @@ struct Ended<'e, 'b, 'h> {
 
 /// Logs the breaches the host repaired: excess body bytes, and start_response refusals the app
 /// corrected with a later call.
+#[inline]
 fn log_repaired(violations: &[Violation], result: &Result<bool, String>, head: &RequestHead<'_, '_>, mount: &str) {
+    if !violations.is_empty() {
+        log_repaired_each(violations, result, head, mount);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn log_repaired_each(violations: &[Violation], result: &Result<bool, String>, head: &RequestHead<'_, '_>, mount: &str) {
     let repaired = |v: &&Violation| !v.is_fatal() || (v.is_refused_start() && result.is_ok());
     for violation in violations.iter().filter(repaired) {
         log::warn!(
