@@ -118,7 +118,13 @@ fn a_large_body_spills_to_disk_and_reaches_the_app_whole() {
 
 #[test]
 fn a_pooled_request_past_the_timeout_gets_503_and_others_are_served() {
-    let gateway = serve(&sleepy(), &["--threads", "2", "--timeout", "1"]);
+    let scratch = nsgi_testkit::Scratch::new("pool-503");
+    let log = scratch.path("access.log");
+    let log_arg = log.to_str().expect("a UTF-8 path");
+    let gateway = serve(
+        &sleepy(),
+        &["--threads", "2", "--timeout", "1", "--access-log", log_arg],
+    );
     let mut slow = gateway.connect();
     slow.write_all(&get("/sleep?4000")).expect("send");
     let response = read_response(&mut BufReader::new(slow), false);
@@ -126,6 +132,21 @@ fn a_pooled_request_past_the_timeout_gets_503_and_others_are_served() {
     assert_eq!(response.header("Connection"), Some("close"));
     gateway.wait_for_log("past --timeout");
     assert_eq!(gateway.request(&get("/fast")).body, b"ok");
+    // The 503 is in the access log like every response the gateway makes itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text
+            .lines()
+            .any(|line| line.contains("\"/fast\"") || line.contains("GET /fast"))
+        {
+            let refused: Vec<&str> = text.lines().filter(|line| line.contains("\" 503 ")).collect();
+            assert_eq!(refused.len(), 1, "{text}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log lines: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -465,6 +465,46 @@ fn the_access_log_time_is_when_the_request_arrived() {
     }
 }
 
+/// A request whose head arrives in the same read as the end of the body before it is logged at
+/// that read, not at the time the request before it began.
+#[test]
+fn a_pipelined_request_after_a_body_is_logged_when_it_arrived() {
+    let scratch = nsgi_testkit::Scratch::new("access-time-pipelined");
+    let log = scratch.path("access.log");
+    let gateway = start(&[sample_library("echo").into(), "--access-log".into(), log.clone().into()]);
+    let mut stream = gateway.connect();
+    stream
+        .write_all(b"POST /?first HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab")
+        .expect("send the start");
+    let sent_first = unix_seconds(std::time::SystemTime::now());
+    while unix_seconds(std::time::SystemTime::now()) < sent_first + 3 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent_second = unix_seconds(std::time::SystemTime::now());
+    // The end of the first body and the whole second request, in one write.
+    stream
+        .write_all(b"cdeGET /?second HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send the rest");
+    let mut reader = BufReader::new(stream);
+    assert_eq!(read_response(&mut reader, false).status, 200);
+    assert_eq!(read_response(&mut reader, false).status, 200);
+    let lines = access_log_lines(&log, 2);
+    let time_of = |line: &str| {
+        clf_seconds(
+            line.split_once('[')
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(time, _)| time)
+                .expect("a [%t]"),
+        )
+    };
+    assert!(lines[0].contains("/?first") && lines[1].contains("/?second"), "{lines:?}");
+    assert!(time_of(&lines[0]) <= sent_first + 1, "{lines:?}");
+    assert!(
+        time_of(&lines[1]) >= sent_second,
+        "the second request is logged at {lines:?}"
+    );
+}
+
 #[test]
 fn options_asterisk_is_answered_by_the_server_and_keeps_the_connection() {
     let gateway = start(&[sample_library("hello").into()]);

@@ -253,10 +253,8 @@ impl Conn {
             self.closing = Closing::Now;
             return false;
         }
-        if let Some(parked) = self.parked.take() {
+        if self.abandon_parked(shared) {
             log::info!("{}: send timeout during a streamed response, closing", self.info);
-            shared.responder.abandon(parked, &self.info);
-            *shared.served += 1;
             self.closing = Closing::Now;
             return false;
         }
@@ -272,7 +270,10 @@ impl Conn {
                     "{}: the app kept a request past --timeout; answering 503 and abandoning it",
                     self.info
                 );
-                shared.responder.write_error(shared.out, 503, self.head_request);
+                // The request line went to the pool with the head: the access log shows `-`.
+                shared
+                    .responder
+                    .refuse(shared.out, 503, self.head_request, &self.info, None, self.received);
                 self.closing = Closing::AfterWrite;
                 self.flush_out(shared);
             }
@@ -317,7 +318,7 @@ impl Conn {
         *shared.served += 1;
         self.streamed = false;
         self.apply(after);
-        self.request_done(false, shared.timeouts);
+        self.request_done(false, shared);
         self.queue_file(file);
         self.send(out, shared);
         if self.closing == Closing::No && !self.wants_write() {
@@ -390,6 +391,9 @@ impl Conn {
         if self.wants_turn() {
             return self.on_turn(shared);
         }
+        if self.closing == Closing::Now && self.abandon_parked(shared) {
+            log::debug!("{}: the client went away during a parked response", self.info);
+        }
         if !self.wants_write()
             && let Some(flow) = self.flow.take()
         {
@@ -434,13 +438,24 @@ impl Conn {
                 if client_gone {
                     self.closing = Closing::Now;
                 }
-                self.request_done(false, shared.timeouts);
+                self.request_done(false, shared);
                 self.flush_out(shared);
                 if self.closing == Closing::No && !self.wants_write() {
                     self.resume(shared);
                 }
             }
         }
+    }
+
+    /// Ends the parked response, if there is one, as cut short: the app's body is closed and
+    /// the access log records it. True when there was one.
+    fn abandon_parked(&mut self, shared: &mut Shared<'_>) -> bool {
+        let Some(parked) = self.parked.take() else {
+            return false;
+        };
+        shared.responder.abandon(parked, &self.info);
+        *shared.served += 1;
+        true
     }
 
     /// A pool thread handed part of a streamed response: send it; the thread goes on once the
@@ -584,7 +599,7 @@ impl Conn {
                     // Bytes after a request that asked to close: the client did not keep its
                     // word, so the close must linger for the response to survive.
                     self.client_closes &= pos == input.len();
-                    self.request_done(pos < input.len(), shared.timeouts);
+                    self.request_done(pos < input.len(), shared);
                     if let Some(since) = self.with_app_since {
                         self.deadline = since + shared.app_timeout.unwrap_or(FAR_FUTURE);
                     }
@@ -607,15 +622,19 @@ impl Conn {
     }
 
     /// Resets the per-request state after a response; `more_input` says whether bytes of the
-    /// next request are already here.
-    fn request_done(&mut self, more_input: bool, timeouts: &Timeouts) {
+    /// next request are already here. When they are, that request arrived with them: its `%t`
+    /// (read from the clock only when there is an access log) is now, not the last request's.
+    fn request_done(&mut self, more_input: bool, shared: &Shared<'_>) {
         self.request_started = more_input || !self.rbuf.is_empty();
         self.continue_sent = false;
+        if self.request_started && shared.responder.apps().logs_access() {
+            self.received = SystemTime::now();
+        }
         self.deadline = Instant::now()
             + if self.request_started {
-                timeouts.header
+                shared.timeouts.header
             } else {
-                timeouts.keep_alive
+                shared.timeouts.keep_alive
             };
     }
 
