@@ -12,7 +12,10 @@
 //! The host must never crash, and what it hands the server must stay coherent: the head
 //! first and once, a status it accepted, never more bytes than the declared Content-Length,
 //! the same failure on every call after a failure, and the body closed exactly once when it
-//! is owed (and never touched afterwards).
+//! is owed (and never touched afterwards). The first input byte picks the app (bit 0), how
+//! many steps the server pulls (bits 1–6) and whether it parks the exchange after every step
+//! and resumes it with the rest of the body moved elsewhere, as the gateway's event loop does
+//! for a slow client (bit 7).
 #![no_main]
 
 use std::cell::RefCell;
@@ -22,7 +25,8 @@ use std::ptr;
 
 use libfuzzer_sys::fuzz_target;
 use nsgi::app::{App, Body, Error, InitArgs, Request, Response, StartResponse};
-use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, Step};
+use nsgi::host::{AppInstance, AppModule, Environ, InitOptions, RequestSlot, RequestStore, Step};
+use std::sync::Arc;
 use nsgi::sys::{
     self, nsgi_body, nsgi_body_vtable, nsgi_bytes, nsgi_environ, nsgi_exc_info, nsgi_header, nsgi_host_api,
     nsgi_init_args, nsgi_request, nsgi_status,
@@ -463,7 +467,7 @@ fuzz_target!(|input: &[u8]| {
         nsgi::app_descriptor!(SdkApp)
     };
     let module = AppModule::from_static(descriptor, "fuzz").expect("a valid descriptor");
-    let app = AppInstance::init(&module, &InitOptions::default()).expect("init succeeds");
+    let app = Arc::new(AppInstance::init(&module, &InitOptions::default()).expect("init succeeds"));
 
     let mut environ = Environ::new();
     environ.push(b"REQUEST_METHOD", b"POST");
@@ -473,12 +477,40 @@ fuzz_target!(|input: &[u8]| {
     environ.set_content_length(Some(body.len() as u64));
     let mut input: &[u8] = &body;
     let mut errors = Vec::new();
-    let mut slot = RequestSlot::new();
-    let stop_after = usize::from(mode >> 1).min(MAX_STEPS);
+    let stop_after = usize::from((mode >> 1) & 0x3f).min(MAX_STEPS);
     let stop_after = if stop_after == 0 { MAX_STEPS } else { stop_after };
-    {
+    if mode & 0x80 == 0 {
+        let mut slot = RequestSlot::new();
         let mut exchange = app.call(&mut slot, &mut environ, &mut input, &mut errors);
-        drive(&mut exchange, stop_after);
+        let mut drive = Drive::default();
+        for _ in 0..stop_after {
+            if !drive.step(&mut exchange) {
+                break;
+            }
+        }
+    } else {
+        // As an event loop with a slow client would: park after every step and resume later,
+        // with the rest of the body moved to another buffer each time.
+        let mut store = RequestStore::new();
+        std::mem::swap(store.environ_mut(), &mut environ);
+        let exchange = app.call_stored(store, &mut input, &mut errors);
+        let Ok(mut parked) = exchange.park(Arc::clone(&app)) else {
+            panic!("a stored exchange parks with its own instance");
+        };
+        let mut rest = input.to_vec();
+        let mut drive = Drive::default();
+        for _ in 0..stop_after {
+            let mut moved: &[u8] = &rest;
+            let go_on = {
+                let mut resumed = parked.resume(&mut moved, &mut errors);
+                drive.step(&mut resumed)
+            };
+            rest = moved.to_vec();
+            if !go_on {
+                break;
+            }
+        }
+        drop(parked);
     }
     let (close_owed, close_calls, used_after_close) = with_state(|s| (s.close_owed, s.close_calls, s.used_after_close));
     if mode & 1 == 0 {
@@ -488,48 +520,78 @@ fuzz_target!(|input: &[u8]| {
     drop(app);
 });
 
-/// Pulls the response as a server would and checks what comes out.
-fn drive(exchange: &mut nsgi::host::Exchange<'_>, stop_after: usize) {
-    let mut head_seen = false;
-    let mut declared = None;
-    let mut sent: u64 = 0;
-    for _ in 0..stop_after {
+/// The steps of a response, from an exchange or a resumed parked one.
+trait Steps {
+    fn next_step(&mut self) -> Result<Step<'_>, nsgi::host::ResponseFailure>;
+    fn violations(&self) -> &[nsgi::host::Violation];
+}
+
+impl Steps for nsgi::host::Exchange<'_> {
+    fn next_step(&mut self) -> Result<Step<'_>, nsgi::host::ResponseFailure> {
+        nsgi::host::Exchange::next_step(self)
+    }
+    fn violations(&self) -> &[nsgi::host::Violation] {
+        nsgi::host::Exchange::violations(self)
+    }
+}
+
+impl Steps for nsgi::host::Resumed<'_> {
+    fn next_step(&mut self) -> Result<Step<'_>, nsgi::host::ResponseFailure> {
+        nsgi::host::Resumed::next_step(self)
+    }
+    fn violations(&self) -> &[nsgi::host::Violation] {
+        nsgi::host::Resumed::violations(self)
+    }
+}
+
+/// Pulls the response as a server would, one step at a time, and checks what comes out.
+#[derive(Default)]
+struct Drive {
+    head_seen: bool,
+    declared: Option<u64>,
+    sent: u64,
+}
+
+impl Drive {
+    /// One step; false once the response is over.
+    fn step(&mut self, exchange: &mut impl Steps) -> bool {
         match exchange.next_step() {
             Ok(Step::Head { head, data, end }) => {
-                assert!(!head_seen, "a second head");
-                head_seen = true;
+                assert!(!self.head_seen, "a second head");
+                self.head_seen = true;
                 let code = head.status_code();
                 assert!((100..=999).contains(&code), "status code {code}");
                 let status = head.status();
                 assert!(status.len() >= 3 && status[..3] == *code.to_string().as_bytes());
-                declared = head.content_length();
+                self.declared = head.content_length();
                 assert!(end || !data.is_empty(), "an empty first chunk that is not the end");
-                sent += data.len() as u64;
+                self.sent += data.len() as u64;
                 if end {
                     assert!(matches!(exchange.next_step(), Ok(Step::End)));
-                    break;
+                    return false;
                 }
             }
             Ok(Step::Data(data)) => {
-                assert!(head_seen, "data before the head");
+                assert!(self.head_seen, "data before the head");
                 assert!(!data.is_empty());
-                sent += data.len() as u64;
+                self.sent += data.len() as u64;
             }
             Ok(Step::End) => {
-                assert!(head_seen, "the end before the head");
+                assert!(self.head_seen, "the end before the head");
                 assert!(matches!(exchange.next_step(), Ok(Step::End)));
-                break;
+                return false;
             }
             Err(failure) => {
                 let first = failure.to_string();
                 assert!(!exchange.violations().is_empty());
                 let again = exchange.next_step().map(|_| ()).map_err(|f| f.to_string());
                 assert_eq!(again, Err(first), "a failure that does not stay");
-                break;
+                return false;
             }
         }
-        if let Some(declared) = declared {
-            assert!(sent <= declared, "{sent} bytes out with a Content-Length of {declared}");
+        if let Some(declared) = self.declared {
+            assert!(self.sent <= declared, "{} bytes out with a Content-Length of {declared}", self.sent);
         }
+        true
     }
 }
