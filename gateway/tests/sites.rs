@@ -497,7 +497,10 @@ fn a_pipelined_request_after_a_body_is_logged_when_it_arrived() {
                 .expect("a [%t]"),
         )
     };
-    assert!(lines[0].contains("/?first") && lines[1].contains("/?second"), "{lines:?}");
+    assert!(
+        lines[0].contains("/?first") && lines[1].contains("/?second"),
+        "{lines:?}"
+    );
     assert!(time_of(&lines[0]) <= sent_first + 1, "{lines:?}");
     assert!(
         time_of(&lines[1]) >= sent_second,

@@ -20,7 +20,6 @@ use super::environ::Environ;
 use super::handle::{Serving, fresh_token};
 use super::instance::AppInstance;
 use super::observe::{NextResult, RequestEnd, RequestId};
-use super::parked::ParkedExchange;
 use super::request_state::{HeadState, Phase, RequestSlot, ResponseHead, WrittenPart, WrittenSink};
 use super::store::RequestStore;
 use super::violation::{ResponseFailure, Violation};
@@ -788,18 +787,16 @@ impl Drop for Exchange<'_> {
 }
 
 impl<'a> Exchange<'a> {
-    /// Sets this exchange aside between two steps, to go on later with
-    /// [`ParkedExchange::resume`] — for a server that stops pulling while its client's socket is
-    /// full and serves other requests meanwhile, on the same thread or another.
-    ///
-    /// Only an exchange begun with [`AppInstance::call_stored`] can be parked (its slot and
-    /// environ go with it, the environ at the address the app was given), and `instance` must be
-    /// the instance it was begun on. Otherwise the request ends there, as
-    /// [`finish`](Self::finish) would end it, and its store (if it had one) comes back. The
-    /// request body and error stream it was begun with are let go: the app can reach them again
-    /// only while a later step runs, through the ones given to `resume`.
-    pub fn park(mut self, instance: Arc<AppInstance>) -> Result<ParkedExchange, Option<RequestStore>> {
-        if !core::ptr::eq(self.instance, &*instance) || self.slot.store.is_none() {
+    /// This exchange, with nothing borrowed for `'a`, for [`park`](Self::park) (in
+    /// `parked.rs`): the body and error stream it was begun with are let go, and `instance` (the
+    /// instance it was begun on, which the caller keeps alive for as long as the result) takes
+    /// the place of the borrowed one. Refused — the request ends as [`finish`](Self::finish)
+    /// would end it and its store comes back — unless it owns a store and `instance` is its own.
+    pub(crate) fn into_parkable(
+        mut self,
+        instance: &Arc<AppInstance>,
+    ) -> Result<Exchange<'static>, Option<RequestStore>> {
+        if !core::ptr::eq(self.instance, &**instance) || self.slot.store.is_none() {
             return Err(self.finish());
         }
         let state = &mut self.slot.state;
@@ -810,11 +807,11 @@ impl<'a> Exchange<'a> {
             store: self.slot.store.take(),
             _borrow: PhantomData,
         };
-        // SAFETY (lifetime extension): the parked value keeps `instance` alive in a field that
-        // drops after the exchange, and never hands the exchange out by value or `&mut`, so the
-        // reference cannot outlive the instance.
-        let instance_ref: &'static AppInstance = unsafe { &*Arc::as_ptr(&instance) };
-        let parked = Exchange {
+        // SAFETY (lifetime extension): the caller keeps `instance` alive for as long as the
+        // exchange (a parked exchange holds it in a field that drops after the exchange, and
+        // never hands the exchange out by value or `&mut`).
+        let instance_ref: &'static AppInstance = unsafe { &*Arc::as_ptr(instance) };
+        let parkable = Exchange {
             instance: instance_ref,
             slot,
             body: std::mem::replace(&mut self.body, AppBody::after_failed_call()),
@@ -829,7 +826,7 @@ impl<'a> Exchange<'a> {
             detached: false,
         };
         self.detached = true;
-        Ok(ParkedExchange::new(parked, instance))
+        Ok(parkable)
     }
 
     /// Ends the request as dropping it would (closing the body if it is still open) and gives

@@ -19,6 +19,23 @@ use super::violation::{ResponseFailure, Violation};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
+impl<'a> Exchange<'a> {
+    /// Sets this exchange aside between two steps, to go on later with
+    /// [`ParkedExchange::resume`] — for a server that stops pulling while its client's socket is
+    /// full and serves other requests meanwhile, on the same thread or another.
+    ///
+    /// Only an exchange begun with [`AppInstance::call_stored`] can be parked (its slot and
+    /// environ go with it, the environ at the address the app was given), and `instance` must be
+    /// the instance it was begun on. Otherwise the request ends there, as
+    /// [`finish`](Exchange::finish) would end it, and its store (if it had one) comes back. The
+    /// request body and error stream it was begun with are let go: the app can reach them again
+    /// only while a later step runs, through the ones given to `resume`.
+    pub fn park(self, instance: Arc<AppInstance>) -> Result<ParkedExchange, Option<RequestStore>> {
+        let exchange = self.into_parkable(&instance)?;
+        Ok(ParkedExchange { exchange, instance })
+    }
+}
+
 /// An exchange set aside by [`Exchange::park`]. Dropping it ends the request (the body's `close`
 /// is called, with no request body or error stream to reach).
 pub struct ParkedExchange {
@@ -28,11 +45,6 @@ pub struct ParkedExchange {
 }
 
 impl ParkedExchange {
-    /// `exchange` refers to `instance` and owns its store (checked by [`Exchange::park`]).
-    pub(crate) fn new(exchange: Exchange<'static>, instance: Arc<AppInstance>) -> ParkedExchange {
-        ParkedExchange { exchange, instance }
-    }
-
     /// Goes on with the request: until the view is dropped, the app reads its body from `input`
     /// and writes its error stream to `errors` (pass the unread rest of the body it was called
     /// with, and the same stream, so that the app sees one request).

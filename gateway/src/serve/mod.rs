@@ -13,6 +13,7 @@ pub mod listen;
 pub(crate) mod parked;
 pub(crate) mod pool;
 pub(crate) mod protocol;
+pub(crate) mod pump;
 pub(crate) mod respond;
 pub(crate) mod server;
 pub(crate) mod spill;

@@ -9,7 +9,7 @@
 //! parks. This module only holds; it never calls the app and never touches a socket.
 
 use crate::http::OwnedHead;
-use crate::serve::respond::Outgoing;
+use crate::serve::pump::Outgoing;
 use crate::serve::spill::BodyReader;
 use nsgi::host::ParkedExchange;
 use std::io::{self, BufRead, BufReader, Cursor, Read};

@@ -7,7 +7,8 @@
 //! one job in flight, and the event loop stops accepting while [`Pool::backlog`] is high.
 
 use crate::http::OwnedHead;
-use crate::serve::respond::{After, Apps, FileTail, Responder, Served};
+use crate::serve::pump::{FileTail, Sink};
+use crate::serve::respond::{After, Apps, Responder, Served};
 use crate::serve::spill::BodyBuf;
 use crate::settings::serving::HEADER_SLOTS;
 use crate::site::environ::Endpoints;
@@ -324,7 +325,7 @@ fn report(shared: &PoolShared, item: Done) {
 }
 
 /// Answers one job into its `out`.
-fn answer(responder: &mut Responder, job: &mut Job, sink: crate::serve::respond::Sink<'_>) {
+fn answer(responder: &mut Responder, job: &mut Job, sink: Sink<'_>) {
     let Job {
         head,
         body,
