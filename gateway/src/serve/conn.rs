@@ -419,14 +419,9 @@ impl Conn {
             return;
         };
         let wait = inline_send_wait(shared);
-        let mut client_gone = false;
-        let (stream, wbuf, wpos) = (&mut self.stream, &mut self.wbuf, &mut self.wpos);
-        let mut push = |out: &mut Vec<u8>, wait: Option<Duration>| {
-            let delivered = push_out(stream, wbuf, wpos, out, wait);
-            client_gone |= delivered == Delivered::Gone;
-            delivered
-        };
-        let resumed = shared.responder.resume(parked, &self.info, shared.out, &mut push, wait);
+        let (resumed, client_gone) = pushing(&mut self.stream, &mut self.wbuf, &mut self.wpos, |push| {
+            shared.responder.resume(parked, &self.info, shared.out, push, wait)
+        });
         match resumed {
             Err(parked) => {
                 self.parked = Some(parked);
@@ -809,24 +804,19 @@ impl Conn {
         shared: &mut Shared<'_>,
     ) {
         let wait = inline_send_wait(shared);
-        let mut client_gone = false;
-        let (stream, wbuf, wpos) = (&mut self.stream, &mut self.wbuf, &mut self.wpos);
-        let mut push = |out: &mut Vec<u8>, wait: Option<Duration>| {
-            let delivered = push_out(stream, wbuf, wpos, out, wait);
-            client_gone |= delivered == Delivered::Gone;
-            delivered
-        };
-        let answer = shared.responder.respond_pushed(
-            head,
-            input,
-            body_len,
-            &self.info,
-            shared.out,
-            shared.draining,
-            &mut push,
-            wait,
-            self.received,
-        );
+        let (answer, client_gone) = pushing(&mut self.stream, &mut self.wbuf, &mut self.wpos, |push| {
+            shared.responder.respond_pushed(
+                head,
+                input,
+                body_len,
+                &self.info,
+                shared.out,
+                shared.draining,
+                push,
+                wait,
+                self.received,
+            )
+        });
         match answer {
             Answer::Served(served) => {
                 *shared.served += 1;
@@ -1114,6 +1104,25 @@ fn inline_send_wait(shared: &Shared<'_>) -> Duration {
         Some(app_timeout) => shared.timeouts.send.min(app_timeout / 2),
         None => shared.timeouts.send,
     }
+}
+
+/// Runs `respond` with the event loop's push over the connection's socket and queue (see
+/// [`push_out`]); returns what it returned and whether the push found the client gone.
+#[inline]
+fn pushing<R>(
+    stream: &mut Stream,
+    wbuf: &mut Vec<u8>,
+    wpos: &mut usize,
+    respond: impl FnOnce(crate::serve::pump::Push<'_>) -> R,
+) -> (R, bool) {
+    let mut client_gone = false;
+    let mut push = |out: &mut Vec<u8>, wait: Option<Duration>| {
+        let delivered = push_out(stream, wbuf, wpos, out, wait);
+        client_gone |= delivered == Delivered::Gone;
+        delivered
+    };
+    let result = respond(&mut push);
+    (result, client_gone)
 }
 
 /// The event loop's push for a response of an app called inline (see

@@ -106,14 +106,18 @@ pub(crate) fn pump(
                     return Pumped::Ended(Err(format!("{} {}", finding.check, finding.message)));
                 }
                 let now = date.now();
-                match queue_file(file, head, keep_alive, now, out, &mut sent.framing, &mut sent.status) {
+                let head_written = sent.head_written;
+                match queue_file(file, head, now, out, sent) {
                     Ok(QueuedFile { tail, body_bytes }) => {
                         *file_tail = tail;
                         sent.body_bytes += body_bytes;
                     }
-                    Err(e) => return Pumped::Ended(Err(format!("cannot send the file body: {e}"))),
+                    Err(e) => {
+                        // Nothing of this response left: a head written here is dropped with it.
+                        sent.head_written = head_written;
+                        return Pumped::Ended(Err(format!("cannot send the file body: {e}")));
+                    }
                 }
-                sent.head_written = true;
                 continue;
             }
             Err(failure) => return Pumped::Ended(Err(failure.to_string())),
@@ -128,24 +132,7 @@ pub(crate) fn pump(
                     return Pumped::Ended(Err(format!("{} {}", finding.check, finding.message)));
                 }
                 let empty = end && data.is_empty();
-                sent.status = response.status_code();
-                sent.framing = framing_for(head.version, is_head, sent.status, response.content_length(), empty);
-                let keep = keep_alive && !matches!(sent.framing, BodyKind::CloseDelimited);
-                sent.head_written = true;
-                write_head(
-                    out,
-                    &ResponseHead {
-                        version: head.version,
-                        relayed: head.front.is_some(),
-                        status: response.status(),
-                        headers: response.headers(),
-                        body: sent.framing,
-                        keep_alive: keep,
-                        is_head,
-                    },
-                    date.now(),
-                    SERVER_HEADER,
-                );
+                let keep = sent.write_head(out, head, &response, is_head, empty, date.now());
                 if is_head {
                     // A HEAD response carries no body: stop the app here (close is called).
                     return Pumped::Ended(Ok(keep));
@@ -249,6 +236,40 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
+    /// Decides the framing of the response `response` starts and writes its head into `out`;
+    /// returns whether the connection may stay open after it. `is_head`: the request is a HEAD;
+    /// `empty`: the body is known to be empty.
+    #[inline]
+    fn write_head(
+        &mut self,
+        out: &mut Vec<u8>,
+        head: &RequestHead<'_, '_>,
+        response: &nsgi::host::ResponseHead<'_>,
+        is_head: bool,
+        empty: bool,
+        date: &[u8],
+    ) -> bool {
+        self.status = response.status_code();
+        self.framing = framing_for(head.version, is_head, self.status, response.content_length(), empty);
+        self.head_written = true;
+        let keep = self.keep_alive && !matches!(self.framing, BodyKind::CloseDelimited);
+        write_head(
+            out,
+            &ResponseHead {
+                version: head.version,
+                relayed: head.front.is_some(),
+                status: response.status(),
+                headers: response.headers(),
+                body: self.framing,
+                keep_alive: keep,
+                is_head,
+            },
+            date,
+            SERVER_HEADER,
+        );
+        keep
+    }
+
     /// Frames bytes the app wrote during `call` (with the head, the first time) into `out`, and
     /// delivers them; false when the client is gone.
     #[inline(never)] // off the hot path (only apps that write()): keeps `call_app` small
@@ -261,23 +282,7 @@ impl Outgoing {
         delivery: &mut Delivery<'_>,
     ) -> bool {
         if let Some(response) = part.head {
-            self.status = response.status_code();
-            self.framing = framing_for(head.version, false, self.status, response.content_length(), false);
-            self.head_written = true;
-            write_head(
-                out,
-                &ResponseHead {
-                    version: head.version,
-                    relayed: head.front.is_some(),
-                    status: response.status(),
-                    headers: response.headers(),
-                    body: self.framing,
-                    keep_alive: self.keep_alive && !matches!(self.framing, BodyKind::CloseDelimited),
-                    is_head: false,
-                },
-                date.now(),
-                SERVER_HEADER,
-            );
+            self.write_head(out, head, &response, false, false, date.now());
         }
         self.body_bytes += write_body(out, self.framing, part.data);
         if deliver(delivery, out, true) != Delivered::Taken {
@@ -311,11 +316,9 @@ struct QueuedFile {
 fn queue_file(
     file: FileStep<'_>,
     head: &RequestHead<'_, '_>,
-    keep_alive: bool,
     date: &[u8],
     out: &mut Vec<u8>,
-    framing: &mut BodyKind,
-    status: &mut u16,
+    sent: &mut Outgoing,
 ) -> std::io::Result<QueuedFile> {
     let copy = file.length <= COPIED_FILE_MAX;
     // Duplicated before anything is written, so that a failure leaves `out` as it was.
@@ -326,26 +329,13 @@ fn queue_file(
     };
     let body_start = out.len();
     if let Some(response) = file.head {
-        *status = response.status_code();
-        *framing = framing_for(head.version, false, *status, response.content_length(), false);
-        write_head(
-            out,
-            &ResponseHead {
-                version: head.version,
-                relayed: head.front.is_some(),
-                status: response.status(),
-                headers: response.headers(),
-                body: *framing,
-                keep_alive: keep_alive && !matches!(*framing, BodyKind::CloseDelimited),
-                is_head: false,
-            },
-            date,
-            SERVER_HEADER,
-        );
+        sent.write_head(out, head, &response, false, false, date);
     }
-    let chunked = *framing == BodyKind::Chunked;
+    sent.head_written = true;
+    let framing = sent.framing;
+    let chunked = framing == BodyKind::Chunked;
     let sends_body = matches!(
-        *framing,
+        framing,
         BodyKind::Chunked | BodyKind::Length(_) | BodyKind::CloseDelimited
     );
     if !sends_body {
