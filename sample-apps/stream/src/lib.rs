@@ -4,8 +4,7 @@
 //! iterator whose `next()` the gateway calls each time it can send more, so the app produces
 //! each chunk only when it is wanted, pausing between them. With no `Content-Length` the
 //! gateway sends HTTP/1.1 chunked coding, one HTTP chunk per item, and sends each item as soon
-//! as the app yields it (PEP 3333 lets a server delay no block), when the app runs on the
-//! gateway's threads (`--threads N`).
+//! as the app yields it (PEP 3333 lets a server delay no block), in every mode.
 //!
 //! This module owns the two generators and their query parameters. It must never hold a
 //! request-scoped value in a body (a body outlives `call`), and never stream past a bound
