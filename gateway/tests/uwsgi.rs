@@ -327,6 +327,31 @@ fn a_5_mib_streamed_response_is_close_delimited() {
     assert!(reply.body.iter().all(|&b| b == b'x'));
 }
 
+/// A front that stops reading a large response (its buffers full) holds none of the worker's
+/// other uwsgi connections: the response is set aside, another request is answered, and the
+/// first response then arrives whole and close-delimited.
+#[test]
+fn a_front_slow_to_read_a_large_response_does_not_hold_the_others() {
+    let fixture = fixture();
+    const BLOCKS: usize = 512; // of 64 KiB: more than loopback's socket buffers hold
+    let Target::Tcp(addr) = &fixture.tcp else {
+        panic!("a TCP listener");
+    };
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let uri = format!("/count/stream?{BLOCKS}");
+    slow.write_all(&packet(&nginx_vars("GET", &uri, &[]))).expect("send");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let other = Reply::parse(&fixture.unix.exchange(&[&packet(&nginx_vars("GET", "/env", &[]))]));
+    other.assert_relayable(200);
+    let mut all = Vec::new();
+    slow.read_to_end(&mut all).expect("read the whole response");
+    let reply = Reply::parse(&all);
+    reply.assert_relayable(200);
+    assert_eq!(reply.body.len(), BLOCKS * 64 * 1024);
+    assert!(reply.body.iter().all(|&b| b == b'x'));
+}
+
 #[test]
 fn remote_addr_and_url_scheme_come_from_the_front() {
     let fixture = fixture();
