@@ -913,7 +913,15 @@ impl Conn {
             } else {
                 self.wbuf.clear();
                 self.wpos = 0;
-                match write_some(&mut self.stream, data) {
+                // The close follows at once (see `start_linger`): the response may wait for it,
+                // and leave with its FIN.
+                let closes_next = self.closing == Closing::AfterWrite && self.client_closes;
+                let written = if closes_next {
+                    write_before_close(&mut self.stream, data)
+                } else {
+                    write_some(&mut self.stream, data)
+                };
+                match written {
                     Ok(written) => self.wbuf.extend_from_slice(&data[written..]),
                     Err(_) => self.closing = Closing::Now,
                 }
@@ -1199,6 +1207,24 @@ fn send_all_waiting(stream: &mut Stream, data: &[u8], wait: Duration) -> bool {
         }
     }
     true
+}
+
+/// [`write_some`] for the last bytes before a close ([`Stream::write_before_close`] first; a
+/// rest the socket did not take goes with plain writes, which push what waits).
+fn write_before_close(stream: &mut Stream, data: &[u8]) -> io::Result<usize> {
+    let first = loop {
+        match stream.write_before_close(data) {
+            Ok(0) if !data.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => break written,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    if first == data.len() {
+        return Ok(first);
+    }
+    Ok(first + write_some(stream, &data[first..])?)
 }
 
 /// Writes as much of `data` as the socket takes now.

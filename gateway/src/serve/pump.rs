@@ -153,6 +153,11 @@ pub(crate) fn pump(
             }
             Err(failure) => return Pumped::Ended(Err(failure.to_string())),
         }
+        if matches!(sent.framing, BodyKind::Length(length) if sent.body_bytes >= length) {
+            // The declared length is complete: the next step is the end, without calling the
+            // app; the response goes out whole with it.
+            continue;
+        }
         // More is to come, maybe much later: what the app gave goes out now (PEP 3333 lets a
         // server delay no block the app yields).
         match deliver(delivery, out, false) {
