@@ -30,6 +30,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from procs import free_port  # noqa: E402
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
@@ -135,15 +138,11 @@ class Load:
 
 # ---- the gateway ------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gateway(binary, app, workers, threads, port, stderr_path):
     args = [binary, "--bind", "127.0.0.1:%d" % port, "--workers", str(workers), "--threads", str(threads),
             "--log-level", "info", app]
+    if os.geteuid() == 0:
+        args.insert(1, "--allow-root")  # the gateway refuses to serve as root without it
     with open(stderr_path, "wb") as err:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
                                 start_new_session=True)

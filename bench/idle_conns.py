@@ -30,8 +30,9 @@ import sys
 import tempfile
 import time
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from procs import BENCH_DIR, ROOT, compile_bench_app, free_port, nginx_command, nginx_hello_config, start, stop  # noqa: E402
+
 RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
 RESULTS = os.path.join(BENCH_DIR, "results")
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -230,43 +231,6 @@ def open_idle(port, count, batch, deadline):
 
 # ---- servers ----------------------------------------------------------------------------------
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start(cmd, logfile):
-    out = open(logfile, "wb")
-    try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    finally:
-        out.close()
-
-
-def stop(proc):
-    """SIGTERM to the server's process group, SIGKILL to what is left after 10 s; returns seconds."""
-    began = time.time()
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
-    except OSError:
-        pass
-    proc.wait()
-    return round(time.time() - began, 2)
-
-
 def measure(name, cmd, port, args, logfile, started):
     """Starts the server, measures it with args.connections idle connections, stops it."""
     log("%s: %s" % (name, " ".join(cmd)))
@@ -322,33 +286,11 @@ def measure(name, cmd, port, args, logfile, started):
 
 
 def nginx_config(work, port, connections):
-    conf_dir = os.path.join(work, "nginx")
-    os.makedirs(os.path.join(conf_dir, "tmp"))
-    os.chmod(conf_dir, 0o755)  # started as root, nginx's worker runs as another user
-    conf = os.path.join(conf_dir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write("""worker_processes 1;
-worker_rlimit_nofile %(fds)d;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log warn;
-events { worker_connections %(conns)d; }
-http {
-    access_log off;
-    default_type text/plain;
-    keepalive_timeout 3600s;
-    keepalive_requests 1000000;
-    client_body_temp_path %(dir)s/tmp/body;
-    proxy_temp_path %(dir)s/tmp/proxy;
-    fastcgi_temp_path %(dir)s/tmp/fastcgi;
-    uwsgi_temp_path %(dir)s/tmp/uwsgi;
-    scgi_temp_path %(dir)s/tmp/scgi;
-    server {
-        listen 127.0.0.1:%(port)d;
-        location / { return 200 "Hello, World!"; }
-    }
-}
-""" % {"dir": conf_dir, "port": port, "conns": connections + 1000, "fds": 2 * connections + 2000})
-    return conf_dir, conf
+    """nginx with room for `connections` idle keep-alive connections that it keeps for an hour."""
+    return nginx_hello_config(
+        work, port, worker_connections=connections + 1000,
+        main_extra="worker_rlimit_nofile %d;" % (2 * connections + 2000),
+        http_extra="    keepalive_timeout 3600s;")
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -434,10 +376,7 @@ def main():
     failed = False
     signal.alarm(110)
     try:
-        app = os.path.join(work, "bench_app.so")
-        subprocess.run(["cc", "-shared", "-fPIC", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
-                        "-fvisibility=hidden", "-I", os.path.join(ROOT, "abi", "include"),
-                        os.path.join(BENCH_DIR, "apps", "bench_app.c"), "-o", app], check=True)
+        app = compile_bench_app(work)
 
         port = free_port()
         cmd = [gateway, "--workers", "1", "--threads", "0", "--log-level", "warn",
@@ -450,8 +389,7 @@ def main():
         if nginx:
             port = free_port()
             conf_dir, conf = nginx_config(work, port, args.connections)
-            cmd = [nginx, "-p", conf_dir, "-e", os.path.join(conf_dir, "error.log"), "-c", conf,
-                   "-g", "daemon off;"]
+            cmd = nginx_command(nginx, conf_dir, conf)
             results.append(measure("nginx", cmd, port, args, os.path.join(work, "nginx.log"), started))
         else:
             log("nginx is not installed (or --no-nginx): no comparison")

@@ -28,8 +28,9 @@ import sys
 import tempfile
 import time
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from procs import BENCH_DIR, ROOT, compile_bench_app, free_port, nginx_command, nginx_hello_config, start, stop  # noqa: E402
+
 RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
 RESULTS = os.path.join(BENCH_DIR, "results")
 BODY = b"Hello, World!"
@@ -88,34 +89,6 @@ def per_request(run, port, count, repeats):
     return round(best, 2)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start(cmd, logfile):
-    with open(logfile, "wb") as out:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    proc.wait()
-
-
 def wait_ready(proc, port):
     deadline = time.time() + 15
     while time.time() < deadline:
@@ -127,34 +100,6 @@ def wait_ready(proc, port):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("the server did not listen on port %d" % port)
-
-
-def nginx_config(work, port):
-    conf_dir = os.path.join(work, "nginx")
-    os.makedirs(os.path.join(conf_dir, "tmp"))
-    os.chmod(conf_dir, 0o755)  # started as root, nginx's worker runs as another user
-    conf = os.path.join(conf_dir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write("""worker_processes 1;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    default_type text/plain;
-    keepalive_requests 1000000;
-    client_body_temp_path %(dir)s/tmp/body;
-    proxy_temp_path %(dir)s/tmp/proxy;
-    fastcgi_temp_path %(dir)s/tmp/fastcgi;
-    uwsgi_temp_path %(dir)s/tmp/uwsgi;
-    scgi_temp_path %(dir)s/tmp/scgi;
-    server {
-        listen 127.0.0.1:%(port)d;
-        location / { return 200 "Hello, World!"; }
-    }
-}
-""" % {"dir": conf_dir, "port": port})
-    return conf_dir, conf
 
 
 def main():
@@ -188,10 +133,7 @@ def main():
     os.chmod(work, 0o755)
     results = []
     try:
-        app = os.path.join(work, "bench_app.so")
-        subprocess.run(["cc", "-shared", "-fPIC", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
-                        "-fvisibility=hidden", "-I", os.path.join(ROOT, "abi", "include"),
-                        os.path.join(BENCH_DIR, "apps", "bench_app.c"), "-o", app], check=True)
+        app = compile_bench_app(work)
         servers = []
         port = free_port()
         cmd = [gateway, "--workers", "0", "--threads", "0", "--log-level", "warn",
@@ -201,9 +143,8 @@ def main():
         servers.append(("nsgi", cmd, port))
         if nginx:
             port = free_port()
-            conf_dir, conf = nginx_config(work, port)
-            servers.append(("nginx", [nginx, "-p", conf_dir, "-e", os.path.join(conf_dir, "error.log"),
-                                      "-c", conf, "-g", "daemon off;"], port))
+            conf_dir, conf = nginx_hello_config(work, port)
+            servers.append(("nginx", nginx_command(nginx, conf_dir, conf), port))
         else:
             log("nginx is not installed (or --no-nginx): no comparison")
         for name, cmd, port in servers:
