@@ -361,3 +361,21 @@ fn several_parked_event_streams_each_go_on_when_their_client_reads() {
         assert_eq!(gateway.request(&get("/hello")).text(), "ok");
     }
 }
+
+/// Under `--validate` a response parks and resumes like any other: the validator follows the
+/// request through its resumed steps, finds nothing in a well-behaved stream, and another
+/// client is served while the first one lags.
+#[test]
+fn a_parked_response_under_validate_goes_on_without_findings() {
+    let gateway = serve(&app("sleepy"), &["--threads", "0", "--validate"]);
+    let mut stream = gateway.connect();
+    stream.write_all(&get("/stream?512")).expect("send");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(gateway.request(&get("/other")).text(), "ok");
+    let big = read_response(&mut BufReader::new(stream), false);
+    assert_eq!(big.status, 200);
+    assert_eq!(big.body.len(), 512 * 64 * 1024);
+    assert_eq!(gateway.request(&get("/after")).text(), "ok");
+    let log = gateway.stderr();
+    assert!(!log.contains("ERROR") && !log.contains("WARN"), "{log}");
+}
