@@ -371,16 +371,8 @@ const MAX_NEXT_CALLS: usize = 16;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Event {
-    StartResponse {
-        status: Vec<u8>,
-        headers: Vec<Header>,
-        exc_info: bool,
-        result: nsgi_status,
-    },
-    Write {
-        in_next: bool,
-        result: nsgi_status,
-    },
+    /// A request function the app called, as the fake host recorded it.
+    Host(HostCall),
     /// `next` returned `NSGI_OK` with a chunk of `len` bytes (not read when `null_ptr`).
     Chunk {
         null_ptr: bool,
@@ -389,25 +381,6 @@ enum Event {
     Done,
     NextFailed(nsgi_status),
     Close,
-}
-
-impl From<HostCall> for Event {
-    fn from(call: HostCall) -> Event {
-        match call {
-            HostCall::StartResponse {
-                status,
-                headers,
-                exc_info,
-                result,
-            } => Event::StartResponse {
-                status,
-                headers,
-                exc_info,
-                result,
-            },
-            HostCall::Write { in_next, result } => Event::Write { in_next, result },
-        }
-    }
 }
 
 /// # Safety
@@ -421,7 +394,7 @@ unsafe fn request<'a>(req: *mut nsgi_request) -> &'a mut FakeRequest {
 fn record_host_calls(req: *mut nsgi_request, events: &mut Vec<Event>) {
     // SAFETY: called between calls into the app, when nothing else borrows the request.
     let calls = std::mem::take(&mut unsafe { request(req) }.calls);
-    events.extend(calls.into_iter().map(Event::from));
+    events.extend(calls.into_iter().map(Event::Host));
 }
 
 /// What one request did.
@@ -436,12 +409,12 @@ impl Outcome {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::StartResponse {
+                Event::Host(HostCall::StartResponse {
                     status,
                     headers,
                     exc_info,
                     result,
-                } => Some((status.as_slice(), headers.as_slice(), *exc_info, *result)),
+                }) => Some((status.as_slice(), headers.as_slice(), *exc_info, *result)),
                 _ => None,
             })
             .collect()
@@ -639,11 +612,11 @@ fn assert_breaks(entry: &Entry, o: &Outcome) {
                 .position(|e| {
                     matches!(
                         e,
-                        Event::StartResponse {
+                        Event::Host(HostCall::StartResponse {
                             exc_info: true,
                             result: NSGI_E_HEADERS_SENT,
                             ..
-                        }
+                        })
                     )
                 })
                 .expect("a start_response with exc_info refused with NSGI_E_HEADERS_SENT");
@@ -656,10 +629,10 @@ fn assert_breaks(entry: &Entry, o: &Outcome) {
             assert!(
                 matches!(
                     o.events.first(),
-                    Some(Event::Write {
+                    Some(Event::Host(HostCall::Write {
                         in_next: false,
                         result: NSGI_E_STATE
-                    })
+                    }))
                 ),
                 "the first thing the app does is a refused write(): {:?}",
                 o.events
@@ -670,7 +643,9 @@ fn assert_breaks(entry: &Entry, o: &Outcome) {
         "C85" => {
             first_ok();
             assert!(
-                o.events.iter().any(|e| matches!(e, Event::Write { in_next: true, .. })),
+                o.events
+                    .iter()
+                    .any(|e| matches!(e, Event::Host(HostCall::Write { in_next: true, .. }))),
                 "write() inside next()"
             );
         }
