@@ -99,10 +99,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v taskset >/dev/null || missing+=(util-linux)
 if has_row nsgi-uwsgi || has_row nsgi-http; then command -v cc >/dev/null || missing+=(gcc libc6-dev); fi
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$install" = 1 ] || die "missing: ${missing[*]} (run without --no-install to install them)"
-    apt_install "${missing[@]}"
-fi
+install_missing "${missing[@]+"${missing[@]}"}"
 NGINX=$(find_nginx)
 
 peers=()

@@ -54,12 +54,7 @@ missing=()
 [ -n "$(find_nginx)" ] || missing+=(nginx)
 command -v strace >/dev/null || missing+=(strace)
 command -v curl >/dev/null || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$install" = 1 ] || die "missing: ${missing[*]} (run without --no-install to install them)"
-    [ "$(id -u)" = 0 ] || die "installing ${missing[*]} needs root: install them yourself"
-    log "installing ${missing[*]} with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+install_missing "${missing[@]+"${missing[@]}"}"
 NGINX=$(find_nginx)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nsgi-file-bench.XXXXXX")

@@ -88,10 +88,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 if has_server nginx && [ -z "$(find_nginx)" ]; then missing+=(nginx); fi
 command -v curl >/dev/null || missing+=(curl)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$install" = 1 ] || die "missing: ${missing[*]} (run without --no-install to install them)"
-    apt_install "${missing[@]}"
-fi
+install_missing "${missing[@]+"${missing[@]}"}"
 NGINX=$(find_nginx)
 
 if has_server granian || has_server gunicorn; then venv_with "$VENV" "$install" granian gunicorn; fi

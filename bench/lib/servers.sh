@@ -84,6 +84,12 @@ as_root() {
     fi
 }
 
+install_missing() { # PACKAGE...: installs them (none: nothing), or dies under --no-install
+    [ $# -gt 0 ] || return 0
+    [ "$install" = 1 ] || die "missing: $* (run without --no-install to install them)"
+    apt_install "$@"
+}
+
 apt_install() {
     command -v apt-get >/dev/null || die "cannot install $* without apt-get: install it yourself"
     log "installing $* with apt-get"
