@@ -127,13 +127,9 @@ def render(rows, meta):
             "gunicorn's sync worker answers `Connection: close`, so nginx opens a new connection to "
             "it for every request although its upstream keeps connections"
         )
-    busiest = max((e["median"]["other_cores"] for e in rows.values() if e.get("median")), default=0)
-    if busiest >= 0.25:
-        notes.append(
-            f"other work on the machine used up to {busiest:.2f} cores during these runs: it competed "
-            "with the servers for CPU, so req/s and latencies are depressed and noisy; the per-core "
-            "figures suffer less"
-        )
+    busy = benchlib.other_load_note(rows.values())
+    if busy:
+        notes.append(busy)
     if notes:
         lines.append("")
         lines.extend(f"Note: {n}." for n in notes)

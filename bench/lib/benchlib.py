@@ -299,6 +299,17 @@ def cmd_fail(args):
 # report
 
 
+def other_load_note(entries):
+    """The note for a table whose runs shared the machine with other work (0.25 cores or more
+    in a median run), or None."""
+    busiest = max((e["median"]["other_cores"] for e in entries if e.get("median")), default=0)
+    if busiest < 0.25:
+        return None
+    return (f"other work on the machine used up to {busiest:.2f} cores during these runs: the servers "
+            "competed with it for CPU, so req/s and latencies are depressed and noisy; the per-core "
+            "figures suffer less")
+
+
 def _median_run(runs):
     """The run with the median req/s (the lower middle one for an even count)."""
     ranked = sorted(runs, key=lambda r: r["rps"] or 0)
@@ -418,13 +429,9 @@ def render(cases, meta):
                 "so its keep-alive rows pay for a new connection per request; its gthread worker keeps "
                 "connections alive but measured slower on this machine (bench/README.md)"
             )
-        busiest = max((e["median"]["other_cores"] for e in servers.values() if e.get("median")), default=0)
-        if busiest >= 0.25:
-            notes.append(
-                f"other work on the machine used up to {busiest:.2f} cores during these runs: the servers "
-                "competed with it for CPU, so req/s and latencies are depressed and noisy; req/s per core "
-                "suffers less"
-            )
+        busy = other_load_note(servers.values())
+        if busy:
+            notes.append(busy)
         if notes:
             lines.append("")
             lines.extend(f"Note: {n}." for n in notes)
