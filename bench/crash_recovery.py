@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from procs import free_port  # noqa: E402
+from procs import free_port, stop  # noqa: E402
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
@@ -155,17 +155,8 @@ def start_gateway(binary, app, workers, threads, port, stderr_path):
 
 
 def stop_gateway(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=40)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    """Stops the gateway, giving its graceful stop (the drain) up to 40 s."""
+    stop(proc, grace=40)
 
 
 def crash_and_time(port, tries, timeout):

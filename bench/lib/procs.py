@@ -30,8 +30,9 @@ def start(cmd, logfile):
                                 start_new_session=True)
 
 
-def stop(proc):
-    """SIGTERM to the server's process group, SIGKILL to what is left after 10 s; returns seconds."""
+def stop(proc, grace=10):
+    """SIGTERM to the server's process group, SIGKILL to what is left after `grace` seconds;
+    returns the seconds it took."""
     began = time.time()
     if proc.poll() is None:
         try:
@@ -39,7 +40,7 @@ def stop(proc):
         except OSError:
             pass
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
     try:
